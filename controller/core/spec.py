@@ -1,0 +1,102 @@
+"""Desired state: the normalised record of one declared deployment and its schedules.
+
+Built by ``controller.loading`` from any accepted manifest shape, consumed by planning,
+applying and scheduling. Every optional field carries its effective default, so two
+manifests that mean the same thing produce equal specs. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+DeploymentId = NewType("DeploymentId", str)
+"""``flow_name/deployment_name``: the identity of a deployment across git and registries."""
+
+JSON = Any
+
+
+def deployment_id(flow_name: str, name: str) -> DeploymentId:
+    return DeploymentId(f"{flow_name}/{name}")
+
+
+class ScheduleKind(enum.Enum):
+    CRON = "cron"
+    INTERVAL = "interval"
+    RRULE = "rrule"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One schedule of a deployment. Only the fields of its ``kind`` are set.
+
+    ``interval_seconds`` is a float as Prefect stores it; ``anchor_date`` is an ISO-8601
+    string with offset; ``timezone`` is an IANA name (``UTC`` when the manifest said none).
+    """
+
+    kind: ScheduleKind
+    timezone: str = "UTC"
+    cron: str | None = None
+    day_or: bool = True
+    interval_seconds: float | None = None
+    anchor_date: str | None = None
+    rrule: str | None = None
+    active: bool = True
+    slug: str | None = None
+    parameters: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InfrastructureSpec:
+    """How runs execute: an inline block, or a reference to a saved one by name."""
+
+    type: str = "process"
+    block_name: str | None = None
+    settings: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a spec was declared: the file and the field path of its block in that file."""
+
+    file: str
+    path: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """The desired state of one deployment, as declared in git."""
+
+    flow_name: str
+    name: str
+    entrypoint: str
+    code_dir: str
+    source: SourceRef
+    description: str | None = None
+    version: str | None = None
+    tags: tuple[str, ...] = ()
+    parameters: dict[str, JSON] = field(default_factory=dict)
+    schedules: tuple[ScheduleSpec, ...] = ()
+    paused: bool = False
+    concurrency_limit: int | None = None
+    work_pool_name: str | None = None
+    work_queue_name: str = "default"
+    job_variables: dict[str, JSON] = field(default_factory=dict)
+    infrastructure: InfrastructureSpec = field(default_factory=InfrastructureSpec)
+    storage: dict[str, JSON] | None = None
+    parameter_openapi_schema: dict[str, JSON] = field(default_factory=dict)
+    enforce_parameter_schema: bool = False
+    triggers: tuple[dict[str, JSON], ...] = ()
+
+    @property
+    def id(self) -> DeploymentId:
+        return deployment_id(self.flow_name, self.name)
+
+    @property
+    def entrypoint_file(self) -> str:
+        return self.entrypoint.rsplit(":", 1)[0]
+
+    @property
+    def entrypoint_function(self) -> str:
+        return self.entrypoint.rsplit(":", 1)[-1]

@@ -1,0 +1,117 @@
+"""Checks that each deployment's entrypoint and code folder are real and stay in the tree.
+
+An entrypoint ``path/file.py:function`` resolves against the deployment's code folder; the
+file must exist there, define the function at top level, and neither it nor the code folder
+may reach outside the repository (``..``, absolute paths, symlinks). Also derives a flow's
+name from its ``@flow(name=...)`` when a prefect.yaml omits ``flow_name``. The source is
+read as text, never imported. Called by ``controller.loading.loader``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.core.spec import DeploymentSpec
+from controller.loading.tree import SourceTree, escapes_root
+
+
+@dataclass(frozen=True)
+class EntrypointProblem:
+    field: str
+    code: str
+    message: str
+
+
+def resolve_entrypoint_path(spec: DeploymentSpec) -> str:
+    return posixpath.normpath(posixpath.join(spec.code_dir, spec.entrypoint_file))
+
+
+def check_entrypoint(
+    spec: DeploymentSpec, tree: SourceTree, files: frozenset[str], outside_links: Mapping[str, str]
+) -> EntrypointProblem | None:
+    if ":" not in spec.entrypoint or not spec.entrypoint_function:
+        return EntrypointProblem(
+            "entrypoint",
+            "entrypoint-format",
+            f"entrypoint '{spec.entrypoint}' must look like path/to/file.py:function",
+        )
+    relative = spec.entrypoint_file
+    if relative.startswith("/") or escapes_root(posixpath.join(spec.code_dir, relative)):
+        return EntrypointProblem(
+            "entrypoint",
+            "path-escape",
+            f"entrypoint '{spec.entrypoint}' "
+            "points outside the repository: use a path inside the manifest's folder",
+        )
+    link = _escaping_link_on_path(resolve_entrypoint_path(spec), outside_links)
+    if link is None:
+        link = _escaping_link_below(spec.code_dir, outside_links)
+    if link is not None:
+        return EntrypointProblem(
+            "entrypoint",
+            "path-escape",
+            f"symlink '{link}' -> "
+            f"'{outside_links[link]}' leads outside the repository: the code "
+            "folder must be self-contained; copy the file in instead",
+        )
+    path = resolve_entrypoint_path(spec)
+    if path not in files:
+        return EntrypointProblem(
+            "entrypoint",
+            "entrypoint-missing",
+            f"entrypoint file "
+            f"'{relative}' does not exist in '{spec.code_dir}/' "
+            "(it is resolved against the manifest's folder)",
+        )
+    if not defines_function(tree.read(path), spec.entrypoint_function):
+        return EntrypointProblem(
+            "entrypoint",
+            "entrypoint-missing",
+            f"'{relative}' defines no top-level function '{spec.entrypoint_function}'",
+        )
+    return None
+
+
+def _escaping_link_on_path(path: str, links: Mapping[str, str]) -> str | None:
+    parts = path.split("/")
+    for end in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:end])
+        if prefix in links:
+            return prefix
+    return None
+
+
+def _escaping_link_below(folder: str, links: Mapping[str, str]) -> str | None:
+    if not links:
+        return None
+    prefix = "" if folder == "." else folder + "/"
+    return next((link for link in sorted(links) if link.startswith(prefix)), None)
+
+
+def _definition(function: str) -> re.Pattern[bytes]:
+    name = re.escape(function.encode())
+    return re.compile(
+        rb"^(?:async[ \t]+)?def[ \t]+" + name + rb"[ \t]*\(|^" + name + rb"[ \t]*=", re.MULTILINE
+    )
+
+
+def defines_function(source: bytes, function: str) -> bool:
+    return _definition(function).search(source) is not None
+
+
+_FLOW_NAME = re.compile(rb"@(?:prefect\.)?flow\((?P<args>[^)]*)\)\s*(?:@[^\n]*\n\s*)*(?:async\s+)?def\s+")
+_NAME_ARGUMENT = re.compile(rb"""\bname\s*=\s*(['"])(?P<name>[^'"]+)\1""")
+
+
+def flow_name_of(source: bytes, function: str) -> str:
+    """The name Prefect gives the flow: ``@flow(name=...)``, else the function's with - for _."""
+    for match in _FLOW_NAME.finditer(source):
+        after = source[match.end() : match.end() + len(function) + 1]
+        if after[: len(function)] == function.encode() and after[len(function) :] in (b"(", b" "):
+            named = _NAME_ARGUMENT.search(match.group("args"))
+            if named:
+                return named.group("name").decode()
+    return function.replace("_", "-")

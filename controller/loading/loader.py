@@ -1,0 +1,147 @@
+"""Loads every manifest of a source tree into desired state: ``load_manifests``.
+
+Steps: read ``.deployctl.yaml``; find manifests by its globs; parse each file (cached by
+content id when the tree knows one); check entrypoints and code folders; refuse duplicate
+identities. Files with any error contribute no specs and are listed in ``broken_files`` so
+the reconciler can freeze their deployments. Called by the CLI and the reconciler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+
+import pathspec
+
+from controller.core.diagnostics import Diagnostic, Severity, format_field_path
+from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.loading.entrypoints import check_entrypoint, flow_name_of, resolve_entrypoint_path
+from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
+from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
+from controller.loading.safe_yaml import Locator
+from controller.loading.tree import SourceTree, escaping_symlinks
+
+SETTINGS_FILE = ".deployctl.yaml"
+
+ParseCache = MutableMapping[tuple[str, str], ParsedManifest]
+"""(path, content id) -> parse result; valid while defaults and environment are unchanged."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    specs: dict[DeploymentId, DeploymentSpec]
+    diagnostics: tuple[Diagnostic, ...]
+    manifest_files: tuple[str, ...]
+    broken_files: frozenset[str]
+    settings: RepoSettings = field(default_factory=RepoSettings)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def load_manifests(
+    tree: SourceTree, env: Mapping[str, str] | None = None, cache: ParseCache | None = None
+) -> LoadResult:
+    env = os.environ if env is None else env
+    settings, problems = _load_settings(tree)
+    files = find_manifests(tree.files(), settings)
+    parsed = {path: _parse(tree, path, settings.defaults, env, cache) for path in files}
+    diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
+    specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs])
+    diagnostics += more
+    diagnostics += _duplicate_identities(tree, specs)
+    broken = frozenset(d.file for d in diagnostics if d.severity is Severity.ERROR)
+    valid = {s.id: s for s in specs if s.source.file not in broken}
+    return LoadResult(valid, tuple(sorted(diagnostics)), tuple(files), broken, settings)
+
+
+def find_manifests(paths: Iterable[str], settings: RepoSettings) -> list[str]:
+    include = pathspec.GitIgnoreSpec.from_lines(settings.manifests)
+    exclude = pathspec.GitIgnoreSpec.from_lines(settings.exclude)
+    names = {glob.rsplit("/", 1)[-1] for glob in settings.manifests}
+    quick = all("*" not in n or n.startswith("*") for n in names)
+    suffixes = tuple(n.lstrip("*") for n in names)
+    return [
+        p
+        for p in paths
+        if (not quick or p.endswith(suffixes)) and include.match_file(p) and not exclude.match_file(p)
+    ]
+
+
+def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
+    if SETTINGS_FILE not in tree.files():
+        return RepoSettings(), ()
+    return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+
+
+def _parse(
+    tree: SourceTree,
+    path: str,
+    defaults: DeploymentDefaults,
+    env: Mapping[str, str],
+    cache: ParseCache | None,
+) -> ParsedManifest:
+    key = (path, tree.content_id(path) or "")
+    if cache is not None and key[1] and key in cache:
+        return cache[key]
+    result = parse_manifest(path, tree.read(path), defaults, env)
+    if cache is not None and key[1]:
+        cache[key] = result
+    return result
+
+
+def _check_code(
+    tree: SourceTree, specs: list[DeploymentSpec]
+) -> tuple[list[DeploymentSpec], list[Diagnostic]]:
+    files = frozenset(tree.files())
+    outside = escaping_symlinks(tree)
+    checked, diagnostics = [], []
+    for spec in specs:
+        problem = check_entrypoint(spec, tree, files, outside)
+        if problem is not None:
+            diagnostics.append(_diagnostic_at(tree, spec, (problem.field,), problem.message, problem.code))
+            continue
+        if not spec.flow_name:
+            source = tree.read(resolve_entrypoint_path(spec))
+            spec = replace(spec, flow_name=flow_name_of(source, spec.entrypoint_function))
+        checked.append(spec)
+    return checked, diagnostics
+
+
+def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list[Diagnostic]:
+    by_id: dict[DeploymentId, list[DeploymentSpec]] = {}
+    for spec in specs:
+        by_id.setdefault(spec.id, []).append(spec)
+    found = []
+    for identity, same in by_id.items():
+        if len(same) < 2:
+            continue
+        places = [_where(tree, s) for s in same]
+        for spec, place in zip(same, places, strict=True):
+            others = ", ".join(p for p in places if p != place)
+            found.append(
+                _diagnostic_at(
+                    tree,
+                    spec,
+                    ("name",),
+                    f"deployment '{identity}' is also declared at {others}: "
+                    "each flow_name/name must be declared once; rename or remove one",
+                    "duplicate-identity",
+                )
+            )
+    return found
+
+
+def _where(tree: SourceTree, spec: DeploymentSpec) -> str:
+    line, _ = Locator(tree.read(spec.source.file).decode()).locate((*spec.source.path, "name"))
+    return f"{spec.source.file}:{line}"
+
+
+def _diagnostic_at(
+    tree: SourceTree, spec: DeploymentSpec, field: tuple[str, ...], message: str, code: str
+) -> Diagnostic:
+    path = (*spec.source.path, *field)
+    line, column = Locator(tree.read(spec.source.file).decode()).locate(path)
+    return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code)

@@ -1,0 +1,58 @@
+"""Model of a Prefect ``prefect.yaml`` project: its ``deployments:`` list and their fields.
+
+Anchors and merge keys are resolved by the YAML loader and ``{{ $VAR }}`` placeholders by
+``controller.loading.placeholders`` before this model sees the data. The build, push and pull
+steps are accepted and not run: deployctl builds from git itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from controller.loading.models.base import ProjectSchedule, StrictModel
+
+
+class WorkPool(StrictModel):
+    name: str | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectDeployment(StrictModel):
+    name: str = Field(description="Deployment name; with flow_name it is the identity.")
+    entrypoint: str = Field(description="path/to/file.py:function, relative to prefect.yaml.")
+    flow_name: str | None = Field(None, description="Defaults to the @flow name of the entrypoint.")
+    version: str | None = Field(None, description="Ignored: deployctl versions by git commit.")
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    schedule: ProjectSchedule | None = None
+    schedules: list[ProjectSchedule] = Field(default_factory=list)
+    paused: bool | None = None
+    concurrency_limit: int | None = Field(None, gt=0)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool | None = None
+    work_pool: WorkPool | None = None
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    build: list[Any] | None = None
+    push: list[Any] | None = None
+    pull: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_schedule_shape(self) -> ProjectDeployment:
+        if self.schedule is not None and self.schedules:
+            raise ValueError("set either schedule or schedules, not both")
+        return self
+
+
+class ProjectManifest(StrictModel):
+    """A ``prefect.yaml`` project file."""
+
+    name: str | None = None
+    prefect_version: str | None = Field(None, alias="prefect-version")
+    build: list[Any] | None = None
+    push: list[Any] | None = None
+    pull: list[Any] | None = None
+    definitions: Any = Field(None, description="Free-form home for YAML anchors.")
+    deployments: list[ProjectDeployment] = Field(default_factory=list)

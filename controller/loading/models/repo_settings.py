@@ -1,0 +1,45 @@
+"""Model of the repository-level ``.deployctl.yaml``: manifest globs, defaults, owner, prune.
+
+Read once per commit by ``controller.loading.loader``; its defaults are merged into every
+deployment (the manifest wins, tags are united).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from controller.loading.models.base import StrictModel
+
+DEFAULT_MANIFEST_GLOBS = ("**/deployment.yaml", "**/*-deployment.yaml", "**/prefect.yaml")
+
+
+class DeploymentDefaults(StrictModel):
+    tags: list[str] = Field(default_factory=list, description="Added to every deployment's tags.")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool | None = None
+    concurrency_limit: int | None = Field(None, gt=0)
+
+
+class PrunePolicy(StrictModel):
+    enabled: bool = Field(True, description="Delete owned deployments that left git.")
+    max_fraction: float = Field(
+        0.5, ge=0, le=1, description="Refuse plans deleting more than this share of owned deployments."
+    )
+
+
+class RepoSettings(StrictModel):
+    """A repository's ``.deployctl.yaml``."""
+
+    manifests: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MANIFEST_GLOBS),
+        description="gitignore-style globs of manifest files.",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Globs of files never read as manifests.")
+    owner: str | None = Field(None, description="Owner id marking the deployments deployctl manages.")
+    defaults: DeploymentDefaults = Field(default_factory=DeploymentDefaults)
+    prune: PrunePolicy = Field(default_factory=PrunePolicy)

@@ -1,0 +1,148 @@
+"""Validation and normalisation of schedule values: cron, interval, rrule, time zone, anchor.
+
+Each function raises ``ValueError`` with a sentence a user can act on (the checks are pure,
+so they are memoised: a repository repeats the same few expressions thousands of times); the manifest models
+call them from their validators so a bad schedule is a load-time diagnostic, never a
+run-time surprise. Uses croniter and dateutil, which Prefect itself uses for the same job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+from dateutil import rrule as dateutil_rrule
+
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
+_CRON_NICKNAMES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_RRULE_MAX_LENGTH = 6500
+
+
+@functools.lru_cache(maxsize=4096)
+def check_cron(expression: str) -> str:
+    """Accept a standard five-field cron expression or an ``@daily``-style nickname."""
+    expression = expression.strip()
+    if expression.lower() in _CRON_NICKNAMES:
+        return expression
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{expression!r} is not a valid cron expression (it has {len(fields)} "
+            "fields; use five: minute hour day-of-month month day-of-week)"
+        )
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        _check_cron_field(expression, text, name, low, high)
+    if not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a valid cron expression")
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except Exception as exc:  # croniter signals impossible dates with several classes
+        raise ValueError(f"{expression!r} never matches any date ({exc})") from exc
+    return expression
+
+
+def _check_cron_field(expression: str, text: str, name: str, low: int, high: int) -> None:
+    if text.upper() in {"H", "R"} or text.upper().startswith(("H(", "R(")):
+        raise ValueError(f"{expression!r}: random and hashed cron expressions are not supported")
+    for part in text.split(","):
+        values, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(
+                f"{expression!r} is not a valid cron expression ({name} step "
+                f"{step!r} must be a positive number)"
+            )
+        for value in values.replace("L", "").split("-"):
+            if value.isdigit() and not low <= int(value) <= high:
+                raise ValueError(
+                    f"{expression!r} is not a valid cron expression ({name} must be {low}-{high})"
+                )
+
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+_CLOCK_DURATION = re.compile(
+    r"^(?:(?P<days>\d+) days?,?\s*)?(?P<hours>\d+):(?P<minutes>\d{2}):(?P<seconds>\d{2}(?:\.\d+)?)$"
+)
+
+
+def parse_interval(value: float | int | str) -> float:
+    """Seconds from a number, an ISO-8601 duration (``PT1H``) or ``[D days, ]HH:MM:SS``."""
+    if isinstance(value, bool):
+        raise ValueError("an interval must be a number of seconds or a duration, not true/false")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _ISO_DURATION.match(value.strip()) or _CLOCK_DURATION.match(value.strip())
+        if not match or not any(match.groupdict().values()):
+            raise ValueError(
+                f"interval {value!r} is not a duration: use seconds (3600), "
+                "ISO-8601 (PT1H) or HH:MM:SS (01:00:00)"
+            )
+        parts = {k: float(v) for k, v in match.groupdict().items() if v}
+        seconds = timedelta(**parts).total_seconds()
+    if seconds <= 0:
+        raise ValueError(f"interval must be greater than zero, got {value!r}")
+    return seconds
+
+
+@functools.cache
+def _known_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.lru_cache(maxsize=1024)
+def check_timezone(name: str) -> str:
+    """Accept an IANA time zone name such as ``Europe/Berlin``."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, _known_time_zones(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (use an IANA name such as 'Europe/Berlin')"
+        raise ValueError(f"unknown time zone {name!r}{hint}") from None
+    return name
+
+
+def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
+    """ISO-8601 with offset; a naive anchor is read in the schedule's time zone (or UTC)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"anchor_date {value!r} is not an ISO-8601 date-time (for example 2024-01-01T00:00:00+00:00)"
+            ) from None
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone or "UTC"))
+    return moment.isoformat()
+
+
+@functools.lru_cache(maxsize=4096)
+def check_rrule(text: str) -> str:
+    """Accept an RFC 5545 recurrence rule, refusing ``COUNT`` as Prefect does."""
+    if len(text) > _RRULE_MAX_LENGTH:
+        raise ValueError(f"rrule is {len(text)} characters; the limit is {_RRULE_MAX_LENGTH}")
+    if re.search(r"(^|[;:\s])COUNT=", text, re.IGNORECASE):
+        raise ValueError(
+            "rrule with COUNT is not supported (as in Prefect): use UNTIL, or create the runs you need ad hoc"
+        )
+    try:
+        dateutil_rrule.rrulestr(text, cache=False)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"rrule {text!r} cannot be parsed: {exc}") from None
+    return text
