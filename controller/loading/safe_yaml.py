@@ -174,6 +174,8 @@ def _problem_from_yaml_error(exc: yaml.YAMLError) -> YamlProblem:
             f"tag '{tag}' is not allowed: manifests "
             "are plain data and nothing in them is executed; remove the tag",
         )
+    if "nesting depth" in problem:  # libyaml >= 0.2.6 has its own limit of 1000 levels
+        return _too_deep(line, column)
     context = getattr(exc, "context", None)
     detail = f"{context}: {problem}" if context and context not in problem else problem
     return YamlProblem(line, column, "yaml-syntax", f"invalid YAML: {detail}")
