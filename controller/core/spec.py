@@ -88,6 +88,8 @@ class DeploymentSpec:
     parameter_openapi_schema: dict[str, JSON] = field(default_factory=dict)
     enforce_parameter_schema: bool = False
     triggers: tuple[dict[str, JSON], ...] = ()
+    code_digest: str | None = None
+    """Content digest of the code folder; with ``version`` it is set by the engine, not loading."""
 
     @property
     def id(self) -> DeploymentId:

@@ -9,14 +9,19 @@ the reconciler can freeze their deployments. Called by the CLI and the reconcile
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pathspec
 
 from controller.core.diagnostics import Diagnostic, Severity, format_field_path
 from controller.core.spec import DeploymentId, DeploymentSpec
-from controller.loading.entrypoints import check_entrypoint, flow_name_of, resolve_entrypoint_path
+from controller.loading.entrypoints import (
+    EntrypointProblem,
+    check_entrypoint,
+    flow_name_of,
+    resolve_entrypoint_path,
+)
 from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
 from controller.loading.safe_yaml import Locator
@@ -24,8 +29,23 @@ from controller.loading.tree import SourceTree, escaping_symlinks
 
 SETTINGS_FILE = ".deployctl.yaml"
 
-ParseCache = MutableMapping[tuple[str, str], ParsedManifest]
-"""(path, content id) -> parse result; valid while defaults and environment are unchanged."""
+
+@dataclass
+class LoadCache:
+    """Results kept between passes, keyed by content ids, so a new commit costs what it changed.
+
+    ``parsed``: (path, blob id) -> parse result. ``code``: (entrypoint, code folder, blob id of
+    the entry file) -> problem, or the flow name it defines. Both stay valid while the
+    repository defaults and the environment are unchanged; ``key`` records those.
+    """
+
+    key: str = ""
+    parsed: dict[tuple[str, str], ParsedManifest] = field(default_factory=dict)
+    code: dict[tuple[str, str, str], EntrypointProblem | str] = field(default_factory=dict)
+
+    def reset_unless(self, key: str) -> None:
+        if key != self.key:
+            self.key, self.parsed, self.code = key, {}, {}
 
 
 @dataclass(frozen=True)
@@ -42,14 +62,16 @@ class LoadResult:
 
 
 def load_manifests(
-    tree: SourceTree, env: Mapping[str, str] | None = None, cache: ParseCache | None = None
+    tree: SourceTree, env: Mapping[str, str] | None = None, cache: LoadCache | None = None
 ) -> LoadResult:
     env = os.environ if env is None else env
     settings, problems = _load_settings(tree)
+    cache = cache if cache is not None else LoadCache()
+    cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())))
     files = find_manifests(tree.files(), settings)
     parsed = {path: _parse(tree, path, settings.defaults, env, cache) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
-    specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs])
+    specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache)
     diagnostics += more
     diagnostics += _duplicate_identities(tree, specs)
     broken = frozenset(d.file for d in diagnostics if d.severity is Severity.ERROR)
@@ -77,37 +99,51 @@ def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ..
 
 
 def _parse(
-    tree: SourceTree,
-    path: str,
-    defaults: DeploymentDefaults,
-    env: Mapping[str, str],
-    cache: ParseCache | None,
+    tree: SourceTree, path: str, defaults: DeploymentDefaults, env: Mapping[str, str], cache: LoadCache
 ) -> ParsedManifest:
     key = (path, tree.content_id(path) or "")
-    if cache is not None and key[1] and key in cache:
-        return cache[key]
+    if key[1] and key in cache.parsed:
+        return cache.parsed[key]
     result = parse_manifest(path, tree.read(path), defaults, env)
-    if cache is not None and key[1]:
-        cache[key] = result
+    if key[1]:
+        cache.parsed[key] = result
     return result
 
 
 def _check_code(
-    tree: SourceTree, specs: list[DeploymentSpec]
+    tree: SourceTree, specs: list[DeploymentSpec], cache: LoadCache
 ) -> tuple[list[DeploymentSpec], list[Diagnostic]]:
     files = frozenset(tree.files())
     outside = escaping_symlinks(tree)
     checked, diagnostics = [], []
     for spec in specs:
-        problem = check_entrypoint(spec, tree, files, outside)
-        if problem is not None:
-            diagnostics.append(_diagnostic_at(tree, spec, (problem.field,), problem.message, problem.code))
+        outcome = _code_outcome(tree, spec, files, outside, cache)
+        if isinstance(outcome, EntrypointProblem):
+            diagnostics.append(_diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
-        if not spec.flow_name:
-            source = tree.read(resolve_entrypoint_path(spec))
-            spec = replace(spec, flow_name=flow_name_of(source, spec.entrypoint_function))
-        checked.append(spec)
+        checked.append(spec if spec.flow_name else replace(spec, flow_name=outcome))
     return checked, diagnostics
+
+
+def _code_outcome(
+    tree: SourceTree,
+    spec: DeploymentSpec,
+    files: frozenset[str],
+    outside: Mapping[str, str],
+    cache: LoadCache,
+) -> EntrypointProblem | str:
+    """The entrypoint's problem, or the flow name it defines; cached by the entry file's blob."""
+    entry = resolve_entrypoint_path(spec)
+    blob = tree.content_id(entry) if entry in files else None
+    key = (spec.entrypoint, spec.code_dir, blob or "")
+    if blob and not outside and key in cache.code:
+        return cache.code[key]
+    outcome = check_entrypoint(spec, tree, files, outside) or (
+        "" if spec.flow_name else flow_name_of(tree.read(entry), spec.entrypoint_function)
+    )
+    if blob and not outside:
+        cache.code[key] = outcome
+    return outcome
 
 
 def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list[Diagnostic]:

@@ -1,0 +1,231 @@
+"""Git source: a local repository or a URL, a ref and a sub-folder -> a snapshot of one commit.
+
+Uses gitpython. URLs are cloned once (bare) into a cache and fetched afterwards; everything
+is read from git objects at the resolved commit, never from a working tree. Credentials come
+from the environment (``DEPLOYCTL_GIT_TOKEN``, ``DEPLOYCTL_GIT_SSH_KEY``) or the user's git
+config, are passed to git through its environment, and are redacted from every message.
+Called by the app's composition root; the reconciler sees only ``Snapshot``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from controller.errors import InvalidSource, SourceUnavailable
+
+_SCP_STYLE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SYMLINK_MODE = "120000"
+
+
+def is_remote(location: str) -> bool:
+    return "://" in location or bool(_SCP_STYLE.match(location))
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove user:password@ from URLs and every known secret from ``text``."""
+    text = _USERINFO.sub("***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    location: str
+    ref: str | None = None
+    path: str = ""
+
+
+@dataclass
+class GitTree:
+    """The files of one commit below a sub-folder: a ``SourceTree`` read from git objects."""
+
+    repo: git.Repo
+    entries: dict[str, tuple[str, str]]  # path -> (mode, blob sha)
+    _files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._files = sorted(self.entries)
+        self._links = {
+            p: self.read(p).decode("utf-8", "replace")
+            for p, (mode, _) in self.entries.items()
+            if mode == _SYMLINK_MODE
+        }
+
+    def files(self) -> Sequence[str]:
+        return self._files
+
+    def read(self, path: str) -> bytes:
+        return self.read_blob(self.entries[path][1], path)
+
+    def read_blob(self, sha: str, path: str = "") -> bytes:
+        try:
+            data: bytes = self.repo.odb.stream(bytes.fromhex(sha)).read()
+        except (ValueError, OSError, git.GitError) as exc:
+            raise SourceUnavailable(f"cannot read {path or 'blob'} ({sha[:12]}) from git: {exc}") from exc
+        return data
+
+    def symlinks(self) -> Mapping[str, str]:
+        return self._links
+
+    def content_id(self, path: str) -> str | None:
+        return self.entries[path][1]
+
+    def mode(self, path: str) -> str:
+        return self.entries[path][0]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One commit of a source, ready to load."""
+
+    commit: str
+    ref: str
+    repo_url: str
+    path: str
+    tree: GitTree
+    repo: git.Repo = field(repr=False)
+    warnings: tuple[str, ...] = ()
+
+
+class GitSource:
+    def __init__(self, spec: SourceSpec, cache_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+        self.spec = spec
+        self.cache_dir = cache_dir
+        environ = os.environ if environ is None else environ
+        self._token = environ.get("DEPLOYCTL_GIT_TOKEN", "")
+        self._env = _git_environment(self._token, environ.get("DEPLOYCTL_GIT_SSH_KEY", ""))
+        self.display_url = redact(spec.location, [self._token])
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._token])
+
+    def snapshot(self) -> Snapshot:
+        remote = is_remote(self.spec.location)
+        repo, prefix = (self._fetch_remote(), "") if remote else self._open_local()
+        ref = self.spec.ref or _default_branch(repo, self.display_url)
+        commit = self._resolve(repo, ref)
+        path = "/".join(p for p in (prefix, self.spec.path.strip("/")) if p and p != ".")
+        tree = _read_tree(repo, commit, path)
+        warnings = () if remote else _uncommitted(repo, path)
+        return Snapshot(commit, ref, self.display_url, path, tree, repo, warnings)
+
+    def _open_local(self) -> tuple[git.Repo, str]:
+        location = Path(self.spec.location).resolve()
+        try:
+            repo = git.Repo(location, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise InvalidSource(
+                f"{self.spec.location} is not inside a git repository: commit the "
+                "manifests to git first (deployctl reads commits, not folders)"
+            ) from exc
+        top = Path(repo.working_tree_dir or repo.git_dir).resolve()
+        prefix = location.relative_to(top).as_posix() if location != top else ""
+        return repo, prefix
+
+    def _fetch_remote(self) -> git.Repo:
+        key = hashlib.sha256(_USERINFO.sub("", self.spec.location).encode()).hexdigest()[:16]
+        folder = self.cache_dir / "git" / key
+        try:
+            if not (folder / "HEAD").exists():
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                return git.Repo.clone_from(self.spec.location, folder, bare=True, env=self._env)
+            repo = git.Repo(folder)
+            repo.git.fetch(
+                "--prune", "--force", "--tags", "origin", "+refs/heads/*:refs/heads/*", env=self._env
+            )
+            return repo
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise SourceUnavailable(
+                f"the git cache {folder} is corrupt ({type(exc).__name__}): remove that folder and retry"
+            ) from None
+        except git.GitCommandError as exc:
+            detail = self._redact(_last_line(exc.stderr))
+            if "not a git repository" in detail or "corrupt" in detail or "bad object" in detail:
+                raise SourceUnavailable(
+                    f"the git cache {folder} is corrupt ({detail}): remove that folder and retry"
+                ) from None
+            raise SourceUnavailable(f"cannot fetch {self.display_url}: {detail}") from None
+
+    def _resolve(self, repo: git.Repo, ref: str) -> str:
+        for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/remotes/origin/{ref}", ref):
+            try:
+                return str(repo.git.rev_parse("--verify", "--quiet", f"{candidate}^{{commit}}"))
+            except git.GitCommandError:
+                continue
+        raise InvalidSource(
+            f"ref '{ref}' does not exist in {self.display_url} (was the branch "
+            "deleted?): nothing was changed; the last applied revision stays in force"
+        )
+
+
+def _git_environment(token: str, ssh_key: str) -> dict[str, str]:
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+    if token:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        }
+    if ssh_key:
+        env["GIT_SSH_COMMAND"] = f"ssh -i '{ssh_key}' -o IdentitiesOnly=yes -o BatchMode=yes"
+    return env
+
+
+def _default_branch(repo: git.Repo, url: str) -> str:
+    try:
+        return str(repo.git.symbolic_ref("--short", "HEAD"))
+    except git.GitCommandError:
+        raise InvalidSource(f"{url} has no default branch (HEAD is detached or unborn): pass --ref") from None
+
+
+def _read_tree(repo: git.Repo, commit: str, path: str) -> GitTree:
+    args = ["-r", "-z", "--full-tree", commit]
+    if path:
+        args += ["--", path + "/"]
+    output = repo.git.ls_tree(*args)
+    entries: dict[str, tuple[str, str]] = {}
+    cut = len(path) + 1 if path else 0
+    for line in output.split("\0"):
+        if not line:
+            continue
+        meta, name = line.split("\t", 1)
+        mode, kind, sha = meta.split(" ")
+        if kind == "blob":
+            entries[name[cut:]] = (mode, sha)
+    if path and not entries:
+        raise InvalidSource(f"path '{path}' does not exist at commit {commit[:12]}, or holds no files")
+    return GitTree(repo, entries)
+
+
+def _uncommitted(repo: git.Repo, path: str) -> tuple[str, ...]:
+    if repo.bare:
+        return ()
+    try:
+        status = repo.git.status("--porcelain", "--", path or ".")
+    except git.GitCommandError:
+        return ()
+    count = len([line for line in status.splitlines() if line.strip()])
+    if not count:
+        return ()
+    return (
+        f"{count} uncommitted change{'s' * (count != 1)} under {path or 'the repository'} "
+        "ignored: deployctl applies commits only",
+    )
+
+
+def _last_line(stderr: str | bytes | None) -> str:
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("stderr: ").strip("'") if lines else "git failed"

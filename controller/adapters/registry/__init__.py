@@ -1,0 +1,1 @@
+"""Deployment registries: the embedded SQLite one (and later Prefect), behind one interface."""

@@ -1,0 +1,339 @@
+"""The embedded registry: deployments, schedules, inventory and sync history in one SQLite file.
+
+WAL mode and ``BEGIN IMMEDIATE`` make it safe for several processes on one machine (a CLI
+call beside a running controller); a whole plan is applied in one transaction, so a crash at
+any moment leaves the old state or the new. Owned by the app's composition root; the
+reconciler sees it through ``controller.engine.ports.Registry``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.registry.sqlite_schema import MIGRATIONS
+from controller.core.plan import Action, Plan
+from controller.core.records import canonical_json, to_record
+from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.core.state import ActualDeployment, Condition, SourceStatus
+from controller.engine.ports import Application, AppliedDeployment, RegistryState
+from controller.errors import ConfigError, RegistryUnavailable
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def parse_sqlite_url(url: str) -> Path:
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite://"):
+        raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes)")
+    raise ConfigError(f"registry URL {url!r} is not supported: use sqlite:///PATH")
+
+
+class SqliteRegistry:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot open the registry {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"the registry {self.path} is busy: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot commit to the registry {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise ConfigError(
+                f"the registry {self.path} has schema {version}, newer than this deployctl "
+                f"knows ({len(MIGRATIONS)}): upgrade deployctl"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self._write() as db:
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def read_status(self, owner: str) -> SourceStatus | None:
+        row = self._db.execute(
+            "SELECT owner, repo_url, ref, path, last_attempted_revision, last_applied_revision, "
+            "applied_generation, conditions, updated_at FROM sources WHERE owner = ?",
+            (owner,),
+        ).fetchone()
+        if row is None:
+            return None
+        conditions = tuple(Condition.from_json(c) for c in json.loads(row[7]))
+        return SourceStatus(*row[:7], conditions=conditions, updated_at=row[8])  # type: ignore[misc]
+
+    def list_statuses(self) -> list[SourceStatus]:
+        owners = [r[0] for r in self._db.execute("SELECT owner FROM sources ORDER BY owner")]
+        return [s for s in (self.read_status(o) for o in owners) if s is not None]
+
+    def read_state(self, owner: str) -> RegistryState:
+        try:
+            self._db.execute("BEGIN")
+            rows = self._db.execute(
+                "SELECT id, record, record_digest, applied_digest, owner, source_file, version, "
+                "input_digest, commit_sha FROM deployments"
+            ).fetchall()
+            inventory = frozenset(
+                DeploymentId(r[0])
+                for r in self._db.execute("SELECT deployment_id FROM inventory WHERE owner = ?", (owner,))
+            )
+            generation = self.generation()
+            status = self.read_status(owner)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
+        actual = {DeploymentId(r[0]): ActualDeployment(DeploymentId(r[0]), *r[1:7]) for r in rows}
+        known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
+        return RegistryState(actual, inventory, status, generation, known)
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT id, flow_name, name, version, commit_sha, branch, repo_url, owner, paused, "
+            "work_queue_name, source_file, artifact_uri, updated_at, record FROM deployments ORDER BY id"
+        )
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def get_deployment(self, identity: str) -> dict[str, Any] | None:
+        return next((d for d in self.list_deployments() if d["id"] == identity), None)
+
+    def list_sync_runs(self, owner: str, limit: int = 20) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT id, revision, finished_at, outcome, conditions, summary FROM sync_runs WHERE owner = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (owner, limit),
+        )
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def list_outcomes(self, sync_id: int) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT deployment_id, action, outcome, message FROM sync_outcomes WHERE sync_id = ? "
+            "ORDER BY deployment_id",
+            (sync_id,),
+        )
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]:
+        """Apply ``plan`` in one transaction; return deployment -> outcome message of failures."""
+        failures: dict[DeploymentId, str] = {}
+        try:
+            with self._write() as db:
+                foreign = {
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id FROM deployments WHERE owner IS NULL OR owner != ?", (app.owner,)
+                    )
+                }
+                upserts = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
+                for change in upserts:
+                    if change.id in foreign:
+                        failures[change.id] = "taken by another owner since the plan was made"
+                        continue
+                    assert change.desired is not None and change.desired_digest is not None
+                    self._upsert(db, change.desired, change.desired_digest, app.deployments[change.id], app)
+                for change in plan.of(Action.DELETE):
+                    db.execute("DELETE FROM deployments WHERE id = ? AND owner = ?", (change.id, app.owner))
+                    db.execute(
+                        "DELETE FROM inventory WHERE owner = ? AND deployment_id = ?", (app.owner, change.id)
+                    )
+                self._record(db, app, plan, failures, applied=True)
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"applying to the registry {self.path} failed: {exc}") from exc
+        return failures
+
+    def _upsert(
+        self,
+        db: sqlite3.Connection,
+        spec: DeploymentSpec,
+        digest: str,
+        extra: AppliedDeployment,
+        app: Application,
+    ) -> None:
+        now = _now()
+        db.execute("INSERT OR IGNORE INTO flows (name, created_at) VALUES (?, ?)", (spec.flow_name, now))
+        db.execute(
+            "INSERT OR IGNORE INTO work_queues (name, created_at) VALUES (?, ?)", (spec.work_queue_name, now)
+        )
+        record = to_record(spec)
+        db.execute(
+            "INSERT INTO deployments (id, flow_name, name, record, record_digest, applied_digest, owner, "
+            "source_file, version, commit_sha, branch, repo_url, input_digest, artifact_uri, paused, "
+            "work_queue_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET flow_name=excluded.flow_name, record=excluded.record, "
+            "record_digest=excluded.record_digest, applied_digest=excluded.applied_digest, "
+            "source_file=excluded.source_file, version=excluded.version, commit_sha=excluded.commit_sha, "
+            "branch=excluded.branch, repo_url=excluded.repo_url, input_digest=excluded.input_digest, "
+            "artifact_uri=excluded.artifact_uri, paused=excluded.paused, "
+            "work_queue_name=excluded.work_queue_name, updated_at=excluded.updated_at",
+            (
+                spec.id,
+                spec.flow_name,
+                spec.name,
+                canonical_json(record),
+                digest,
+                digest,
+                app.owner,
+                spec.source.file,
+                spec.version,
+                extra.commit,
+                app.ref,
+                app.repo_url,
+                extra.input_digest,
+                extra.artifact_uri,
+                int(spec.paused),
+                spec.work_queue_name,
+                now,
+                now,
+            ),
+        )
+        db.execute("DELETE FROM schedules WHERE deployment_id = ?", (spec.id,))
+        db.executemany(
+            "INSERT INTO schedules (deployment_id, position, slug, kind, definition, active) "
+            "VALUES (?,?,?,?,?,?)",
+            [
+                (spec.id, i, s["slug"], s["kind"], canonical_json(s), int(s["active"]))
+                for i, s in enumerate(record["schedules"])
+            ],
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO inventory (owner, deployment_id) VALUES (?, ?)", (app.owner, spec.id)
+        )
+
+    def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
+        """Record a pass that applied nothing; write only when the status changed. True if written."""
+        current = self.read_status(app.owner)
+        generation = self.generation()
+        unchanged = current is not None and (
+            current.last_attempted_revision == app.revision
+            and tuple(current.conditions) == tuple(app.conditions)
+            and (
+                not applied
+                or (
+                    current.last_applied_revision == app.revision and current.applied_generation == generation
+                )
+            )
+            and (current.repo_url, current.ref, current.path) == (app.repo_url, app.ref, app.path)
+        )
+        if unchanged:
+            return False
+        try:
+            with self._write() as db:
+                self._record(db, app, plan, {}, applied=applied)
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot record status in {self.path}: {exc}") from exc
+        return True
+
+    def _record(
+        self,
+        db: sqlite3.Connection,
+        app: Application,
+        plan: Plan | None,
+        failures: Mapping[DeploymentId, str],
+        applied: bool,
+    ) -> None:
+        now = _now()
+        generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        conditions = json.dumps([c.to_json() for c in app.conditions])
+        db.execute(
+            "INSERT INTO sources (owner, repo_url, ref, path, last_attempted_revision, "
+            "last_applied_revision, applied_generation, conditions, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(owner) DO UPDATE SET repo_url=excluded.repo_url, ref=excluded.ref, "
+            "path=excluded.path, last_attempted_revision=excluded.last_attempted_revision, "
+            "last_applied_revision="
+            "COALESCE(excluded.last_applied_revision, sources.last_applied_revision), "
+            "applied_generation=COALESCE(excluded.applied_generation, sources.applied_generation), "
+            "conditions=excluded.conditions, updated_at=excluded.updated_at",
+            (
+                app.owner,
+                app.repo_url,
+                app.ref,
+                app.path,
+                app.revision,
+                app.revision if applied else None,
+                generation if applied else None,
+                conditions,
+                now,
+            ),
+        )
+        summary = json.dumps(plan.counts if plan else {})
+        outcome = "applied" if applied and not failures else ("partial" if applied else "refused")
+        cursor = db.execute(
+            "INSERT INTO sync_runs (owner, revision, finished_at, outcome, conditions, summary) "
+            "VALUES (?,?,?,?,?,?)",
+            (app.owner, app.revision, now, outcome, conditions, summary),
+        )
+        if plan is not None:
+            db.executemany(
+                "INSERT INTO sync_outcomes (sync_id, deployment_id, action, outcome, message) "
+                "VALUES (?,?,?,?,?)",
+                [
+                    (
+                        cursor.lastrowid,
+                        c.id,
+                        c.action.value,
+                        "failed" if c.id in failures else ("applied" if applied else "not applied"),
+                        failures.get(c.id, c.cause.value),
+                    )
+                    for c in plan.changes
+                    if c.action is not Action.NOOP
+                ],
+            )
+
+    def delete_deployment(self, identity: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute("DELETE FROM deployments WHERE id = ?", (identity,))
+            db.execute("DELETE FROM inventory WHERE deployment_id = ?", (identity,))
+        return cursor.rowcount > 0
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    out, buffer = [], ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    return out
+
+
+def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}

@@ -1,0 +1,102 @@
+"""Versioned schema of the embedded registry. Each migration runs once, in order, in a transaction.
+
+Never edit a released migration: append a new one. ``meta.generation`` is bumped by triggers
+on every change to deployments or schedules, whoever makes it, so "has anything changed since
+the last apply" is one read.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('generation', 0);
+
+    CREATE TABLE flows (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+
+    CREATE TABLE work_queues (
+        name TEXT PRIMARY KEY,
+        concurrency_limit INTEGER,
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE deployments (
+        id TEXT PRIMARY KEY,
+        flow_name TEXT NOT NULL REFERENCES flows(name),
+        name TEXT NOT NULL,
+        record TEXT NOT NULL,
+        record_digest TEXT NOT NULL,
+        applied_digest TEXT,
+        owner TEXT,
+        source_file TEXT,
+        version TEXT,
+        commit_sha TEXT,
+        branch TEXT,
+        repo_url TEXT,
+        input_digest TEXT,
+        artifact_uri TEXT,
+        paused INTEGER NOT NULL DEFAULT 0,
+        work_queue_name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX deployments_owner ON deployments(owner);
+
+    CREATE TABLE schedules (
+        deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        slug TEXT,
+        kind TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        PRIMARY KEY (deployment_id, position)
+    );
+
+    CREATE TABLE inventory (
+        owner TEXT NOT NULL,
+        deployment_id TEXT NOT NULL,
+        PRIMARY KEY (owner, deployment_id)
+    );
+
+    CREATE TABLE sources (
+        owner TEXT PRIMARY KEY,
+        repo_url TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        path TEXT NOT NULL,
+        last_attempted_revision TEXT,
+        last_applied_revision TEXT,
+        applied_generation INTEGER,
+        conditions TEXT NOT NULL DEFAULT '[]',
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        revision TEXT,
+        finished_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        conditions TEXT NOT NULL,
+        summary TEXT NOT NULL
+    );
+
+    CREATE TABLE sync_outcomes (
+        sync_id INTEGER NOT NULL REFERENCES sync_runs(id) ON DELETE CASCADE,
+        deployment_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (sync_id, deployment_id)
+    );
+
+    CREATE TRIGGER deployments_insert AFTER INSERT ON deployments
+        BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER deployments_update AFTER UPDATE ON deployments
+        BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER deployments_delete AFTER DELETE ON deployments
+        BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER schedules_change AFTER UPDATE ON schedules
+        BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    """,
+)

@@ -1,0 +1,1 @@
+"""Engine: the reconcile pass and its steps, written against ports (``engine.ports``)."""

@@ -1,0 +1,160 @@
+"""Desired state of a snapshot: validated specs stamped with their code digest and version.
+
+A deployment's inputs are its manifest and the files of its code folder less what that
+folder's ``.prefectignore`` excludes and less other manifests (four deployments declared side
+by side in one folder do not change each other's versions). Their digest says whether
+anything changed since the last apply; only deployments whose inputs changed get a new
+version, found by one walk of git history. Keeps the loader's caches between passes. Called by the reconciler.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+import pathspec
+
+from controller.adapters.git_history import last_changing_commits
+from controller.adapters.git_source import Snapshot
+from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.loading.loader import LoadCache, LoadResult, load_manifests
+from controller.loading.tree import SourceTree
+
+IGNORE_FILE = ".prefectignore"
+VERSION_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class CodeFile:
+    path: str  # relative to the code folder
+    mode: str
+    blob: str
+
+
+@dataclass(frozen=True)
+class KnownVersion:
+    """What the registry recorded at the last apply of a deployment."""
+
+    input_digest: str
+    version: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    load: LoadResult
+    specs: dict[DeploymentId, DeploymentSpec]
+    input_digests: dict[DeploymentId, str]
+    commits: dict[DeploymentId, str]
+    code: dict[str, tuple[CodeFile, ...]]  # code digest -> files, for building
+
+
+@dataclass
+class DesiredStateBuilder:
+    """Builds desired state per pass, keeping per-content caches across passes."""
+
+    load_cache: LoadCache = field(default_factory=LoadCache)
+    _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
+    _files: frozenset[str] = frozenset()
+
+    def build(
+        self,
+        snapshot: Snapshot,
+        known: Mapping[DeploymentId, KnownVersion],
+        env: Mapping[str, str] | None = None,
+    ) -> DesiredState:
+        tree = snapshot.tree
+        load = load_manifests(tree, env=env, cache=self.load_cache)
+        self._files = frozenset(tree.files())
+        manifests = frozenset(load.manifest_files)
+        folders = _FolderIndex(tree.files())
+        code: dict[str, tuple[CodeFile, ...]] = {}
+        digest_of_folder: dict[str, str] = {}
+        for folder in {spec.code_dir for spec in load.specs.values()}:
+            files = self._code_files(tree, folder, folders, manifests)
+            digest = _digest(f"{f.path}\0{f.mode}\0{f.blob}" for f in files)
+            code[digest], digest_of_folder[folder] = files, digest
+        inputs = {
+            i: _digest([s.source.file, tree.content_id(s.source.file) or "", digest_of_folder[s.code_dir]])
+            for i, s in load.specs.items()
+        }
+        commits = self._versions(snapshot, load, inputs, known, manifests)
+        specs = {
+            i: replace(s, code_digest=digest_of_folder[s.code_dir], version=commits[i][:VERSION_LENGTH])
+            for i, s in load.specs.items()
+        }
+        return DesiredState(load, specs, inputs, commits, code)
+
+    def _code_files(
+        self, tree: SourceTree, folder: str, index: _FolderIndex, manifests: frozenset[str]
+    ) -> tuple[CodeFile, ...]:
+        keep = self._input_filter(tree, folder, manifests)
+        prefix = "" if folder == "." else folder + "/"
+        files = []
+        for path in index.under(prefix):
+            relative = path[len(prefix) :]
+            if keep(relative) and path not in tree.symlinks():
+                files.append(CodeFile(relative, _mode(tree, path), tree.content_id(path) or ""))
+        return tuple(files)
+
+    def _input_filter(
+        self, tree: SourceTree, folder: str, manifests: frozenset[str]
+    ) -> Callable[[str], bool]:
+        prefix = "" if folder == "." else folder + "/"
+        path = prefix + IGNORE_FILE
+        blob = tree.content_id(path) if path in self._files else None
+        if blob is None:
+            return lambda relative: prefix + relative not in manifests
+        if blob not in self._ignores:
+            lines = tree.read(path).decode("utf-8", "replace").splitlines()
+            self._ignores[blob] = pathspec.GitIgnoreSpec.from_lines(lines)
+        spec = self._ignores[blob]
+        return lambda relative: prefix + relative not in manifests and not spec.match_file(relative)
+
+    def _versions(
+        self,
+        snapshot: Snapshot,
+        load: LoadResult,
+        inputs: Mapping[DeploymentId, str],
+        known: Mapping[DeploymentId, KnownVersion],
+        manifests: frozenset[str],
+    ) -> dict[DeploymentId, str]:
+        commits = {i: known[i].commit for i in inputs if i in known and known[i].input_digest == inputs[i]}
+        unknown: dict[str, tuple[str, str, Callable[[str], bool]]] = {
+            i: (s.source.file, s.code_dir, self._input_filter(snapshot.tree, s.code_dir, manifests))
+            for i, s in load.specs.items()
+            if i not in commits
+        }
+        if unknown:
+            found = last_changing_commits(snapshot.repo, snapshot.commit, snapshot.path, unknown)
+            commits |= {DeploymentId(i): found.get(i, snapshot.commit) for i in unknown}
+        return commits
+
+
+class _FolderIndex:
+    """Sorted paths, to list a folder's files by binary search instead of a scan."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = sorted(paths)
+
+    def under(self, prefix: str) -> list[str]:
+        if not prefix:
+            return self.paths
+        start = bisect.bisect_left(self.paths, prefix)
+        end = bisect.bisect_left(self.paths, prefix[:-1] + chr(ord("/") + 1))
+        return self.paths[start:end]
+
+
+def _mode(tree: SourceTree, path: str) -> str:
+    mode = getattr(tree, "mode", None)
+    return mode(path) if mode else "100644"
+
+
+def _digest(parts: Iterable[str]) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(str(part).encode("utf-8", "surrogateescape"))
+        hasher.update(b"\n")
+    return hasher.hexdigest()

@@ -1,0 +1,235 @@
+"""One reconcile pass: make the registry match one commit of the source. ``reconcile_once``.
+
+The pipeline of DESIGN.md, as a list of calls: snapshot the source, skip if that commit is
+already applied and nothing drifted, load the desired state, read the actual state, plan,
+build and upload the changed code, apply (upserts first, prune last), record the status.
+No loop, no sleep: the controller loop and the CLI decide when to call it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from controller.adapters.git_source import GitSource, Snapshot
+from controller.adapters.storage import ArtifactStore
+from controller.core.diagnostics import Diagnostic
+from controller.core.plan import Action, Plan, PlanPolicy, make_plan
+from controller.core.spec import DeploymentId
+from controller.core.state import Condition, Reason
+from controller.core.status import is_ready, ready, stalled
+from controller.engine.building import upload_missing
+from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
+from controller.engine.ports import Application, AppliedDeployment, Registry, RegistryState
+from controller.errors import DeployctlError
+from controller.loading.loader import SETTINGS_FILE
+from controller.loading.manifests import parse_repo_settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    owner: str | None = None
+    dry_run: bool = False
+    partial: bool = False
+    allow_empty: bool = False
+    force_prune: bool = False
+    allow_rewind: bool = False
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    owner: str
+    revision: str | None = None
+    ref: str = ""
+    repo_url: str = ""
+    path: str = ""
+    plan: Plan | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    applied: bool = False
+    up_to_date: bool = False
+    failures: Mapping[DeploymentId, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failures and is_ready(self.conditions)
+
+
+def default_owner(repo_url: str, ref: str, path: str) -> str:
+    digest = hashlib.sha256(f"{repo_url}#{ref}:{path}".encode()).hexdigest()[:12]
+    return f"deployctl-{digest}"
+
+
+@dataclass
+class Reconciler:
+    source: GitSource
+    registry: Registry
+    store: ArtifactStore
+    builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def reconcile_once(self, options: SyncOptions, progress: Progress = lambda step: None) -> SyncResult:
+        progress("fetching source")
+        try:
+            snapshot = self.source.snapshot()
+        except DeployctlError as exc:
+            return self._source_failed(options, str(exc))
+        owner = (
+            options.owner
+            or _declared_owner(snapshot)
+            or default_owner(snapshot.repo_url, snapshot.ref, snapshot.path)
+        )
+        base = SyncResult(
+            owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path, warnings=snapshot.warnings
+        )
+        if not options.full and self._up_to_date(snapshot, owner):
+            return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
+        rewind = self._rewound(snapshot, owner, options)
+        if rewind:
+            return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
+        progress("loading manifests")
+        state = self.registry.read_state(owner)
+        desired = self.builder.build(snapshot, _known(state), self.env)
+        diagnostics = desired.load.diagnostics
+        if not desired.load.ok and not options.partial:
+            message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
+            return self._stall(
+                _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
+            )
+        progress("planning")
+        plan = make_plan(desired.specs, state.actual, state.inventory, _policy(owner, desired, options))
+        base = _with(base, plan=plan, diagnostics=diagnostics)
+        if plan.refused:
+            return self._stall(base, options, Reason.PRUNE_BLOCKED, " ".join(plan.refusals), plan)
+        if options.dry_run:
+            return _with(base, conditions=_outcome_conditions(plan, desired))
+        progress("building and uploading code")
+        try:
+            app = self._application(snapshot, owner, plan, desired, _outcome_conditions(plan, desired))
+        except DeployctlError as exc:
+            return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan)
+        progress("applying")
+        return self._apply(base, plan, app)
+
+    def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
+        try:
+            if plan.has_changes:
+                failures = self.registry.apply(plan, app)
+            else:
+                failures = {}
+                self.registry.record_status(app, plan, applied=True)
+        except DeployctlError as exc:
+            return _with(base, error=str(exc), conditions=stalled(Reason.APPLY_FAILED, str(exc)))
+        return _with(base, applied=True, failures=failures, conditions=app.conditions)
+
+    def _up_to_date(self, snapshot: Snapshot, owner: str) -> bool:
+        status = self.registry.read_status(owner)
+        return (
+            status is not None
+            and status.last_applied_revision == snapshot.commit
+            and status.last_attempted_revision == snapshot.commit
+            and is_ready(status.conditions)
+            and (status.repo_url, status.ref, status.path) == (snapshot.repo_url, snapshot.ref, snapshot.path)
+            and status.applied_generation == self.registry.generation()
+        )
+
+    def _rewound(self, snapshot: Snapshot, owner: str, options: SyncOptions) -> str | None:
+        status = self.registry.read_status(owner)
+        last = status.last_applied_revision if status else None
+        if (
+            options.allow_rewind
+            or not last
+            or last == snapshot.commit
+            or (status and status.ref != snapshot.ref)
+        ):
+            return None
+        try:
+            snapshot.repo.git.merge_base("--is-ancestor", last, snapshot.commit)
+            return None
+        except Exception:  # not an ancestor, or the old commit is gone: history was rewritten
+            return (
+                f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
+                f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "
+                f"{snapshot.commit[:12]} anyway, pass --allow-rewind"
+            )
+
+    def _application(
+        self,
+        snapshot: Snapshot,
+        owner: str,
+        plan: Plan,
+        desired: DesiredState,
+        conditions: tuple[Condition, ...],
+    ) -> Application:
+        changed = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
+        digests = {c.id: desired.specs[c.id].code_digest or "" for c in changed}
+        uris = upload_missing(
+            digests.values(), desired.code, lambda f: snapshot.tree.read_blob(f.blob, f.path), self.store
+        )
+        applied = {
+            i: AppliedDeployment(desired.commits[i], desired.input_digests[i], uris[d])
+            for i, d in digests.items()
+        }
+        return Application(
+            owner, snapshot.commit, snapshot.repo_url, snapshot.ref, snapshot.path, conditions, applied
+        )
+
+    def _stall(
+        self, base: SyncResult, options: SyncOptions, reason: Reason, message: str, plan: Plan | None
+    ) -> SyncResult:
+        conditions = stalled(reason, message)
+        if not options.dry_run:
+            app = Application(base.owner, base.revision, base.repo_url, base.ref, base.path, conditions)
+            self.registry.record_status(app, plan, applied=False)
+        return _with(base, error=message, conditions=conditions)
+
+    def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
+        owner = options.owner or default_owner(self.source.display_url, self.source.spec.ref or "", "")
+        return SyncResult(owner, error=message, conditions=stalled(Reason.SOURCE_FAILED, message))
+
+
+def _with(result: SyncResult, **changes: object) -> SyncResult:
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _declared_owner(snapshot: Snapshot) -> str | None:
+    if SETTINGS_FILE not in snapshot.tree.entries:
+        return None
+    settings, problems = parse_repo_settings(SETTINGS_FILE, snapshot.tree.read(SETTINGS_FILE))
+    return None if problems else settings.owner
+
+
+def _known(state: RegistryState) -> dict[DeploymentId, KnownVersion]:
+    return {i: KnownVersion(*values) for i, values in state.known.items()}
+
+
+def _policy(owner: str, desired: DesiredState, options: SyncOptions) -> PlanPolicy:
+    prune = desired.load.settings.prune
+    return PlanPolicy(
+        owner,
+        prune=prune.enabled,
+        max_prune_fraction=prune.max_fraction,
+        allow_empty=options.allow_empty,
+        force_prune=options.force_prune,
+        frozen_files=desired.load.broken_files if options.partial else frozenset(),
+    )
+
+
+def _outcome_conditions(plan: Plan, desired: DesiredState) -> tuple[Condition, ...]:
+    if plan.conflicts:
+        names = ", ".join(plan.conflicts)
+        return stalled(Reason.CONFLICT, f"not owned by this source, left untouched: {names}")
+    if desired.load.broken_files:
+        return stalled(
+            Reason.VALIDATION_FAILED,
+            f"applied partially: {len(desired.load.broken_files)} "
+            "invalid file(s) frozen at their last applied state",
+        )
+    return ready()

@@ -1,0 +1,128 @@
+"""Renders sync results, plans and tables for people (text, markdown) and machines (JSON).
+
+Text reads like ``terraform plan`` in a CI log; markdown pastes into a pull-request comment.
+Called by the CLI only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from controller.core.plan import Action, Change, Plan
+from controller.engine.reconciler import SyncResult
+
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+_VERB = {Action.CREATE: "create", Action.UPDATE: "update", Action.DELETE: "delete"}
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.counts
+    return (
+        f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete, "
+        f"{counts['noop']} unchanged"
+    )
+
+
+def render_text(result: SyncResult, applied_verb: str) -> str:
+    lines = [
+        f"source: {result.repo_url or '?'} {result.ref} @ {(result.revision or '?')[:12]}"
+        + (f" (path {result.path})" if result.path else "")
+        + f", owner {result.owner}"
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    lines += [str(d) for d in result.diagnostics]
+    plan = result.plan
+    if result.up_to_date:
+        lines.append(f"up to date: {(result.revision or '')[:12]} is applied and nothing drifted")
+    elif plan is not None:
+        lines += [""] + [_change_text(c) for c in plan.changes if c.action is not Action.NOOP]
+        lines += [
+            f"! {i}: exists in the registry but is not owned by {result.owner}; left untouched"
+            for i in plan.conflicts
+        ]
+        lines += [f"* {i}: its manifest is invalid; kept at its last applied state" for i in plan.frozen]
+        lines += ["", f"{applied_verb}: {summary_line(plan)}"]
+    lines += [f"error: {result.error}"] if result.error else []
+    lines += [f"failed: {i}: {m}" for i, m in sorted(result.failures.items())]
+    return "\n".join(lines)
+
+
+def _change_text(change: Change) -> str:
+    head = f"{_SYMBOL[change.action]} {change.id}"
+    if change.action is Action.CREATE and change.desired is not None:
+        return head + f"  (version {change.desired.version})"
+    if change.action is Action.UPDATE:
+        return "\n".join([head + f"  ({change.cause.value})"] + [f"    {item}" for item in change.diff])
+    return head
+
+
+def render_markdown(result: SyncResult) -> str:
+    plan = result.plan
+    out = [f"### deployctl plan for `{(result.revision or '?')[:12]}` ({result.ref})", ""]
+    if result.error:
+        out += [f"> **Error:** {result.error}", ""]
+    if result.diagnostics:
+        out += ["```"] + [str(d) for d in result.diagnostics] + ["```", ""]
+    if plan is None or not plan.has_changes:
+        return "\n".join(out + ["No changes."])
+    out += ["| | deployment | details |", "|---|---|---|"]
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        detail = "<br>".join(f"`{item}`" for item in change.diff) or (
+            f"version `{change.desired.version}`" if change.desired else ""
+        )
+        out.append(f"| {_VERB[change.action]} | `{change.id}` | {detail} |")
+    return "\n".join(out + ["", f"**{summary_line(plan)}**"])
+
+
+def result_json(result: SyncResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "ok": result.ok,
+        "owner": result.owner,
+        "revision": result.revision,
+        "ref": result.ref,
+        "repository": result.repo_url,
+        "path": result.path,
+        "up_to_date": result.up_to_date,
+        "applied": result.applied,
+        "error": result.error,
+        "warnings": list(result.warnings),
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "conditions": [c.to_json() for c in result.conditions],
+        "summary": plan.counts if plan else None,
+        "changes": [_change_json(c) for c in plan.changes if c.action is not Action.NOOP] if plan else [],
+        "conflicts": list(plan.conflicts) if plan else [],
+        "frozen": list(plan.frozen) if plan else [],
+        "refusals": list(plan.refusals) if plan else [],
+        "failures": dict(result.failures),
+    }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action.value,
+        "deployment": change.id,
+        "cause": change.cause.value,
+        "version": change.desired.version if change.desired else None,
+        "diff": [{"path": d.path, "old": _plain(d.old), "new": _plain(d.new)} for d in change.diff],
+    }
+
+
+def _plain(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[str(row.get(c) if row.get(c) is not None else "-") for c in columns] for row in rows]
+    widths = [max([len(c.upper())] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
