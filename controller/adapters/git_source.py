@@ -226,6 +226,9 @@ def _uncommitted(repo: git.Repo, path: str) -> tuple[str, ...]:
 
 
 def _last_line(stderr: str | bytes | None) -> str:
+    """The line of git's stderr that says what went wrong (gitpython wraps it in "stderr: '…'")."""
     text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix("stderr: ").strip("'") if lines else "git failed"
+    text = text.strip().removeprefix("stderr:").strip().strip("'").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("fatal:")]
+    return (fatal or lines or ["git failed"])[0]

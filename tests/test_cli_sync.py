@@ -1,0 +1,108 @@
+"""The plan, sync, status and deployment commands as whole processes, as CI and people use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.gitrepo import deployment_files, repository
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def deployctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_plan_exit_codes_and_formats(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", ["a", "b"])
+    state = tmp_path / "state"
+    planned = deployctl(state, "plan", str(repo.root))
+    assert planned.returncode == 1, planned.stderr
+    assert "+ etl/a  (version" in planned.stdout
+    assert planned.stdout.strip().endswith("Plan: 2 to create, 0 to update, 0 to delete, 0 unchanged")
+    assert (
+        not (state / "registry.db").exists()
+        or deployctl(state, "deployment", "ls", "-o", "json").stdout.strip() == "[]"
+    )
+    assert deployctl(state, "sync", str(repo.root)).returncode == 0
+    assert deployctl(state, "plan", str(repo.root)).returncode == 0
+    repo.write(deployment_files("a", cron="15 * * * *")).commit("a at quarter past")
+    as_json = deployctl(state, "plan", str(repo.root), "-o", "json")
+    assert as_json.returncode == 1
+    (change,) = json.loads(as_json.stdout)["changes"]
+    assert change["action"] == "update" and change["cause"] == "changed in git"
+    paths = {d["path"] for d in change["diff"]}
+    assert {"schedules[0].cron", "version"} <= paths
+    markdown = deployctl(state, "plan", str(repo.root), "-o", "markdown").stdout
+    assert (
+        "| update | `etl/a` |" in markdown and "`schedules[0].cron: '0 * * * *' -> '15 * * * *'`" in markdown
+    )
+
+
+def test_sync_of_invalid_commit_exits_2_and_lists_every_problem(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", ["a"])
+    repo.write(
+        {
+            "flows/b/deployment.yaml": "name: b\nflow_name: etl\nentrypoint: missing.py:run\n",
+            "flows/c/deployment.yaml": "name: c\nflow_name: etl\nentrypoint: x.py:run\ntags: 3\n",
+        }
+    ).commit()
+    state = tmp_path / "state"
+    done = deployctl(state, "sync", str(repo.root))
+    assert done.returncode == 2
+    assert (
+        "flows/b/deployment.yaml:3:1: entrypoint: entrypoint file 'missing.py' does not exist" in done.stdout
+    )
+    assert "flows/c/deployment.yaml:4:1: tags: expected a list, got int 3" in done.stdout
+    assert "error: 2 problem(s) in the manifests; nothing was applied" in done.stdout
+    assert json.loads(deployctl(state, "deployment", "ls", "-o", "json").stdout) == []
+
+
+def test_status_and_deployment_commands(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", ["a", "b"])
+    head = repo.git("rev-parse", "HEAD")
+    state = tmp_path / "state"
+    deployctl(state, "sync", str(repo.root))
+    status = json.loads(deployctl(state, "status", "-o", "json").stdout)
+    assert [(s["last_attempted_revision"], s["last_applied_revision"]) for s in status] == [(head, head)]
+    assert status[0]["conditions"][0]["type"] == "Ready" and status[0]["conditions"][0]["status"] is True
+    assert {o["deployment_id"]: o["outcome"] for o in status[0]["last_outcomes"]} == {
+        "etl/a": "applied",
+        "etl/b": "applied",
+    }
+    listing = deployctl(state, "deployment", "ls").stdout.splitlines()
+    assert listing[0].split()[:3] == ["ID", "VERSION", "SCHEDULES"]
+    assert listing[1].split()[:2] == ["etl/a", head[:12]]
+    inspected = json.loads(deployctl(state, "deployment", "inspect", "etl/b").stdout)
+    assert inspected["record"]["entrypoint"] == "flow.py:run" and inspected["commit_sha"] == head
+    missing = deployctl(state, "deployment", "inspect", "etl/zzz")
+    assert missing.returncode == 1 and "no deployment 'etl/zzz'" in missing.stderr
+    deleted = deployctl(state, "deployment", "delete", "etl/b")
+    assert deleted.returncode == 0 and "next sync recreates it" in deleted.stdout
+    assert [d["id"] for d in json.loads(deployctl(state, "deployment", "ls", "-o", "json").stdout)] == [
+        "etl/a"
+    ]
+    again = deployctl(state, "sync", str(repo.root))
+    assert again.returncode == 0 and "+ etl/b" in again.stdout
+
+
+def test_sample_repository_syncs_with_commit_versions(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    done = deployctl(state, "sync", "sample-repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads(deployctl(state, "deployment", "ls", "-o", "json").stdout)
+    assert len(rows) == 7
+    assert all(len(r["version"]) == 12 and r["commit"].startswith(r["version"]) for r in rows)
+    assert {r["id"] for r in rows if r["paused"]} == {"board-pack/board-pack"}

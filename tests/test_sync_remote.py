@@ -1,0 +1,194 @@
+"""Remote sources: clone cache, force-push, deleted branch, unreachable remote, secrets, crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.git_source import SourceSpec
+from controller.app import build_reconciler
+from controller.engine.reconciler import SyncOptions, SyncResult
+from controller.settings import Settings
+from tests.gitrepo import GitRepo, deployment_files, repository
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.resolve(state_dir=str(tmp_path / "state"), env={})
+
+
+def publish(work: GitRepo, remote: Path) -> str:
+    """Make ``remote`` a bare clone of ``work`` and point work's origin at it."""
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    work.git("remote", "add", "origin", str(remote))
+    work.git("push", "-q", "origin", "--all")
+    return remote.as_uri()
+
+
+def sync(settings: Settings, url: str, ref: str | None = None, **options: object) -> SyncResult:
+    return build_reconciler(settings, SourceSpec(url, ref)).reconcile_once(SyncOptions(**options))  # type: ignore[arg-type]
+
+
+def deployment_ids(settings: Settings) -> list[str]:
+    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+        return sorted(r[0] for r in db.execute("SELECT id FROM deployments"))
+
+
+def deployctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_url_source_is_cloned_once_then_fetched(tmp_path: Path, settings: Settings) -> None:
+    work = repository(tmp_path / "work", ["a"])
+    url = publish(work, tmp_path / "remote.git")
+    assert sync(settings, url).ok
+    caches = list((settings.state_dir / "git").iterdir())
+    work.write(deployment_files("b")).commit("add b")
+    work.git("push", "-q", "origin", "main")
+    result = sync(settings, url)
+    assert result.ok and deployment_ids(settings) == ["etl/a", "etl/b"]
+    assert list((settings.state_dir / "git").iterdir()) == caches
+    assert sync(settings, url).up_to_date
+
+
+def test_force_push_is_refused_until_allowed(tmp_path: Path, settings: Settings) -> None:
+    work = repository(tmp_path / "work", ["a", "b"])
+    url = publish(work, tmp_path / "remote.git")
+    sync(settings, url)
+    work.git("checkout", "-q", "--orphan", "rewritten")
+    work.write(deployment_files("c")).commit("rewritten history")
+    work.git("push", "-q", "--force", "origin", "rewritten:main")
+    result = sync(settings, url)
+    assert not result.ok and result.error is not None and "was rewritten (force-push?)" in result.error
+    assert deployment_ids(settings) == ["etl/a", "etl/b"]
+    assert sync(settings, url, allow_rewind=True, allow_empty=True, force_prune=True).ok
+    assert "etl/c" in deployment_ids(settings)
+
+
+def test_deleted_branch_changes_nothing(tmp_path: Path, settings: Settings) -> None:
+    work = repository(tmp_path / "work", ["a"])
+    work.git("branch", "feature")
+    url = publish(work, tmp_path / "remote.git")
+    assert sync(settings, url, ref="feature").ok
+    work.git("push", "-q", "origin", "--delete", "feature")
+    result = sync(settings, url, ref="feature")
+    assert not result.ok and result.error is not None
+    assert "ref 'feature' does not exist" in result.error and "nothing was changed" in result.error
+    assert deployment_ids(settings) == ["etl/a"]
+
+
+def test_unreachable_remote_is_an_error_not_an_empty_repository(tmp_path: Path, settings: Settings) -> None:
+    work = repository(tmp_path / "work", ["a"])
+    remote = tmp_path / "remote.git"
+    url = publish(work, remote)
+    sync(settings, url)
+    remote.rename(tmp_path / "gone.git")
+    result = sync(settings, url)
+    assert not result.ok and result.error is not None and result.error.startswith("cannot fetch")
+    assert deployment_ids(settings) == ["etl/a"]
+
+
+def test_corrupt_cache_gets_a_clear_error(tmp_path: Path, settings: Settings) -> None:
+    work = repository(tmp_path / "work", ["a"])
+    url = publish(work, tmp_path / "remote.git")
+    sync(settings, url)
+    (cache,) = (settings.state_dir / "git").iterdir()
+    for objects in (cache / "objects").iterdir():
+        if objects.name not in ("info", "pack"):
+            for item in objects.iterdir():
+                item.write_bytes(b"garbage")
+    (cache / "packed-refs").unlink(missing_ok=True)
+    (cache / "refs" / "heads" / "main").write_text("0" * 40 + "\n")
+    result = sync(settings, url)
+    assert not result.ok and result.error is not None
+    assert "corrupt" in result.error and str(cache) in result.error
+    assert deployment_ids(settings) == ["etl/a"]
+
+
+def test_credentials_never_appear_in_output_or_database(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    secret_url = "https://deploy-bot:s3cr3t-pa55@127.0.0.1:9/team/flows.git"
+    for output in ("text", "json"):
+        done = deployctl(
+            "--state-dir",
+            str(state),
+            "sync",
+            secret_url,
+            "-o",
+            output,
+            env={"DEPLOYCTL_GIT_TOKEN": "tok-XYZ-123"},
+        )
+        assert done.returncode == 2
+        combined = done.stdout + done.stderr
+        assert "s3cr3t" not in combined and "tok-XYZ-123" not in combined
+        assert "https://***@127.0.0.1:9/team/flows.git" in combined
+    with sqlite3.connect(state / "registry.db") as db:
+        dump = "\n".join(db.iterdump())
+    assert "s3cr3t" not in dump and "tok-XYZ-123" not in dump
+
+
+KILLER = """
+import os, sys, time
+from controller.adapters.registry import sqlite as registry
+original, count = registry.SqliteRegistry._upsert, [0]
+def slow_upsert(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    count[0] += 1
+    if count[0] == 3:
+        print("HALFWAY", flush=True)
+        time.sleep(60)
+registry.SqliteRegistry._upsert = slow_upsert
+from controller.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigkill_during_apply_leaves_a_consistent_registry(tmp_path: Path) -> None:
+    work = repository(tmp_path / "work", ["a", "b"])
+    state = tmp_path / "state"
+    assert deployctl("--state-dir", str(state), "sync", str(work.root)).returncode == 0
+    for name in ("c", "d", "e", "f"):
+        work.write(deployment_files(name))
+    work.write(deployment_files("a", cron="9 * * * *")).commit("four more, a changed")
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLER, "--state-dir", str(state), "sync", str(work.root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "HALFWAY"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with sqlite3.connect(state / "registry.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert sorted(r[0] for r in db.execute("SELECT id FROM deployments")) == ["etl/a", "etl/b"]
+        assert (
+            "'0 * * * *'" not in db.execute("SELECT record FROM deployments WHERE id='etl/a'").fetchone()[0]
+        )
+    done = deployctl("--state-dir", str(state), "sync", str(work.root))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with sqlite3.connect(state / "registry.db") as db:
+        assert sorted(r[0] for r in db.execute("SELECT id FROM deployments")) == [
+            "etl/a",
+            "etl/b",
+            "etl/c",
+            "etl/d",
+            "etl/e",
+            "etl/f",
+        ]
+        assert '"9 * * * *"' in db.execute("SELECT record FROM deployments WHERE id='etl/a'").fetchone()[0]
