@@ -10,6 +10,7 @@ Called by the app's composition root; the reconciler sees only ``Snapshot``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -87,15 +88,31 @@ class GitTree:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One commit of a source, ready to load."""
+    """One commit of a source. Its tree and warnings are read on first use, so a pass that
+    finds the commit already applied costs a ref lookup and nothing more."""
 
     commit: str
     ref: str
     repo_url: str
     path: str
-    tree: GitTree
     repo: git.Repo = field(repr=False)
-    warnings: tuple[str, ...] = ()
+    local: bool = False
+
+    @functools.cached_property
+    def tree(self) -> GitTree:
+        return _read_tree(self.repo, self.commit, self.path)
+
+    def read_file(self, relative: str) -> bytes | None:
+        """One file of the commit without listing the tree, or None when there is none."""
+        full = f"{self.path}/{relative}" if self.path else relative
+        if _object_type(self.repo, self.commit, full) != "blob":
+            return None
+        data: bytes = self.repo.git.show(f"{self.commit}:{full}", stdout_as_string=False)
+        return data
+
+    @functools.cached_property
+    def warnings(self) -> tuple[str, ...]:
+        return _uncommitted(self.repo, self.path) if self.local else ()
 
 
 class GitSource:
@@ -116,9 +133,9 @@ class GitSource:
         ref = self.spec.ref or _default_branch(repo, self.display_url)
         commit = self._resolve(repo, ref)
         path = "/".join(p for p in (prefix, self.spec.path.strip("/")) if p and p != ".")
-        tree = _read_tree(repo, commit, path)
-        warnings = () if remote else _uncommitted(repo, path)
-        return Snapshot(commit, ref, self.display_url, path, tree, repo, warnings)
+        if path:
+            _require_folder(repo, commit, path)
+        return Snapshot(commit, ref, self.display_url, path, repo, local=not remote)
 
     def _open_local(self) -> tuple[git.Repo, str]:
         location = Path(self.spec.location).resolve()
@@ -190,6 +207,18 @@ def _default_branch(repo: git.Repo, url: str) -> str:
         raise InvalidSource(f"{url} has no default branch (HEAD is detached or unborn): pass --ref") from None
 
 
+def _object_type(repo: git.Repo, commit: str, path: str) -> str | None:
+    try:
+        return str(repo.git.cat_file("-t", f"{commit}:{path}"))
+    except git.GitCommandError:
+        return None
+
+
+def _require_folder(repo: git.Repo, commit: str, path: str) -> None:
+    if _object_type(repo, commit, path) != "tree":
+        raise InvalidSource(f"path '{path}' is not a folder at commit {commit[:12]}: check --path")
+
+
 def _read_tree(repo: git.Repo, commit: str, path: str) -> GitTree:
     args = ["-r", "-z", "--full-tree", commit]
     if path:
@@ -204,8 +233,6 @@ def _read_tree(repo: git.Repo, commit: str, path: str) -> GitTree:
         mode, kind, sha = meta.split(" ")
         if kind == "blob":
             entries[name[cut:]] = (mode, sha)
-    if path and not entries:
-        raise InvalidSource(f"path '{path}' does not exist at commit {commit[:12]}, or holds no files")
     return GitTree(repo, entries)
 
 

@@ -82,7 +82,9 @@ def make_plan(
     actual: Mapping[DeploymentId, ActualDeployment],
     inventory: frozenset[DeploymentId],
     policy: PlanPolicy,
+    digests: Mapping[DeploymentId, str] | None = None,
 ) -> Plan:
+    """``digests`` may carry each desired record's digest, when the caller has it cached."""
     owned = frozenset(i for i in inventory if i in actual and actual[i].owner == policy.owner)
     changes, conflicts = [], []
     for identity in sorted(desired):
@@ -90,22 +92,22 @@ def make_plan(
         if current is not None and current.owner != policy.owner:
             conflicts.append(identity)
             continue
-        changes.append(_upsert(desired[identity], current))
+        known = digests.get(identity) if digests is not None else None
+        changes.append(_upsert(desired[identity], current, known))
     deletes, frozen = _prunes(desired, actual, owned, policy)
     changes += deletes
     refusals = _refusals(len(desired), len(deletes), len(owned), policy)
     return Plan(tuple(changes), tuple(conflicts), tuple(frozen), refusals, len(owned))
 
 
-def _upsert(spec: DeploymentSpec, current: ActualDeployment | None) -> Change:
-    record = to_record(spec)
-    digest = record_digest(record)
+def _upsert(spec: DeploymentSpec, current: ActualDeployment | None, digest: str | None) -> Change:
+    digest = digest or record_digest(to_record(spec))
     if current is None:
         return Change(Action.CREATE, spec.id, Cause.GIT, desired=spec, desired_digest=digest)
     if digest == current.record_digest:
         return Change(Action.NOOP, spec.id, desired=spec, desired_digest=digest)
     cause = Cause.DRIFT if digest == current.applied_digest else Cause.GIT
-    diff = diff_records(json.loads(current.record_json), record)
+    diff = diff_records(json.loads(current.record_json), to_record(spec))
     return Change(Action.UPDATE, spec.id, cause, diff, spec, digest)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from typing import Any
 
 from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
@@ -18,12 +17,50 @@ Record = dict[str, Any]
 
 
 def to_record(spec: DeploymentSpec) -> Record:
-    record = asdict(spec)
-    record["schedules"] = [{**s, "kind": s["kind"].value} for s in record["schedules"]]
-    record["tags"] = list(spec.tags)
-    record["triggers"] = list(spec.triggers)
-    record["source"] = {"file": spec.source.file, "path": list(spec.source.path)}
-    return record
+    """The record of a spec: plain JSON types, one key per field (written out, not ``asdict``,
+    because this runs for every deployment of every pass)."""
+    return {
+        "flow_name": spec.flow_name,
+        "name": spec.name,
+        "entrypoint": spec.entrypoint,
+        "code_dir": spec.code_dir,
+        "source": {"file": spec.source.file, "path": list(spec.source.path)},
+        "description": spec.description,
+        "version": spec.version,
+        "tags": list(spec.tags),
+        "parameters": spec.parameters,
+        "schedules": [_schedule_record(s) for s in spec.schedules],
+        "paused": spec.paused,
+        "concurrency_limit": spec.concurrency_limit,
+        "work_pool_name": spec.work_pool_name,
+        "work_queue_name": spec.work_queue_name,
+        "job_variables": spec.job_variables,
+        "infrastructure": {
+            "type": spec.infrastructure.type,
+            "block_name": spec.infrastructure.block_name,
+            "settings": spec.infrastructure.settings,
+        },
+        "storage": spec.storage,
+        "parameter_openapi_schema": spec.parameter_openapi_schema,
+        "enforce_parameter_schema": spec.enforce_parameter_schema,
+        "triggers": list(spec.triggers),
+        "code_digest": spec.code_digest,
+    }
+
+
+def _schedule_record(schedule: ScheduleSpec) -> Record:
+    return {
+        "kind": schedule.kind.value,
+        "timezone": schedule.timezone,
+        "cron": schedule.cron,
+        "day_or": schedule.day_or,
+        "interval_seconds": schedule.interval_seconds,
+        "anchor_date": schedule.anchor_date,
+        "rrule": schedule.rrule,
+        "active": schedule.active,
+        "slug": schedule.slug,
+        "parameters": schedule.parameters,
+    }
 
 
 def from_record(record: Record) -> DeploymentSpec:

@@ -18,6 +18,7 @@ import pathspec
 
 from controller.adapters.git_history import last_changing_commits
 from controller.adapters.git_source import Snapshot
+from controller.core.records import record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.loader import LoadCache, LoadResult, load_manifests
 from controller.loading.tree import SourceTree
@@ -49,6 +50,7 @@ class DesiredState:
     input_digests: dict[DeploymentId, str]
     commits: dict[DeploymentId, str]
     code: dict[str, tuple[CodeFile, ...]]  # code digest -> files, for building
+    digests: dict[DeploymentId, str]  # record digest of each spec
 
 
 @dataclass
@@ -58,6 +60,7 @@ class DesiredStateBuilder:
     load_cache: LoadCache = field(default_factory=LoadCache)
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
+    _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def build(
         self,
@@ -85,7 +88,26 @@ class DesiredStateBuilder:
             i: replace(s, code_digest=digest_of_folder[s.code_dir], version=commits[i][:VERSION_LENGTH])
             for i, s in load.specs.items()
         }
-        return DesiredState(load, specs, inputs, commits, code)
+        return DesiredState(load, specs, inputs, commits, code, self._record_digests(tree, specs))
+
+    def _record_digests(
+        self, tree: SourceTree, specs: Mapping[DeploymentId, DeploymentSpec]
+    ) -> dict[DeploymentId, str]:
+        """Record digests, memoised by what a spec is made of: its manifest blob and stamps."""
+        previous, self._digests = self._digests, {}
+        out = {}
+        for identity, spec in specs.items():
+            key = (
+                spec.source.file,
+                tree.content_id(spec.source.file) or "",
+                identity,
+                spec.version or "",
+                spec.code_digest or "",
+                self.load_cache.key,
+            )
+            digest = previous.get(key) or record_digest(to_record(spec))
+            self._digests[key] = out[identity] = digest
+        return out
 
     def _code_files(
         self, tree: SourceTree, folder: str, index: _FolderIndex, manifests: frozenset[str]

@@ -86,11 +86,10 @@ class Reconciler:
             or _declared_owner(snapshot)
             or default_owner(snapshot.repo_url, snapshot.ref, snapshot.path)
         )
-        base = SyncResult(
-            owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path, warnings=snapshot.warnings
-        )
+        base = SyncResult(owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path)
         if not options.full and self._up_to_date(snapshot, owner):
             return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
+        base = _with(base, warnings=snapshot.warnings)
         rewind = self._rewound(snapshot, owner, options)
         if rewind:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
@@ -104,7 +103,9 @@ class Reconciler:
                 _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
             )
         progress("planning")
-        plan = make_plan(desired.specs, state.actual, state.inventory, _policy(owner, desired, options))
+        plan = make_plan(
+            desired.specs, state.actual, state.inventory, _policy(owner, desired, options), desired.digests
+        )
         base = _with(base, plan=plan, diagnostics=diagnostics)
         if plan.refused:
             return self._stall(base, options, Reason.PRUNE_BLOCKED, " ".join(plan.refusals), plan)
@@ -200,9 +201,10 @@ def _with(result: SyncResult, **changes: object) -> SyncResult:
 
 
 def _declared_owner(snapshot: Snapshot) -> str | None:
-    if SETTINGS_FILE not in snapshot.tree.entries:
+    raw = snapshot.read_file(SETTINGS_FILE)
+    if raw is None:
         return None
-    settings, problems = parse_repo_settings(SETTINGS_FILE, snapshot.tree.read(SETTINGS_FILE))
+    settings, problems = parse_repo_settings(SETTINGS_FILE, raw)
     return None if problems else settings.owner
 
 

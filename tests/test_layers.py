@@ -1,0 +1,35 @@
+"""The architecture as a test: the pure core imports no I/O library, loading no adapter or engine."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "controller"
+IO_LIBRARIES = {"git", "httpx", "yaml", "ruamel", "sqlite3", "os", "pathlib", "subprocess", "socket",
+                "time", "datetime", "fsspec", "apscheduler", "click", "shutil", "tempfile", "io"}
+
+
+def imports_of(folder: str) -> dict[str, set[str]]:
+    found = {}
+    for path in (PACKAGE / folder).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        found[path.name] = names
+    return found
+
+
+def test_core_is_pure() -> None:
+    for module, names in imports_of("core").items():
+        assert not {n.split(".")[0] for n in names} & IO_LIBRARIES, module
+        assert all(n.startswith("controller.core") for n in names if n.startswith("controller")), module
+
+
+def test_loading_does_not_reach_into_adapters_or_engine() -> None:
+    for module, names in imports_of("loading").items():
+        assert not any(n.startswith(("controller.adapters", "controller.engine", "controller.cli"))
+                       for n in names), module
