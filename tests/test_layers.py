@@ -7,7 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "controller"
 IO_LIBRARIES = {"git", "httpx", "yaml", "ruamel", "sqlite3", "os", "pathlib", "subprocess", "socket",
-                "time", "datetime", "fsspec", "apscheduler", "click", "shutil", "tempfile", "io"}
+                "time", "fsspec", "apscheduler", "click", "shutil", "tempfile", "io", "random", "uuid"}
+CLOCK_CALLS = {"now", "utcnow", "today", "monotonic", "perf_counter"}
 
 
 def imports_of(folder: str) -> dict[str, set[str]]:
@@ -27,6 +28,13 @@ def test_core_is_pure() -> None:
     for module, names in imports_of("core").items():
         assert not {n.split(".")[0] for n in names} & IO_LIBRARIES, module
         assert all(n.startswith("controller.core") for n in names if n.startswith("controller")), module
+
+
+def test_core_never_reads_the_clock() -> None:
+    for path in (PACKAGE / "core").rglob("*.py"):
+        calls = {node.func.attr for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+        assert not calls & CLOCK_CALLS, path.name
 
 
 def test_loading_does_not_reach_into_adapters_or_engine() -> None:

@@ -11,7 +11,14 @@ import hashlib
 import json
 from typing import Any
 
-from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
+from controller.core.spec import (
+    DeploymentSpec,
+    InfrastructureSpec,
+    RunPolicy,
+    ScheduleKind,
+    ScheduleSpec,
+    SourceRef,
+)
 
 Record = dict[str, Any]
 
@@ -44,6 +51,12 @@ def to_record(spec: DeploymentSpec) -> Record:
         "parameter_openapi_schema": spec.parameter_openapi_schema,
         "enforce_parameter_schema": spec.enforce_parameter_schema,
         "triggers": list(spec.triggers),
+        "run_policy": {
+            "retries": spec.run_policy.retries,
+            "retry_delay_seconds": spec.run_policy.retry_delay_seconds,
+            "timeout_seconds": spec.run_policy.timeout_seconds,
+            "catchup": spec.run_policy.catchup,
+        },
         "code_digest": spec.code_digest,
     }
 
@@ -72,6 +85,7 @@ def from_record(record: Record) -> DeploymentSpec:
     fields["triggers"] = tuple(record["triggers"])
     fields["infrastructure"] = InfrastructureSpec(**record["infrastructure"])
     fields["source"] = SourceRef(record["source"]["file"], tuple(record["source"]["path"]))
+    fields["run_policy"] = RunPolicy(**record["run_policy"])
     return DeploymentSpec(**fields)
 
 

@@ -57,6 +57,17 @@ class InfrastructureSpec:
 
 
 @dataclass(frozen=True)
+class RunPolicy:
+    """How the embedded runner treats this deployment's runs (Prefect's @flow arguments,
+    overridable per deployment in .deployctl.yaml)."""
+
+    retries: int = 0
+    retry_delay_seconds: float = 0
+    timeout_seconds: float | None = None
+    catchup: bool = False
+
+
+@dataclass(frozen=True)
 class SourceRef:
     """Where a spec was declared: the file and the field path of its block in that file."""
 
@@ -88,6 +99,7 @@ class DeploymentSpec:
     parameter_openapi_schema: dict[str, JSON] = field(default_factory=dict)
     enforce_parameter_schema: bool = False
     triggers: tuple[dict[str, JSON], ...] = ()
+    run_policy: RunPolicy = field(default_factory=RunPolicy)
     code_digest: str | None = None
     """Content digest of the code folder; with ``version`` it is set by the engine, not loading."""
 

@@ -9,6 +9,7 @@ read as text, never imported. Called by ``controller.loading.loader``.
 
 from __future__ import annotations
 
+import ast
 import posixpath
 import re
 from collections.abc import Mapping
@@ -102,16 +103,47 @@ def defines_function(source: bytes, function: str) -> bool:
     return _definition(function).search(source) is not None
 
 
-_FLOW_NAME = re.compile(rb"@(?:prefect\.)?flow\((?P<args>[^)]*)\)\s*(?:@[^\n]*\n\s*)*(?:async\s+)?def\s+")
-_NAME_ARGUMENT = re.compile(rb"""\bname\s*=\s*(['"])(?P<name>[^'"]+)\1""")
+FLOW_OPTIONS = ("name", "retries", "retry_delay_seconds", "timeout_seconds")
 
 
-def flow_name_of(source: bytes, function: str) -> str:
-    """The name Prefect gives the flow: ``@flow(name=...)``, else the function's with - for _."""
-    for match in _FLOW_NAME.finditer(source):
-        after = source[match.end() : match.end() + len(function) + 1]
-        if after[: len(function)] == function.encode() and after[len(function) :] in (b"(", b" "):
-            named = _NAME_ARGUMENT.search(match.group("args"))
-            if named:
-                return named.group("name").decode()
-    return function.replace("_", "-")
+@dataclass(frozen=True)
+class FlowInfo:
+    """What the entrypoint's ``@flow(...)`` says, read from the source without importing it."""
+
+    name: str
+    options: dict[str, object]
+
+
+def flow_info(source: bytes, function: str) -> FlowInfo:
+    """The flow name Prefect would use (``@flow(name=...)``, else the function name with - for _)
+    and the literal retries / retry_delay_seconds / timeout_seconds of its decorator."""
+    default = FlowInfo(function.replace("_", "-"), {})
+    if b"flow" not in source or b"@" not in source:
+        return default
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return default
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
+            for decorator in node.decorator_list:
+                options = _flow_decorator_options(decorator)
+                if options is not None:
+                    name = options.pop("name", None)
+                    return FlowInfo(name if isinstance(name, str) else default.name, options)
+    return default
+
+
+def _flow_decorator_options(decorator: ast.expr) -> dict[str, object] | None:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    named = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+    if named != "flow":
+        return None
+    options: dict[str, object] = {}
+    for keyword in decorator.keywords if isinstance(decorator, ast.Call) else []:
+        if keyword.arg in FLOW_OPTIONS:
+            try:
+                options[keyword.arg] = ast.literal_eval(keyword.value)
+            except ValueError:
+                continue  # computed at import time: deployctl does not run code to find out
+    return options

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 import pathspec
 
 from controller.core.diagnostics import Diagnostic, Severity, format_field_path
-from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.core.spec import DeploymentId, DeploymentSpec, RunPolicy
 from controller.loading.entrypoints import (
     EntrypointProblem,
+    FlowInfo,
     check_entrypoint,
-    flow_name_of,
+    flow_info,
     resolve_entrypoint_path,
 )
 from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
@@ -35,13 +36,13 @@ class LoadCache:
     """Results kept between passes, keyed by content ids, so a new commit costs what it changed.
 
     ``parsed``: (path, blob id) -> parse result. ``code``: (entrypoint, code folder, blob id of
-    the entry file) -> problem, or the flow name it defines. Both stay valid while the
+    the entry file) -> problem, or what its @flow says. Both stay valid while the
     repository defaults and the environment are unchanged; ``key`` records those.
     """
 
     key: str = ""
     parsed: dict[tuple[str, str], ParsedManifest] = field(default_factory=dict)
-    code: dict[tuple[str, str, str], EntrypointProblem | str] = field(default_factory=dict)
+    code: dict[tuple[str, str, str], EntrypointProblem | FlowInfo] = field(default_factory=dict)
 
     def reset_unless(self, key: str) -> None:
         if key != self.key:
@@ -71,7 +72,7 @@ def load_manifests(
     files = find_manifests(tree.files(), settings)
     parsed = {path: _parse(tree, path, settings.defaults, env, cache) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
-    specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache)
+    specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)
     diagnostics += more
     diagnostics += _duplicate_identities(tree, specs)
     broken = frozenset(d.file for d in diagnostics if d.severity is Severity.ERROR)
@@ -111,7 +112,7 @@ def _parse(
 
 
 def _check_code(
-    tree: SourceTree, specs: list[DeploymentSpec], cache: LoadCache
+    tree: SourceTree, specs: list[DeploymentSpec], cache: LoadCache, settings: RepoSettings
 ) -> tuple[list[DeploymentSpec], list[Diagnostic]]:
     files = frozenset(tree.files())
     outside = escaping_symlinks(tree)
@@ -121,7 +122,8 @@ def _check_code(
         if isinstance(outcome, EntrypointProblem):
             diagnostics.append(_diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
-        checked.append(spec if spec.flow_name else replace(spec, flow_name=outcome))
+        named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
+        checked.append(replace(named, run_policy=_run_policy(outcome, settings, named.id)))
     return checked, diagnostics
 
 
@@ -131,19 +133,33 @@ def _code_outcome(
     files: frozenset[str],
     outside: Mapping[str, str],
     cache: LoadCache,
-) -> EntrypointProblem | str:
-    """The entrypoint's problem, or the flow name it defines; cached by the entry file's blob."""
+) -> EntrypointProblem | FlowInfo:
+    """The entrypoint's problem, or what its @flow says; cached by the entry file's blob."""
     entry = resolve_entrypoint_path(spec)
     blob = tree.content_id(entry) if entry in files else None
     key = (spec.entrypoint, spec.code_dir, blob or "")
     if blob and not outside and key in cache.code:
         return cache.code[key]
-    outcome = check_entrypoint(spec, tree, files, outside) or (
-        "" if spec.flow_name else flow_name_of(tree.read(entry), spec.entrypoint_function)
+    outcome = check_entrypoint(spec, tree, files, outside) or flow_info(
+        tree.read(entry), spec.entrypoint_function
     )
     if blob and not outside:
         cache.code[key] = outcome
     return outcome
+
+
+def _run_policy(flow: FlowInfo, settings: RepoSettings, identity: str) -> RunPolicy:
+    """Per-deployment settings > the flow's @flow(...) > repository defaults > built-in defaults."""
+    override = settings.deployments.get(identity)
+    layers = [
+        settings.defaults.run.model_dump(exclude_none=True),
+        flow.options,
+        override.model_dump(exclude_none=True) if override else {},
+    ]
+    merged: dict[str, object] = {}
+    for layer in layers:
+        merged |= {k: v for k, v in layer.items() if k in RunPolicy.__dataclass_fields__}
+    return RunPolicy(**merged)  # type: ignore[arg-type]
 
 
 def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list[Diagnostic]:

@@ -15,6 +15,15 @@ from controller.loading.models.base import StrictModel
 DEFAULT_MANIFEST_GLOBS = ("**/deployment.yaml", "**/*-deployment.yaml", "**/prefect.yaml")
 
 
+class RunSettings(StrictModel):
+    """How the embedded runner treats a deployment's runs; wins over the flow's @flow(...)."""
+
+    retries: int | None = Field(None, ge=0, description="Retries of a failed run.")
+    retry_delay_seconds: float | None = Field(None, ge=0, description="Wait before a retry.")
+    timeout_seconds: float | None = Field(None, gt=0, description="Kill a run after this long (TimedOut).")
+    catchup: bool | None = Field(None, description="Create the runs missed while the scheduler was down.")
+
+
 class DeploymentDefaults(StrictModel):
     tags: list[str] = Field(default_factory=list, description="Added to every deployment's tags.")
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -23,6 +32,10 @@ class DeploymentDefaults(StrictModel):
     job_variables: dict[str, Any] = Field(default_factory=dict)
     enforce_parameter_schema: bool | None = None
     concurrency_limit: int | None = Field(None, gt=0)
+    run: RunSettings = Field(
+        default_factory=RunSettings,
+        description="Run settings for every deployment, below @flow(...) arguments.",
+    )
 
 
 class PrunePolicy(StrictModel):
@@ -43,3 +56,6 @@ class RepoSettings(StrictModel):
     owner: str | None = Field(None, description="Owner id marking the deployments deployctl manages.")
     defaults: DeploymentDefaults = Field(default_factory=DeploymentDefaults)
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
+    deployments: dict[str, RunSettings] = Field(
+        default_factory=dict, description="Run settings per deployment, keyed flow_name/deployment_name."
+    )
