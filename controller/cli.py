@@ -19,25 +19,15 @@ import click
 from controller import __version__
 from controller.adapters.git_source import SourceSpec
 from controller.app import build_reconciler, open_registry
+from controller.cli_common import EXIT_CHANGES, EXIT_INVALID, EXIT_OK, output_option
 from controller.core.diagnostics import Diagnostic, Severity
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import DeployctlError
 from controller.loading.loader import LoadResult, load_manifests
 from controller.loading.schemas import stale_schemas, write_schemas
 from controller.loading.tree import DirectoryTree
-from controller.rendering import render_markdown, render_table, render_text, result_json
+from controller.rendering import render_markdown, render_text, result_json
 from controller.settings import Settings
-
-EXIT_OK, EXIT_CHANGES, EXIT_INVALID = 0, 1, 2
-
-output_option = click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -191,68 +181,6 @@ def status(settings: Settings, owner: str | None, output: str) -> None:
             click.echo(f"  {o['action']:<7} {o['deployment_id']}: {o['outcome']} {o['message']}".rstrip())
 
 
-@main.group()
-def deployment() -> None:
-    """List, inspect and delete deployments in the registry."""
-
-
-@deployment.command("ls")
-@output_option
-@click.pass_obj
-def deployment_ls(settings: Settings, output: str) -> None:
-    """List deployments with their versions."""
-    rows = [_summary_row(d) for d in open_registry(settings).list_deployments()]
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(
-            render_table(rows, ["id", "version", "schedules", "paused", "work_queue", "owner", "updated_at"])
-        )
-
-
-@deployment.command("inspect")
-@click.argument("identity", metavar="FLOW/NAME")
-@output_option
-@click.pass_obj
-def deployment_inspect(settings: Settings, identity: str, output: str) -> None:
-    """Show everything the registry holds about one deployment."""
-    found = open_registry(settings).get_deployment(identity)
-    if found is None:
-        raise click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
-    found["record"] = json.loads(found["record"])
-    click.echo(json.dumps(found, indent=2))
-
-
-@deployment.command("delete")
-@click.argument("identity", metavar="FLOW/NAME")
-@click.pass_obj
-def deployment_delete(settings: Settings, identity: str) -> None:
-    """Delete a deployment from the registry (a later sync recreates it if git still declares it)."""
-    registry = open_registry(settings)
-    found = registry.get_deployment(identity)
-    if found is None or not registry.delete_deployment(identity):
-        raise click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
-    note = f"; it is owned by {found['owner']}, whose next sync recreates it" if found["owner"] else ""
-    click.echo(f"deleted {identity}{note}")
-
-
-def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
-    record = json.loads(row["record"])
-    return {
-        "id": row["id"],
-        "version": row["version"],
-        "commit": row["commit_sha"],
-        "branch": row["branch"],
-        "repository": row["repo_url"],
-        "owner": row["owner"],
-        "schedules": len(record["schedules"]),
-        "paused": bool(row["paused"]),
-        "work_queue": row["work_queue_name"],
-        "artifact": row["artifact_uri"],
-        "updated_at": row["updated_at"],
-    }
-
-
 class _Progress:
     """Step names on stderr, for passes that take more than a second, on a terminal only."""
 
@@ -323,3 +251,14 @@ def _validation_json(result: LoadResult) -> dict[str, object]:
         "diagnostics": [d.to_json() for d in result.diagnostics],
         "summary": _summary(result),
     }
+
+
+def _register() -> None:
+    from controller.cli_deployments import deployment
+    from controller.cli_runs import flow_run, runner, scheduler, up
+
+    for command in (deployment, flow_run, up, scheduler, runner):
+        main.add_command(command)
+
+
+_register()

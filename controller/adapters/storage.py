@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from controller.errors import ConfigError, RegistryUnavailable
 
@@ -85,6 +87,16 @@ class FsspecStore:
 
     def uri(self, digest: str) -> str:
         return f"{self.url}/{digest[:2]}/{digest}{SUFFIX}"
+
+
+def read_artifact(uri: str) -> bytes:
+    """The bytes of an artifact from the URI the registry recorded for it."""
+    if uri.startswith("file://"):
+        return Path(url2pathname(urlparse(uri).path)).read_bytes()
+    import fsspec
+
+    with fsspec.open(uri, "rb") as handle:
+        return bytes(handle.read())
 
 
 def open_storage(url: str) -> ArtifactStore:

@@ -36,7 +36,7 @@ def to_record(spec: DeploymentSpec) -> Record:
         "version": spec.version,
         "tags": list(spec.tags),
         "parameters": spec.parameters,
-        "schedules": [_schedule_record(s) for s in spec.schedules],
+        "schedules": [schedule_record(s) for s in spec.schedules],
         "paused": spec.paused,
         "concurrency_limit": spec.concurrency_limit,
         "work_pool_name": spec.work_pool_name,
@@ -61,7 +61,7 @@ def to_record(spec: DeploymentSpec) -> Record:
     }
 
 
-def _schedule_record(schedule: ScheduleSpec) -> Record:
+def schedule_record(schedule: ScheduleSpec) -> Record:
     return {
         "kind": schedule.kind.value,
         "timezone": schedule.timezone,

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.registry.sqlite_records import (
+    forget_scheduled_runs,
+    schedule_digest_of,
+    store_record_details,
+)
 from controller.adapters.registry.sqlite_schema import MIGRATIONS
 from controller.core.plan import Action, Plan
-from controller.core.records import canonical_json, to_record
+from controller.core.records import canonical_json, record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
 from controller.engine.ports import Application, AppliedDeployment, RegistryState
@@ -169,6 +174,7 @@ class SqliteRegistry:
                     assert change.desired is not None and change.desired_digest is not None
                     self._upsert(db, change.desired, change.desired_digest, app.deployments[change.id], app)
                 for change in plan.of(Action.DELETE):
+                    forget_scheduled_runs(db, change.id)
                     db.execute("DELETE FROM deployments WHERE id = ? AND owner = ?", (change.id, app.owner))
                     db.execute(
                         "DELETE FROM inventory WHERE owner = ? AND deployment_id = ?", (app.owner, change.id)
@@ -188,20 +194,17 @@ class SqliteRegistry:
     ) -> None:
         now = _now()
         db.execute("INSERT OR IGNORE INTO flows (name, created_at) VALUES (?, ?)", (spec.flow_name, now))
-        db.execute(
-            "INSERT OR IGNORE INTO work_queues (name, created_at) VALUES (?, ?)", (spec.work_queue_name, now)
-        )
         record = to_record(spec)
+        old_schedule_digest = schedule_digest_of(db, spec.id)
         db.execute(
             "INSERT INTO deployments (id, flow_name, name, record, record_digest, applied_digest, owner, "
-            "source_file, version, commit_sha, branch, repo_url, input_digest, artifact_uri, paused, "
-            "work_queue_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "source_file, version, commit_sha, branch, repo_url, input_digest, artifact_uri, "
+            "work_queue_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET flow_name=excluded.flow_name, record=excluded.record, "
             "record_digest=excluded.record_digest, applied_digest=excluded.applied_digest, "
             "source_file=excluded.source_file, version=excluded.version, commit_sha=excluded.commit_sha, "
             "branch=excluded.branch, repo_url=excluded.repo_url, input_digest=excluded.input_digest, "
-            "artifact_uri=excluded.artifact_uri, paused=excluded.paused, "
-            "work_queue_name=excluded.work_queue_name, updated_at=excluded.updated_at",
+            "artifact_uri=excluded.artifact_uri, updated_at=excluded.updated_at",
             (
                 spec.id,
                 spec.flow_name,
@@ -217,21 +220,12 @@ class SqliteRegistry:
                 app.repo_url,
                 extra.input_digest,
                 extra.artifact_uri,
-                int(spec.paused),
                 spec.work_queue_name,
                 now,
                 now,
             ),
         )
-        db.execute("DELETE FROM schedules WHERE deployment_id = ?", (spec.id,))
-        db.executemany(
-            "INSERT INTO schedules (deployment_id, position, slug, kind, definition, active) "
-            "VALUES (?,?,?,?,?,?)",
-            [
-                (spec.id, i, s["slug"], s["kind"], canonical_json(s), int(s["active"]))
-                for i, s in enumerate(record["schedules"])
-            ],
-        )
+        store_record_details(db, spec.id, record, digest, extra.artifact_uri, old_schedule_digest, now)
         db.execute(
             "INSERT OR IGNORE INTO inventory (owner, deployment_id) VALUES (?, ?)", (app.owner, spec.id)
         )
@@ -317,8 +311,29 @@ class SqliteRegistry:
                 ],
             )
 
+    def edit_record(self, identity: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Change a deployment's record in place (schedule commands). This is drift from git:
+        the next sync reports it and restores what git declares."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT record, artifact_uri, schedule_digest FROM deployments WHERE id = ?", (identity,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(identity)
+            record: dict[str, Any] = json.loads(row[0])
+            edit(record)
+            digest = record_digest(record)
+            now = _now()
+            db.execute(
+                "UPDATE deployments SET record = ?, record_digest = ?, updated_at = ? WHERE id = ?",
+                (canonical_json(record), digest, now, identity),
+            )
+            store_record_details(db, identity, record, digest, row[1], row[2], now)
+        return record
+
     def delete_deployment(self, identity: str) -> bool:
         with self._write() as db:
+            forget_scheduled_runs(db, identity)
             cursor = db.execute("DELETE FROM deployments WHERE id = ?", (identity,))
             db.execute("DELETE FROM inventory WHERE deployment_id = ?", (identity,))
         return cursor.rowcount > 0

@@ -99,4 +99,72 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER schedules_change AFTER UPDATE ON schedules
         BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
     """,
+    """
+    ALTER TABLE deployments ADD COLUMN schedule_digest TEXT;
+    ALTER TABLE deployments ADD COLUMN concurrency_limit INTEGER;
+    ALTER TABLE deployments ADD COLUMN catchup INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE deployment_snapshots (
+        digest TEXT PRIMARY KEY,
+        deployment_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        artifact_uri TEXT,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE flow_runs (
+        id TEXT PRIMARY KEY,
+        deployment_id TEXT NOT NULL,
+        flow_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        snapshot TEXT NOT NULL REFERENCES deployment_snapshots(digest),
+        idempotency_key TEXT UNIQUE,
+        auto_scheduled INTEGER NOT NULL DEFAULT 0,
+        schedule_slug TEXT,
+        parameters TEXT NOT NULL,
+        work_queue_name TEXT NOT NULL,
+        state_type TEXT NOT NULL,
+        state_name TEXT NOT NULL,
+        state_message TEXT NOT NULL DEFAULT '',
+        expected_start_time TEXT NOT NULL,
+        start_time TEXT,
+        end_time TEXT,
+        run_count INTEGER NOT NULL DEFAULT 0,
+        runner_id TEXT,
+        pid INTEGER,
+        process_start TEXT,
+        signal_sent_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX flow_runs_due ON flow_runs(state_type, expected_start_time);
+    CREATE INDEX flow_runs_deployment ON flow_runs(deployment_id, state_type, auto_scheduled);
+
+    CREATE TABLE flow_run_states (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX flow_run_states_run ON flow_run_states(run_id);
+
+    CREATE TABLE flow_run_logs (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        timestamp TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+
+    CREATE TABLE runners (
+        id TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+    );
+    """,
 )

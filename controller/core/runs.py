@@ -1,0 +1,76 @@
+"""Flow runs: their states, the idempotency key of scheduled runs, and parameter layering. Pure.
+
+States follow Prefect: a state has a type (the closed set below) and a name (Scheduled,
+Late, AwaitingRetry, Pending, Running, Retrying, Completed, Failed, TimedOut, Cancelling,
+Cancelled, Crashed). Used by the scheduler, the runner and the CLI.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class StateType(enum.Enum):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)
+
+
+ACTIVE = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    id: str
+    deployment_id: str
+    flow_name: str
+    name: str
+    state_type: StateType
+    state_name: str
+    state_message: str
+    expected_start_time: str
+    parameters: dict[str, Any]
+    work_queue_name: str
+    snapshot: str
+    auto_scheduled: bool = False
+    schedule_slug: str | None = None
+    idempotency_key: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    run_count: int = 0
+    runner_id: str | None = None
+    pid: int | None = None
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 with microseconds: the one time format stored, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def schedule_slug(slug: str | None, position: int) -> str:
+    return slug or f"schedule-{position}"
+
+
+def idempotency_key(deployment_id: str, slug: str, moment: datetime) -> str:
+    return f"scheduled {deployment_id} {slug} {iso(moment)}"
+
+
+def layered_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Deployment parameters, overlaid by the schedule's, overlaid by the run's."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged |= dict(layer or {})
+    return merged

@@ -1,0 +1,1 @@
+"""Runtime: the standalone engine (scheduler, runner, process manager) and its loops."""

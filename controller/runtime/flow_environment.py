@@ -1,0 +1,79 @@
+"""What a flow run's process gets: parameters checked against the schema, environment, command.
+
+Job variables are applied the way Prefect's process agent applies ``infra_overrides``: they
+override the infrastructure block's fields (``env`` merged key by key, ``working_dir``,
+``command``). The controller's own secrets are never passed to flows. Pure functions of a
+deployment record and a run, used by ``runtime.runner``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SECRET_VARIABLES = (
+    "DEPLOYCTL_GIT_TOKEN",
+    "DEPLOYCTL_GIT_SSH_KEY",
+    "PREFECT_API_KEY",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_CONFIG_COUNT",
+    "GIT_CONFIG_KEY_0",
+    "GIT_CONFIG_VALUE_0",
+)
+
+
+def parameter_problem(record: Mapping[str, Any], parameters: Mapping[str, Any]) -> str | None:
+    """Why the parameters break the deployment's schema (when it is enforced), or None."""
+    schema = record.get("parameter_openapi_schema") or {}
+    if not record.get("enforce_parameter_schema") or not schema:
+        return None
+    cleaned = {k: v for k, v in schema.items() if v is not None}
+    try:
+        jsonschema.validate(dict(parameters), cleaned)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "parameters"
+        return f"parameters rejected by the deployment's schema: {where}: {exc.message}"
+    except jsonschema.SchemaError as exc:
+        return f"the deployment's parameter schema is invalid: {exc.message}"
+    return None
+
+
+def infrastructure_settings(record: Mapping[str, Any]) -> dict[str, Any]:
+    settings = dict(record.get("infrastructure", {}).get("settings") or {})
+    overrides = record.get("job_variables") or {}
+    env = {**(settings.get("env") or {}), **(overrides.get("env") or {})}
+    return {**settings, **overrides, "env": env}
+
+
+def flow_environment(
+    record: Mapping[str, Any], run_id: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items() if k not in SECRET_VARIABLES}
+    for key, value in infrastructure_settings(record)["env"].items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    env["DEPLOYCTL_FLOW_RUN_ID"] = run_id
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def flow_command(record: Mapping[str, Any], spec_file: Path) -> list[str]:
+    command = infrastructure_settings(record).get("command")
+    if command:
+        return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+    return [sys.executable, "-m", "controller.runtime.launcher", str(spec_file)]
+
+
+def working_directory(record: Mapping[str, Any], run_folder: Path) -> Path:
+    configured = infrastructure_settings(record).get("working_dir")
+    return Path(configured) if configured else run_folder

@@ -1,0 +1,97 @@
+"""The loops of the standalone engine: scheduler ticks and runner polls, driven by APScheduler.
+
+``serve`` runs them in the foreground until SIGINT/SIGTERM, then shuts down gracefully:
+stop claiming, let running flows finish within a grace period, cancel what is left, exit.
+Used by ``deployctl up``, ``deployctl scheduler`` and ``deployctl runner``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from controller.adapters.registry.sqlite_runs import RunStore
+from controller.runtime.runner import Runner, RunnerConfig
+from controller.runtime.scheduler import schedule_once
+
+log = logging.getLogger("deployctl")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    database: Path
+    run_scheduler: bool = True
+    runner: RunnerConfig | None = None
+    scheduler_interval: float = 10.0
+    poll_interval: float = 1.0
+    shutdown_grace: timedelta = timedelta(seconds=30)
+
+
+def serve(
+    settings: LoopSettings, stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None
+) -> None:
+    stop = stop or _stop_on_signals()
+    jobs = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    runner = Runner(RunStore(settings.database), settings.runner) if settings.runner else None
+    if settings.run_scheduler:
+        scheduler_store = RunStore(settings.database)
+        jobs.add_job(
+            lambda: _schedule(scheduler_store),
+            "interval",
+            seconds=settings.scheduler_interval,
+            next_run_time=datetime.now(UTC),
+            id="scheduler",
+        )
+    if runner is not None:
+        jobs.add_job(
+            runner.tick,
+            "interval",
+            seconds=settings.poll_interval,
+            next_run_time=datetime.now(UTC),
+            id="runner",
+        )
+    jobs.start()
+    if on_ready:
+        on_ready()
+    stop.wait()
+    jobs.shutdown(wait=True)
+    if runner is not None:
+        drain(runner, settings)
+
+
+def _schedule(store: RunStore) -> None:
+    result = schedule_once(store, datetime.now(UTC))
+    if result.created or result.late:
+        log.info("scheduler: %d runs created, %d late", result.created, result.late)
+
+
+def drain(runner: Runner, settings: LoopSettings) -> None:
+    """Stop claiming; give running flows the grace period; cancel the rest; wait for them."""
+    runner.accepting = False
+    deadline = time.monotonic() + settings.shutdown_grace.total_seconds()
+    while runner.running and time.monotonic() < deadline:
+        runner.tick()
+        time.sleep(min(0.2, settings.poll_interval))
+    if runner.running:
+        runner.cancel_all("the runner is shutting down")
+        deadline = time.monotonic() + runner.config.cancel_grace.total_seconds() + 5
+        while runner.running and time.monotonic() < deadline:
+            runner.tick()
+            time.sleep(0.1)
+    runner.flush_logs()
+    runner.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
