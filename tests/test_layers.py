@@ -6,8 +6,26 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "controller"
-IO_LIBRARIES = {"git", "httpx", "yaml", "ruamel", "sqlite3", "os", "pathlib", "subprocess", "socket",
-                "time", "fsspec", "apscheduler", "click", "shutil", "tempfile", "io", "random", "uuid"}
+IO_LIBRARIES = {
+    "git",
+    "httpx",
+    "yaml",
+    "ruamel",
+    "sqlite3",
+    "os",
+    "pathlib",
+    "subprocess",
+    "socket",
+    "time",
+    "fsspec",
+    "apscheduler",
+    "click",
+    "shutil",
+    "tempfile",
+    "io",
+    "random",
+    "uuid",
+}
 CLOCK_CALLS = {"now", "utcnow", "today", "monotonic", "perf_counter"}
 
 
@@ -32,12 +50,16 @@ def test_core_is_pure() -> None:
 
 def test_core_never_reads_the_clock() -> None:
     for path in (PACKAGE / "core").rglob("*.py"):
-        calls = {node.func.attr for node in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+        calls = {
+            node.func.attr
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
         assert not calls & CLOCK_CALLS, path.name
 
 
 def test_loading_does_not_reach_into_adapters_or_engine() -> None:
     for module, names in imports_of("loading").items():
-        assert not any(n.startswith(("controller.adapters", "controller.engine", "controller.cli"))
-                       for n in names), module
+        assert not any(
+            n.startswith(("controller.adapters", "controller.engine", "controller.cli")) for n in names
+        ), module

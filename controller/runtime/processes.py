@@ -85,7 +85,7 @@ def start_ticks(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def signal_group(pgid: int, sig: signal.Signals) -> bool:
+def signal_group(pgid: int, sig: int) -> bool:
     try:
         os.killpg(pgid, sig)
         return True
@@ -94,7 +94,7 @@ def signal_group(pgid: int, sig: signal.Signals) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    return signal_group(pgid, signal.Signals(0))
+    return signal_group(pgid, 0)
 
 
 def kill_recorded_group(pgid: int, recorded_ticks: str | None) -> bool:

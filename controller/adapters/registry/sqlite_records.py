@@ -66,10 +66,11 @@ def store_record_details(
         (digest, identity, canonical_json(record), artifact_uri, now),
     )
     if old_schedule_digest is not None and old_schedule_digest != new_schedule_digest:
+        # Every auto-scheduled run not yet started belongs to the old schedules, late ones included.
         db.execute(
             "DELETE FROM flow_runs WHERE deployment_id = ? AND state_type = 'SCHEDULED' "
-            "AND auto_scheduled = 1 AND expected_start_time >= ?",
-            (identity, now),
+            "AND auto_scheduled = 1",
+            (identity,),
         )
     db.execute(
         "UPDATE flow_runs SET snapshot = ?, updated_at = ? WHERE deployment_id = ? "

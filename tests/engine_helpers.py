@@ -1,0 +1,74 @@
+"""Helpers for engine tests: a synced repository of small flows, a run store, a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from controller.adapters.git_source import SourceSpec
+from controller.adapters.registry.sqlite_runs import RunStore
+from controller.app import build_reconciler
+from controller.core.runs import FlowRun
+from controller.engine.reconciler import SyncOptions
+from controller.runtime.runner import Runner, RunnerConfig
+from controller.settings import Settings
+from tests.gitrepo import GitRepo
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def manifest(name: str, entry: str, extra: str = "") -> str:
+    return f"name: {name}\nflow_name: {name}\nentrypoint: flows.py:{entry}\nwork_queue_name: default\n{extra}"
+
+
+@dataclass
+class Engine:
+    repo: GitRepo
+    settings: Settings
+    store: RunStore
+
+    def sync(self) -> None:
+        result = build_reconciler(self.settings, SourceSpec(str(self.repo.root))).reconcile_once(
+            SyncOptions()
+        )
+        assert result.ok, (result.error, [str(d) for d in result.diagnostics])
+
+    def runner(self, **config: object) -> Runner:
+        return Runner(RunStore(self.store.path), RunnerConfig(self.settings.state_dir / "runs", **config))  # type: ignore[arg-type]
+
+    def run(self, run_id: str) -> FlowRun:
+        found = self.store.get(run_id)
+        assert found is not None
+        return found
+
+
+def make_engine(root: Path, files: dict[str, str]) -> Engine:
+    repo = GitRepo(root / "repo")
+    repo.write(files).commit("flows")
+    settings = Settings.resolve(state_dir=str(root / "state"), env={})
+    engine = Engine(repo, settings, RunStore.__new__(RunStore))
+    engine.sync()
+    engine.store = RunStore(settings.state_dir / "registry.db")
+    return engine
+
+
+def finish(runner: Runner, run_id: str, now: datetime, timeout: float = 60) -> None:
+    """Wait for the run's process to exit (an event, not a timer), then let the runner record it."""
+    process = runner.running.get(run_id)
+    if process is not None:
+        process.popen.wait(timeout=timeout)
+    runner.tick(now)
+
+
+def pgids(pgid: int) -> Iterator[int]:
+    """Live processes of a process group, from /proc."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                yield int(entry.name)

@@ -1,0 +1,265 @@
+"""The process runner with real subprocesses and a real registry; the clock is passed in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.registry.sqlite_runs import RunStore
+from controller.core.runs import StateType, iso
+from controller.runtime.ad_hoc import RunRefused, create_run
+from controller.runtime.runner import Runner
+from tests.engine_helpers import NOW, Engine, finish, make_engine, manifest, pgids
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FLOWS = """
+import os, subprocess, sys, time
+
+def ok(name="world"):
+    print("hello", name)
+
+def boom():
+    print("working")
+    raise ValueError("the data was bad")
+
+def slow():
+    print("sleeping", flush=True)
+    time.sleep(120)
+
+def chatty(n=100000):
+    for i in range(n):
+        print(f"line {i}")
+
+def stubborn():
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('child', flush=True); time.sleep(300)")
+    subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(300)
+
+def show_env():
+    print(os.environ.get("DEPLOYCTL_FLOW_RUN_ID"), os.environ.get("TEAM"), os.environ.get("LEVEL"),
+          os.environ.get("DEPLOYCTL_GIT_TOKEN", "no-token"))
+
+def version():
+    print("v1")
+"""
+
+SCHEMA = """parameter_openapi_schema:
+  type: object
+  properties:
+    name: {type: string}
+  required: null
+enforce_parameter_schema: true
+"""
+
+INFRA = ("infrastructure:\n  type: process\n  env: {TEAM: data, LEVEL: info}\n"
+         "job_variables:\n  env: {LEVEL: debug}\n")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    files = {
+        "f/flows.py": FLOWS,
+        ".deployctl.yaml": "deployments:\n  slow/slow: {timeout_seconds: 5}\n"
+        "  boom/boom: {retries: 1, retry_delay_seconds: 30}\n",
+    }
+    for name, extra in (
+        ("ok", SCHEMA),
+        ("boom", ""),
+        ("slow", ""),
+        ("chatty", ""),
+        ("stubborn", ""),
+        ("show_env", INFRA),
+        ("version", ""),
+    ):
+        files[f"f/{name}-deployment.yaml"] = manifest(name, name, extra)
+    return make_engine(tmp_path, files)
+
+
+def start(engine: Engine, runner: Runner, deployment: str, **parameters: object) -> str:
+    run = create_run(engine.store, deployment, parameters, now=NOW)
+    assert runner.tick(NOW) == [run.id]
+    return run.id
+
+
+def wait_for_log(engine: Engine, runner: Runner, run_id: str, text: str) -> None:
+    deadline = time.monotonic() + 30
+    while not any(text in line for *_, line in engine.store.logs(run_id)):
+        assert time.monotonic() < deadline, f"no {text!r} in the logs"
+        runner.flush_logs()
+        time.sleep(0.05)
+
+
+def test_a_flow_that_succeeds_with_its_parameters_and_logs(engine: Engine) -> None:
+    runner = engine.runner()
+    run_id = start(engine, runner, "ok/ok", name="team")
+    finish(runner, run_id, NOW + timedelta(seconds=1))
+    run = engine.run(run_id)
+    assert (run.state_type, run.state_name, run.run_count) == (StateType.COMPLETED, "Completed", 1)
+    assert [line for *_, line in engine.store.logs(run_id)] == ["hello team"]
+    assert [s["name"] for s in engine.store.states(run_id)] == [
+        "Scheduled",
+        "Pending",
+        "Running",
+        "Completed",
+    ]
+
+
+def test_a_failing_flow_reports_its_exception_and_retries(engine: Engine) -> None:
+    runner = engine.runner()
+    run_id = start(engine, runner, "boom/boom")
+    finish(runner, run_id, NOW + timedelta(seconds=1))
+    run = engine.run(run_id)
+    assert (run.state_type, run.state_name) == (StateType.SCHEDULED, "AwaitingRetry")
+    assert run.expected_start_time == iso(NOW + timedelta(seconds=31))
+    assert runner.tick(NOW + timedelta(seconds=10)) == []
+    assert runner.tick(NOW + timedelta(seconds=32)) == [run_id]
+    assert engine.run(run_id).state_name == "Retrying"
+    finish(runner, run_id, NOW + timedelta(seconds=33))
+    run = engine.run(run_id)
+    assert (run.state_type, run.state_name, run.run_count) == (StateType.FAILED, "Failed", 2)
+    assert run.state_message.startswith("exit code 1:")
+    assert run.state_message.splitlines()[-1] == "ValueError: the data was bad"
+
+
+def test_a_flow_that_runs_too_long_is_timed_out(engine: Engine) -> None:
+    runner = engine.runner()
+    run_id = start(engine, runner, "slow/slow")
+    wait_for_log(engine, runner, run_id, "sleeping")
+    runner.tick(NOW + timedelta(seconds=4))
+    assert engine.run(run_id).state_type is StateType.RUNNING
+    runner.tick(NOW + timedelta(seconds=6))
+    finish(runner, run_id, NOW + timedelta(seconds=7))
+    run = engine.run(run_id)
+    assert (run.state_type, run.state_name) == (StateType.FAILED, "TimedOut")
+
+
+def test_cancelling_kills_the_whole_group_even_a_child_that_ignores_sigterm(engine: Engine) -> None:
+    runner = engine.runner()
+    run_id = start(engine, runner, "stubborn/stubborn")
+    wait_for_log(engine, runner, run_id, "child")
+    group = runner.running[run_id].pgid
+    assert len(list(pgids(group))) == 2
+    engine.store.set_state(run_id, StateType.CANCELLING, "Cancelling", iso(NOW))
+    runner.tick(NOW + timedelta(seconds=1))
+    finish(runner, run_id, NOW + timedelta(seconds=2))
+    assert (engine.run(run_id).state_type, engine.run(run_id).state_name) == (
+        StateType.CANCELLED,
+        "Cancelled",
+    )
+    deadline = time.monotonic() + 10
+    while list(pgids(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(pgids(group)) == []
+
+
+def test_a_hundred_thousand_lines_are_all_logged_in_order(engine: Engine) -> None:
+    runner = engine.runner()
+    run_id = start(engine, runner, "chatty/chatty")
+    finish(runner, run_id, NOW + timedelta(seconds=1), timeout=120)
+    logs = engine.store.logs(run_id, limit=200_000)
+    assert len(logs) == 100_000
+    assert (logs[0][3], logs[-1][3]) == ("line 0", "line 99999")
+    assert [seq for seq, *_ in logs[:3]] == [1, 2, 3]
+
+
+def test_parameters_against_the_schema_are_refused(engine: Engine) -> None:
+    with pytest.raises(RunRefused, match="name: 5 is not of type 'string'"):
+        create_run(engine.store, "ok/ok", {"name": 5}, now=NOW)
+    assert engine.store.list_runs("ok/ok") == []
+
+
+def test_environment_has_infrastructure_and_job_variables_but_no_controller_secrets(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYCTL_GIT_TOKEN", "super-secret")
+    runner = engine.runner()
+    run_id = start(engine, runner, "show_env/show_env")
+    finish(runner, run_id, NOW + timedelta(seconds=1))
+    assert [line for *_, line in engine.store.logs(run_id)] == [f"{run_id} data debug no-token"]
+
+
+def test_two_runners_never_claim_the_same_run(engine: Engine) -> None:
+    runs = [create_run(engine.store, "ok/ok", now=NOW).id for _ in range(30)]
+    stores = [RunStore(engine.store.path) for _ in range(3)]
+    barrier = threading.Barrier(len(stores))
+    claimed: list[list[str]] = []
+
+    def claim(store: RunStore, runner_id: str) -> None:
+        barrier.wait()
+        taken: list[str] = []
+        for _ in range(10):
+            taken += [r.id for r in store.claim(runner_id, None, iso(NOW), 2)]
+        claimed.append(taken)
+
+    threads = [threading.Thread(target=claim, args=(s, f"runner-{i}")) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [run for taken in claimed for run in taken]
+    assert sorted(everything) == sorted(runs) and len(set(everything)) == len(everything)
+
+
+def test_a_run_executes_its_own_version_after_a_newer_commit(engine: Engine) -> None:
+    run = create_run(engine.store, "version/version", now=NOW)
+    engine.repo.write({"f/flows.py": FLOWS.replace('print("v1")', 'print("v2")')}).commit("v2")
+    engine.sync()
+    runner = engine.runner()
+    assert runner.tick(NOW) == [run.id]
+    finish(runner, run.id, NOW + timedelta(seconds=1))
+    assert [line for *_, line in engine.store.logs(run.id)] == ["v1"]
+    later = create_run(engine.store, "version/version", now=NOW)
+    runner.tick(NOW)
+    finish(runner, later.id, NOW + timedelta(seconds=1))
+    assert [line for *_, line in engine.store.logs(later.id)] == ["v2"]
+
+
+def test_a_runner_killed_mid_run_leaves_a_crashed_run_and_no_process(engine: Engine) -> None:
+    run = create_run(engine.store, "stubborn/stubborn", now=NOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "--state-dir",
+            str(engine.settings.state_dir),
+            "runner",
+            "--poll",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any("child" in line for *_, line in engine.store.logs(run.id)):
+            assert time.monotonic() < deadline, "the runner never started the flow"
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    group = engine.run(run.id).pid
+    assert group is not None and len(list(pgids(group))) == 2, "the flow outlives its runner"
+    restarted = engine.runner()
+    restarted.tick(NOW + timedelta(days=365))  # well past the heartbeat timeout of the dead runner
+    crashed = engine.run(run.id)
+    assert (crashed.state_type, crashed.state_message) == (
+        StateType.CRASHED,
+        "its runner stopped sending heartbeats",
+    )
+    deadline = time.monotonic() + 10
+    while list(pgids(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(pgids(group)) == []
