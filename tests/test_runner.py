@@ -61,8 +61,10 @@ SCHEMA = """parameter_openapi_schema:
 enforce_parameter_schema: true
 """
 
-INFRA = ("infrastructure:\n  type: process\n  env: {TEAM: data, LEVEL: info}\n"
-         "job_variables:\n  env: {LEVEL: debug}\n")
+INFRA = (
+    "infrastructure:\n  type: process\n  env: {TEAM: data, LEVEL: info}\n"
+    "job_variables:\n  env: {LEVEL: debug}\n"
+)
 
 
 @pytest.fixture

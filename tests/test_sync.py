@@ -241,3 +241,23 @@ def test_sub_folder_source(tmp_path: Path, settings: Settings) -> None:
     result = reconciler(settings, repo.root, path="deploy").reconcile_once(SyncOptions())
     assert result.ok and sorted(rows(settings)) == ["etl/inside"]
     assert rows(settings)["etl/inside"]["source_file"] == "inside/deployment.yaml"
+
+
+def test_infrastructure_the_embedded_registry_cannot_run_is_refused_at_plan_time(
+    tmp_path: Path, settings: Settings
+) -> None:
+    repo = repository(tmp_path / "repo", ["a"])
+    repo.write(
+        {
+            "flows/k8s/deployment.yaml": "name: k8s\nflow_name: etl\nentrypoint: flow.py:run\n"
+            "infrastructure:\n  type: kubernetes-job\n  image: x\n",
+            "flows/k8s/flow.py": "def run():\n    pass\n",
+        }
+    ).commit()
+    result = sync(settings, repo.root, dry_run=True)
+    assert [str(d) for d in result.diagnostics] == [
+        "flows/k8s/deployment.yaml:5:3: infrastructure.type: infrastructure type 'kubernetes-job' cannot run on "
+        "the embedded registry, which runs flows as local processes: use type: process, or sync to a Prefect "
+        "server"
+    ]
+    assert not sync(settings, repo.root).ok and rows(settings) == {}

@@ -20,7 +20,7 @@ from controller.adapters.git_history import last_changing_commits
 from controller.adapters.git_source import Snapshot
 from controller.core.records import record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
-from controller.loading.loader import LoadCache, LoadResult, load_manifests
+from controller.loading.loader import LoadCache, LoadResult, load_manifests, reject_specs
 from controller.loading.tree import SourceTree
 
 IGNORE_FILE = ".prefectignore"
@@ -67,9 +67,13 @@ class DesiredStateBuilder:
         snapshot: Snapshot,
         known: Mapping[DeploymentId, KnownVersion],
         env: Mapping[str, str] | None = None,
+        infrastructure: frozenset[str] | None = None,
     ) -> DesiredState:
+        """``infrastructure``: the types the registry can run; other deployments are invalid."""
         tree = snapshot.tree
         load = load_manifests(tree, env=env, cache=self.load_cache)
+        if infrastructure is not None:
+            load = reject_specs(load, tree, _unsupported(load, infrastructure))
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
         folders = _FolderIndex(tree.files())
@@ -153,6 +157,20 @@ class DesiredStateBuilder:
             found = last_changing_commits(snapshot.repo, snapshot.commit, snapshot.path, unknown)
             commits |= {DeploymentId(i): found.get(i, snapshot.commit) for i in unknown}
         return commits
+
+
+def _unsupported(load: LoadResult, supported: frozenset[str]) -> dict[DeploymentId, tuple[str, str, str]]:
+    return {
+        identity: (
+            "infrastructure.type",
+            f"infrastructure type '{spec.infrastructure.type}' cannot run on "
+            f"the embedded registry, which runs flows as local processes: use type: process, or "
+            f"sync to a Prefect server",
+            "unsupported-infrastructure",
+        )
+        for identity, spec in load.specs.items()
+        if spec.infrastructure.type not in supported
+    }
 
 
 class _FolderIndex:

@@ -47,6 +47,9 @@ class Application:
 
 
 class Registry(Protocol):
+    supported_infrastructure: frozenset[str] | None
+    """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
+
     def generation(self) -> int: ...
 
     def read_status(self, owner: str) -> SourceStatus | None: ...

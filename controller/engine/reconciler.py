@@ -95,7 +95,9 @@ class Reconciler:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
         progress("loading manifests")
         state = self.registry.read_state(owner)
-        desired = self.builder.build(snapshot, _known(state), self.env)
+        desired = self.builder.build(
+            snapshot, _known(state), self.env, self.registry.supported_infrastructure
+        )
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"

@@ -120,7 +120,7 @@ def _check_code(
     for spec in specs:
         outcome = _code_outcome(tree, spec, files, outside, cache)
         if isinstance(outcome, EntrypointProblem):
-            diagnostics.append(_diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
+            diagnostics.append(diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
         named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
         checked.append(replace(named, run_policy=_run_policy(outcome, settings, named.id)))
@@ -174,7 +174,7 @@ def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list
         for spec, place in zip(same, places, strict=True):
             others = ", ".join(p for p in places if p != place)
             found.append(
-                _diagnostic_at(
+                diagnostic_at(
                     tree,
                     spec,
                     ("name",),
@@ -191,9 +191,27 @@ def _where(tree: SourceTree, spec: DeploymentSpec) -> str:
     return f"{spec.source.file}:{line}"
 
 
-def _diagnostic_at(
+def diagnostic_at(
     tree: SourceTree, spec: DeploymentSpec, field: tuple[str, ...], message: str, code: str
 ) -> Diagnostic:
     path = (*spec.source.path, *field)
     line, column = Locator(tree.read(spec.source.file).decode()).locate(path)
     return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code)
+
+
+def reject_specs(
+    result: LoadResult, tree: SourceTree, reasons: Mapping[DeploymentId, tuple[str, str, str]]
+) -> LoadResult:
+    """``result`` with these deployments turned into diagnostics: id -> (dotted field, message, code).
+    Their files count as broken, like any other invalid manifest."""
+    if not reasons:
+        return result
+    added = [
+        diagnostic_at(tree, result.specs[i], tuple(field.split(".")), message, code)
+        for i, (field, message, code) in reasons.items()
+    ]
+    broken = result.broken_files | {d.file for d in added}
+    specs = {i: s for i, s in result.specs.items() if s.source.file not in broken}
+    return replace(
+        result, specs=specs, diagnostics=tuple(sorted((*result.diagnostics, *added))), broken_files=broken
+    )

@@ -43,6 +43,8 @@ def parse_sqlite_url(url: str) -> Path:
 
 
 class SqliteRegistry:
+    supported_infrastructure: frozenset[str] | None = frozenset({"process"})
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:

@@ -1,0 +1,163 @@
+"""The standalone story as a user lives it: up, ad-hoc runs, logs, cancel, schedule drift, the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import controller
+from controller.core.runs import StateType
+from tests.gitrepo import GitRepo
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = (
+    "import time\n\ndef hello(name='world'):\n    print('hello', name)\n\ndef nap():\n    time.sleep(300)\n"
+)
+
+
+def deployctl(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=_env(),
+    )
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")}
+
+
+def repo_with_flows(root: Path) -> GitRepo:
+    repo = GitRepo(root / "repo")
+    repo.write(
+        {
+            "flows/flows.py": FLOWS,
+            "flows/hello-deployment.yaml": "name: hello\nflow_name: hello\nentrypoint: flows.py:hello\n"
+            "schedule: {cron: '0 3 * * *'}\n",
+            "flows/nap-deployment.yaml": "name: nap\nflow_name: nap\nentrypoint: flows.py:nap\n",
+        }
+    ).commit()
+    return repo
+
+
+def wait_until(predicate, what: str, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_up_runs_flows_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    repo = repo_with_flows(tmp_path)
+    state = tmp_path / "state"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "--state-dir",
+            str(state),
+            "up",
+            str(repo.root),
+            "--poll",
+            "0.2",
+            "--shutdown-grace",
+            "1",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stderr is not None
+        wait_until(lambda: "started" in up.stderr.readline(), "deployctl up to start")
+        watched = deployctl(state, "deployment", "run", "hello/hello", "--param", "name=ci", "--watch")
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        assert "stdout: hello ci" in watched.stdout and "finished: Completed" in watched.stdout
+        scheduled = json.loads(
+            deployctl(
+                state, "flow-run", "ls", "--deployment", "hello/hello", "--state", "SCHEDULED", "-o", "json"
+            ).stdout
+        )
+        assert len(scheduled) == 3, "the scheduler filled the daily schedule"
+        napping = deployctl(state, "deployment", "run", "nap/nap").stdout.split()[3]
+        wait_until(lambda: "Running" in deployctl(state, "flow-run", "inspect", napping).stdout, "the nap")
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    inspected = json.loads(deployctl(state, "flow-run", "inspect", napping).stdout)
+    assert inspected["state"] == "Cancelled", "a flow still running past the grace period is cancelled"
+
+
+def test_cancel_scheduled_run_logs_and_schedule_commands_are_drift(tmp_path: Path) -> None:
+    repo = repo_with_flows(tmp_path)
+    state = tmp_path / "state"
+    assert deployctl(state, "sync", str(repo.root)).returncode == 0
+    created = deployctl(state, "deployment", "run", "hello/hello", "--start-in", "1h")
+    run_id = created.stdout.split()[3]
+    cancelled = deployctl(state, "flow-run", "cancel", run_id)
+    assert cancelled.returncode == 0 and "cancelled flow run" in cancelled.stdout
+    assert json.loads(deployctl(state, "flow-run", "inspect", run_id).stdout)["state"] == "Cancelled"
+    again = deployctl(state, "flow-run", "cancel", run_id)
+    assert again.returncode == 1 and "already finished" in again.stderr
+
+    assert (
+        deployctl(
+            state,
+            "deployment",
+            "schedule",
+            "create",
+            "hello/hello",
+            "--interval",
+            "PT30M",
+            "--slug",
+            "half-hourly",
+        ).returncode
+        == 0
+    )
+    listed = json.loads(deployctl(state, "deployment", "schedule", "ls", "hello/hello", "-o", "json").stdout)
+    assert [(s["slug"], s["kind"]) for s in listed] == [("schedule-0", "cron"), ("half-hourly", "interval")]
+    assert deployctl(state, "deployment", "pause-schedule", "hello/hello").returncode == 0
+    planned = deployctl(state, "plan", str(repo.root), "--full")
+    assert planned.returncode == 1 and "~ hello/hello  (drifted in the registry)" in planned.stdout
+    assert deployctl(state, "sync", str(repo.root), "--full").returncode == 0
+    restored = json.loads(
+        deployctl(state, "deployment", "schedule", "ls", "hello/hello", "-o", "json").stdout
+    )
+    assert [(s["kind"], s["active"]) for s in restored] == [("cron", True)]
+    bad = deployctl(state, "deployment", "set-schedule", "hello/hello", "--cron", "61 * * * *")
+    assert bad.returncode == 2 and "minute must be 0-59" in bad.stderr
+
+
+def test_run_deployment_python_api(tmp_path: Path) -> None:
+    repo = repo_with_flows(tmp_path)
+    state = tmp_path / "state"
+    assert deployctl(state, "sync", str(repo.root)).returncode == 0
+    scheduled = controller.run_deployment("hello/hello", {"name": "api"}, timeout=0, state_dir=str(state))
+    assert scheduled.state_type is StateType.SCHEDULED and scheduled.parameters == {"name": "api"}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), "runner", "--poll", "0.2"],
+        cwd=ROOT,
+        env=_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        finished = controller.run_deployment("hello/hello", timeout=60, state_dir=str(state))
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=60)
+    assert finished.state_type is StateType.COMPLETED
+    logs = deployctl(state, "flow-run", "logs", finished.id).stdout
+    assert logs.strip().endswith("stdout: hello world")
