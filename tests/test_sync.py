@@ -256,8 +256,8 @@ def test_infrastructure_the_embedded_registry_cannot_run_is_refused_at_plan_time
     ).commit()
     result = sync(settings, repo.root, dry_run=True)
     assert [str(d) for d in result.diagnostics] == [
-        "flows/k8s/deployment.yaml:5:3: infrastructure.type: infrastructure type 'kubernetes-job' cannot run on "
-        "the embedded registry, which runs flows as local processes: use type: process, or sync to a Prefect "
-        "server"
+        "flows/k8s/deployment.yaml:5:3: infrastructure.type: infrastructure type 'kubernetes-job' "
+        "cannot run on the embedded registry, which runs flows as local processes: use type: process, "
+        "or sync to a Prefect server"
     ]
     assert not sync(settings, repo.root).ok and rows(settings) == {}
