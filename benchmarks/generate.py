@@ -13,7 +13,7 @@ SCHEDULES = (
 )
 
 
-def manifest(i: int) -> str:
+def manifest(i: int, hourly: bool = False) -> str:
     return f"""###
 ### A complete description of a Prefect Deployment for flow 'flow-{i % 97}'
 ###
@@ -28,7 +28,7 @@ tags:
 parameters:
   n: {i}
 schedule: null
-{SCHEDULES[i % 3].format(m=i % 60)}is_schedule_active: true
+{SCHEDULES[0 if hourly else i % 3].format(m=i % 60)}is_schedule_active: true
 infra_overrides:
   env.INDEX: '{i}'
 infrastructure:
@@ -63,13 +63,14 @@ enforce_parameter_schema: null
 """
 
 
-def write_repository(root: Path, count: int) -> list[Path]:
+def write_repository(root: Path, count: int, hourly: bool = False) -> list[Path]:
+    """``count`` deployments, one folder each; ``hourly``: every one on an hourly cron."""
     manifests = []
     for i in range(count):
         folder = root / "flows" / f"d{i // 100:03d}" / f"deployment-{i}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "flow.py").write_text(FLOW)
         path = folder / "deployment.yaml"
-        path.write_text(manifest(i))
+        path.write_text(manifest(i, hourly))
         manifests.append(path)
     return manifests

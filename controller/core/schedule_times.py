@@ -26,12 +26,20 @@ DAY = 86400
 def next_times(schedule: ScheduleSpec, after: datetime, until: datetime, limit: int) -> list[datetime]:
     """Up to ``limit`` fire times in ``[after, until)``, as aware UTC datetimes, ascending."""
     out: list[datetime] = []
-    for moment in _instants(schedule, after):
+    for moment in iter_times(schedule, after):
         if moment >= until or len(out) >= limit:
             break
-        if not out or moment > out[-1]:
-            out.append(moment)
+        out.append(moment)
     return out
+
+
+def iter_times(schedule: ScheduleSpec, after: datetime) -> Iterator[datetime]:
+    """Fire times from ``after`` on, ascending and never repeated; consume only what you need."""
+    last = None
+    for moment in _instants(schedule, after):
+        if last is None or moment > last:
+            last = moment
+            yield moment
 
 
 def _instants(schedule: ScheduleSpec, after: datetime) -> Iterator[datetime]:

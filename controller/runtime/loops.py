@@ -1,4 +1,4 @@
-"""The loops of the standalone engine: scheduler ticks and runner polls, driven by APScheduler.
+"""The loops of the standalone engine: scheduler ticks (APScheduler) and the runner's poll loop.
 
 ``serve`` runs them in the foreground until SIGINT/SIGTERM, then shuts down gracefully:
 stop claiming, let running flows finish within a grace period, cancel what is left, exit.
@@ -50,21 +50,28 @@ def serve(
             next_run_time=datetime.now(UTC),
             id="scheduler",
         )
-    if runner is not None:
-        jobs.add_job(
-            runner.tick,
-            "interval",
-            seconds=settings.poll_interval,
-            next_run_time=datetime.now(UTC),
-            id="runner",
-        )
     jobs.start()
+    polling = threading.Thread(target=_poll, args=(runner, settings.poll_interval, stop), daemon=True)
+    if runner is not None:
+        polling.start()
     if on_ready:
         on_ready()
     stop.wait()
     jobs.shutdown(wait=True)
     if runner is not None:
+        polling.join()
         drain(runner, settings)
+
+
+def _poll(runner: Runner, interval: float, stop: threading.Event) -> None:
+    """Tick every ``interval``, and at once when a flow ends (its slot is free for the next run)."""
+    while not stop.is_set():
+        try:
+            runner.tick()
+        except Exception:  # a failed tick (database busy, disk full) must not end the runner
+            log.exception("runner tick failed; retrying at the next poll")
+        runner.wake.wait(interval)
+        runner.wake.clear()
 
 
 def _schedule(store: RunStore) -> None:

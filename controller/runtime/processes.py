@@ -49,7 +49,9 @@ def spawn(
     cwd: Path,
     lines: queue.Queue[LogLine],
     now: datetime,
+    on_exit: threading.Event | None = None,
 ) -> RunningProcess:
+    """Start ``argv`` in a new session; ``on_exit`` is set when its output closes (it ended)."""
     popen = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -61,19 +63,27 @@ def spawn(
     )
     process = RunningProcess(run_id, popen, start_ticks(popen.pid), now, [])
     for stream, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
-        reader = threading.Thread(target=_pump, args=(process, stream, pipe, lines), daemon=True)
+        reader = threading.Thread(target=_pump, args=(process, stream, pipe, lines, on_exit), daemon=True)
         reader.start()
         process.readers.append(reader)
     return process
 
 
-def _pump(process: RunningProcess, stream: str, pipe: object, lines: queue.Queue[LogLine]) -> None:
+def _pump(
+    process: RunningProcess,
+    stream: str,
+    pipe: object,
+    lines: queue.Queue[LogLine],
+    on_exit: threading.Event | None,
+) -> None:
     for raw in iter(pipe.readline, b""):  # type: ignore[attr-defined]
         text = raw.decode("utf-8", "replace").rstrip("\n")[:MAX_LINE]
         if stream == "stderr":
             process.stderr_tail.append(text)
         lines.put((process.run_id, iso(datetime.now(UTC)), stream, text))
     pipe.close()  # type: ignore[attr-defined]
+    if on_exit is not None:
+        on_exit.set()
 
 
 def start_ticks(pid: int) -> str | None:

@@ -17,6 +17,7 @@ import queue
 import shutil
 import signal
 import tarfile
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -58,6 +59,8 @@ class Runner:
     running: dict[str, processes.RunningProcess] = field(default_factory=dict)
     _records: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lines: queue.Queue[processes.LogLine] = field(default_factory=queue.Queue)
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set when a flow's process ends, so the loop can record it and claim the next run at once."""
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """One pass; returns the ids of the runs it started."""
@@ -106,6 +109,7 @@ class Runner:
             working_directory(record, folder),
             self._lines,
             now,
+            self.wake,
         )
         self.running[run.id], self._records[run.id] = process, record
         name = "Retrying" if run.run_count > 0 else "Running"

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from controller.adapters.registry.sqlite_runs import ActiveSchedule, NewRun, RunStore
 from controller.core.runs import idempotency_key, iso, layered_parameters, schedule_slug
-from controller.core.schedule_times import next_times
+from controller.core.schedule_times import iter_times
 from controller.core.spec import ScheduleKind, ScheduleSpec
 
 
@@ -80,10 +80,11 @@ def _runs_for(
             else datetime.fromisoformat(schedule.created_at)
         )
         start = min(start, now)
-    times = next_times(spec, start, now + policy.max_horizon, policy.max_runs)
-    wanted = []
+    wanted: list[datetime] = []
     future = 0
-    for moment in times:
+    for moment in iter_times(spec, start):
+        if moment >= now + policy.max_horizon or len(wanted) >= policy.max_runs:
+            break
         if moment >= now:
             if future >= policy.min_runs and moment > now + policy.min_horizon:
                 break
