@@ -265,3 +265,21 @@ def test_a_runner_killed_mid_run_leaves_a_crashed_run_and_no_process(engine: Eng
     while list(pgids(group)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert list(pgids(group)) == []
+
+
+def test_a_flow_that_cannot_start_is_crashed_not_stuck(tmp_path: Path) -> None:
+    engine = make_engine(
+        tmp_path,
+        {
+            "f/flows.py": FLOWS,
+            "f/deployment.yaml": manifest(
+                "ok", "ok", "infrastructure:\n  type: process\n  working_dir: /nonexistent/folder\n"
+            ),
+        },
+    )
+    runner = engine.runner()
+    run = create_run(engine.store, "ok/ok", now=NOW)
+    assert runner.tick(NOW) == []
+    crashed = engine.run(run.id)
+    assert crashed.state_type is StateType.CRASHED and "cannot start the flow" in crashed.state_message
+    assert runner.running == {}

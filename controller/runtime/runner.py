@@ -102,15 +102,26 @@ class Runner:
                 {"code_dir": str(folder), "entrypoint": record["entrypoint"], "parameters": run.parameters}
             )
         )
-        process = processes.spawn(
-            run.id,
-            flow_command(record, spec),
-            flow_environment(record, run.id),
-            working_directory(record, folder),
-            self._lines,
-            now,
-            self.wake,
-        )
+        try:
+            process = processes.spawn(
+                run.id,
+                flow_command(record, spec),
+                flow_environment(record, run.id),
+                working_directory(record, folder),
+                self._lines,
+                now,
+                self.wake,
+            )
+        except OSError as exc:  # missing command or working_dir: the run cannot start
+            self.store.set_state(
+                run.id,
+                StateType.CRASHED,
+                "Crashed",
+                iso(now),
+                f"cannot start the flow: {exc}",
+                end_time=iso(now),
+            )
+            return False
         self.running[run.id], self._records[run.id] = process, record
         name = "Retrying" if run.run_count > 0 else "Running"
         self.store.set_state(
