@@ -52,9 +52,7 @@ def deployment_ls(settings: Settings, output: str) -> None:
 @click.pass_obj
 def deployment_inspect(settings: Settings, identity: str, output: str) -> None:
     """Show everything the registry holds about one deployment."""
-    found = open_registry(settings).get_deployment(identity)
-    if found is None:
-        raise click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
+    found = _deployment(settings, identity)
     found["record"] = json.loads(found["record"])
     click.echo(json.dumps(found, indent=2))
 
@@ -67,7 +65,7 @@ def deployment_delete(settings: Settings, identity: str) -> None:
     registry = open_registry(settings)
     found = registry.get_deployment(identity)
     if found is None or not registry.delete_deployment(identity):
-        raise click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
+        raise _missing(identity)
     note = f"; it is owned by {found['owner']}, whose next sync recreates it" if found["owner"] else ""
     click.echo(f"deleted {identity}{note}")
 
@@ -148,9 +146,7 @@ def _edit(settings: Settings, identity: str, edit: Callable[[dict[str, Any]], No
     try:
         open_registry(settings).edit_record(identity, edit)
     except KeyError:
-        raise click.ClickException(
-            f"no deployment {identity!r} in the registry ('deployctl deployment ls')"
-        ) from None
+        raise _missing(identity) from None
     click.echo(
         f"{done}; this differs from git: the next sync reports it as drift and restores git's schedules"
     )
@@ -259,9 +255,7 @@ def schedule() -> None:
 @output_option
 @click.pass_obj
 def schedule_ls(settings: Settings, identity: str, output: str) -> None:
-    found = open_registry(settings).get_deployment(identity)
-    if found is None:
-        raise click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
+    found = _deployment(settings, identity)
     schedules = json.loads(found["record"])["schedules"]
     rows = [
         {
@@ -332,6 +326,17 @@ def schedule_resume(settings: Settings, identity: str, which: str) -> None:
     _edit(
         settings, identity, lambda r: _set_active(r, True, which), f"resumed schedule {which} of {identity}"
     )
+
+
+def _deployment(settings: Settings, identity: str) -> dict[str, Any]:
+    found = open_registry(settings).get_deployment(identity)
+    if found is None:
+        raise _missing(identity)
+    return found
+
+
+def _missing(identity: str) -> click.ClickException:
+    return click.ClickException(f"no deployment {identity!r} in the registry ('deployctl deployment ls')")
 
 
 def _summary_row(row: dict[str, Any]) -> dict[str, Any]:

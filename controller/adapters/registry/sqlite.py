@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.registry.sqlite_connection import RegistryConnection
 from controller.adapters.registry.sqlite_records import (
     forget_scheduled_runs,
     schedule_digest_of,
@@ -47,34 +47,16 @@ class SqliteRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._connection = RegistryConnection(path)
+        self._db = self._connection.db
+        self._write = self._connection.write
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"cannot open the registry {path}: {exc}") from exc
+            raise RegistryUnavailable(f"cannot migrate the registry {path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"the registry {self.path} is busy: {exc}") from exc
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"cannot commit to the registry {self.path}: {exc}") from exc
+        self._connection.close()
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()

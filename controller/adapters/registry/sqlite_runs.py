@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.registry.sqlite_connection import RegistryConnection
 from controller.core.runs import ACTIVE, FlowRun, StateType
 from controller.errors import RegistryUnavailable
 
@@ -65,28 +65,12 @@ def _run(row: Sequence[Any]) -> FlowRun:
 class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"cannot open the registry {path}: {exc}") from exc
+        self._connection = RegistryConnection(path)
+        self._db = self._connection.db
+        self._write = self._connection.write
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"the registry {self.path} is busy: {exc}") from exc
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._connection.close()
 
     # -- scheduling ------------------------------------------------------------------------
 

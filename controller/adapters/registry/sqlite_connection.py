@@ -1,0 +1,48 @@
+"""One SQLite connection to the registry file, and its write transactions.
+
+WAL journal (readers never block the writer), a 30 s busy timeout, and ``BEGIN IMMEDIATE``
+for every write so that concurrent writers queue instead of failing half-way. Shared by
+``SqliteRegistry`` and ``RunStore``; no ``sqlite3.Error`` escapes it unconverted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from controller.errors import RegistryUnavailable
+
+
+class RegistryConnection:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot open the registry {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"the registry {self.path} is busy: {exc}") from exc
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot commit to the registry {self.path}: {exc}") from exc
