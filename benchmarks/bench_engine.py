@@ -52,8 +52,10 @@ def scheduler_rows(store: RunStore) -> list[tuple[str, float, str]]:
     started = time.perf_counter()
     steady = schedule_once(store, now + timedelta(seconds=10))
     tick = time.perf_counter() - started
-    return [("scheduler first fill", fill, f"{first.created} runs for {first.schedules} schedules"),
-            ("scheduler steady tick", tick, f"{steady.created} runs created")]
+    return [
+        ("scheduler first fill", fill, f"{first.created} runs for {first.schedules} schedules"),
+        ("scheduler steady tick", tick, f"{steady.created} runs created"),
+    ]
 
 
 def runner_rows(store: RunStore, settings: Settings, database: Path) -> list[tuple[str, float, str]]:
@@ -65,22 +67,35 @@ def runner_rows(store: RunStore, settings: Settings, database: Path) -> list[tup
     loop = threading.Thread(target=serve, args=(LoopSettings(database, False, config), stop))
     loop.start()
     base = datetime.now(UTC) + timedelta(seconds=2)
-    latency_runs = [NewRun("flow-0/deployment-0", flow, digest, {"n": i}, queue, iso(base + timedelta(seconds=i * 0.37)))
-                    for i in range(20)]
+    latency_runs = [
+        NewRun("flow-0/deployment-0", flow, digest, {"n": i}, queue, iso(base + timedelta(seconds=i * 0.37)))
+        for i in range(20)
+    ]
     store.insert_runs(latency_runs, iso(datetime.now(UTC)))
     _wait_all_finished(store, 20)
-    delays = [(datetime.fromisoformat(r.start_time) - datetime.fromisoformat(r.expected_start_time)).total_seconds()
-              for r in store.list_runs(limit=100) if r.start_time]
-    burst = [NewRun("flow-0/deployment-0", flow, digest, {"n": i}, queue, iso(datetime.now(UTC))) for i in range(60)]
+    delays = [
+        (datetime.fromisoformat(r.start_time) - datetime.fromisoformat(r.expected_start_time)).total_seconds()
+        for r in store.list_runs(limit=100)
+        if r.start_time
+    ]
+    burst = [
+        NewRun("flow-0/deployment-0", flow, digest, {"n": i}, queue, iso(datetime.now(UTC)))
+        for i in range(60)
+    ]
     started = time.perf_counter()
     store.insert_runs(burst, iso(datetime.now(UTC)))
     _wait_all_finished(store, 80)
     elapsed = time.perf_counter() - started
     stop.set()
     loop.join()
-    return [("due -> process start, median", statistics.median(delays),
-             f"p90 {statistics.quantiles(delays, n=10)[-1]:.2f} s over {len(delays)} runs"),
-            ("trivial runs, concurrency 4", elapsed, f"{60 / elapsed * 60:.0f} runs/minute")]
+    return [
+        (
+            "due -> process start, median",
+            statistics.median(delays),
+            f"p90 {statistics.quantiles(delays, n=10)[-1]:.2f} s over {len(delays)} runs",
+        ),
+        ("trivial runs, concurrency 4", elapsed, f"{60 / elapsed * 60:.0f} runs/minute"),
+    ]
 
 
 def _wait_all_finished(store: RunStore, count: int) -> None:
@@ -92,8 +107,12 @@ def _wait_all_finished(store: RunStore, count: int) -> None:
 
 def up_memory(root: Path, folder: Path) -> tuple[str, float, str]:
     state = folder / "up-state"
-    process = subprocess.Popen([sys.executable, "-m", "controller", "--state-dir", str(state), "up", str(root)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), "up", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stderr is not None
     started = time.perf_counter()
     for line in process.stderr:

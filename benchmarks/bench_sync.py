@@ -25,8 +25,13 @@ from controller.app import build_reconciler
 from controller.engine.reconciler import SyncOptions
 from controller.settings import Settings
 
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
 
 
 def git(root: Path, *args: str) -> None:
@@ -57,8 +62,11 @@ def floor(manifests: list[Path], database: Path) -> float:
 def cli(state: Path, *args: str) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one deployctl process."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "controller", "--state-dir", str(state), *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -83,13 +91,21 @@ def run(n: int) -> list[tuple[str, float, float | None]]:
         change_one(root, 1)
         rows.append(("in-process one changed", timed(lambda: reconciler.reconcile_once(SyncOptions())), None))
         change_one(root, 2)
-        rows.append(("in-process plan (1 changed)",
-                     timed(lambda: reconciler.reconcile_once(SyncOptions(dry_run=True))), None))
+        rows.append(
+            (
+                "in-process plan (1 changed)",
+                timed(lambda: reconciler.reconcile_once(SyncOptions(dry_run=True))),
+                None,
+            )
+        )
 
         state = Path(folder) / "cli"
         git(root, "reset", "-q", "--hard", "HEAD~2")
-        for label, args in (("cli cold sync", ("sync",)), ("cli no-op sync", ("sync",)),
-                            ("cli plan (nothing to do)", ("plan",))):
+        for label, args in (
+            ("cli cold sync", ("sync",)),
+            ("cli no-op sync", ("sync",)),
+            ("cli plan (nothing to do)", ("plan",)),
+        ):
             seconds, megabytes = cli(state, *args, str(root))
             rows.append((label, seconds, megabytes))
         change_one(root, 3)
