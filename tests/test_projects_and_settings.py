@@ -156,7 +156,8 @@ def test_run_policy_precedence_deployment_settings_over_flow_decorator_over_defa
         ".deployctl.yaml": "defaults:\n  run: {retries: 5, retry_delay_seconds: 7, timeout_seconds: 60}\n"
                            "deployments:\n  etl/special: {retries: 0, catchup: true}\n",
         "prefect.yaml": "deployments:\n- {name: normal, entrypoint: flows.py:run}\n"
-                        "- {name: special, entrypoint: flows.py:run}\n- {name: p, entrypoint: flows.py:plain}\n",
+                        "- {name: special, entrypoint: flows.py:run}\n"
+                        "- {name: p, entrypoint: flows.py:plain}\n",
         "flows.py": flows})
     specs = load_manifests(DirectoryTree(repo_dir), env={}).specs
     normal, special, plain = specs["etl/normal"], specs["etl/special"], specs["plain/p"]
