@@ -63,3 +63,9 @@ def test_loading_does_not_reach_into_adapters_or_engine() -> None:
         assert not any(
             n.startswith(("controller.adapters", "controller.engine", "controller.cli")) for n in names
         ), module
+
+
+def test_engine_reaches_libraries_only_through_adapters() -> None:
+    for folder in ("engine", "runtime"):
+        for module, names in imports_of(folder).items():
+            assert not {n.split(".")[0] for n in names} & {"git", "sqlite3", "httpx", "fsspec"}, module

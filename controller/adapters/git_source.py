@@ -110,6 +110,14 @@ class Snapshot:
         data: bytes = self.repo.git.show(f"{self.commit}:{full}", stdout_as_string=False)
         return data
 
+    def descends_from(self, ancestor: str) -> bool:
+        """Whether ``ancestor`` is in this commit's history (False when it is gone altogether)."""
+        try:
+            self.repo.git.merge_base("--is-ancestor", ancestor, self.commit)
+        except git.GitCommandError:
+            return False
+        return True
+
     @functools.cached_property
     def warnings(self) -> tuple[str, ...]:
         return _uncommitted(self.repo, self.path) if self.local else ()

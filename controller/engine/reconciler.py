@@ -153,15 +153,13 @@ class Reconciler:
             or (status and status.ref != snapshot.ref)
         ):
             return None
-        try:
-            snapshot.repo.git.merge_base("--is-ancestor", last, snapshot.commit)
+        if snapshot.descends_from(last):
             return None
-        except Exception:  # not an ancestor, or the old commit is gone: history was rewritten
-            return (
-                f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
-                f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "
-                f"{snapshot.commit[:12]} anyway, pass --allow-rewind"
-            )
+        return (
+            f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
+            f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "
+            f"{snapshot.commit[:12]} anyway, pass --allow-rewind"
+        )
 
     def _application(
         self,
