@@ -32,7 +32,8 @@ def resolve_entrypoint_path(spec: DeploymentSpec) -> str:
 
 def check_entrypoint(
     spec: DeploymentSpec, tree: SourceTree, files: frozenset[str], outside_links: Mapping[str, str]
-) -> EntrypointProblem | None:
+) -> EntrypointProblem | bytes:
+    """The entrypoint's problem, or the source of its file when the entrypoint is sound."""
     if ":" not in spec.entrypoint or not spec.entrypoint_function:
         return EntrypointProblem(
             "entrypoint",
@@ -67,13 +68,14 @@ def check_entrypoint(
             f"'{relative}' does not exist in '{spec.code_dir}/' "
             "(it is resolved against the manifest's folder)",
         )
-    if not defines_function(tree.read(path), spec.entrypoint_function):
+    source = tree.read(path)
+    if not defines_function(source, spec.entrypoint_function):
         return EntrypointProblem(
             "entrypoint",
             "entrypoint-missing",
             f"'{relative}' defines no top-level function '{spec.entrypoint_function}'",
         )
-    return None
+    return source
 
 
 def _escaping_link_on_path(path: str, links: Mapping[str, str]) -> str | None:

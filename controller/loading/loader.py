@@ -116,6 +116,7 @@ def _check_code(
 ) -> tuple[list[DeploymentSpec], list[Diagnostic]]:
     files = frozenset(tree.files())
     outside = escaping_symlinks(tree)
+    policies = _RunPolicies(settings)
     checked, diagnostics = [], []
     for spec in specs:
         outcome = _code_outcome(tree, spec, files, outside, cache)
@@ -123,7 +124,8 @@ def _check_code(
             diagnostics.append(diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
         named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
-        checked.append(replace(named, run_policy=_run_policy(outcome, settings, named.id)))
+        policy = policies.of(outcome, named.id)
+        checked.append(named if policy == named.run_policy else replace(named, run_policy=policy))
     return checked, diagnostics
 
 
@@ -140,26 +142,38 @@ def _code_outcome(
     key = (spec.entrypoint, spec.code_dir, blob or "")
     if blob and not outside and key in cache.code:
         return cache.code[key]
-    outcome = check_entrypoint(spec, tree, files, outside) or flow_info(
-        tree.read(entry), spec.entrypoint_function
+    checked = check_entrypoint(spec, tree, files, outside)
+    outcome = (
+        checked if isinstance(checked, EntrypointProblem) else flow_info(checked, spec.entrypoint_function)
     )
     if blob and not outside:
         cache.code[key] = outcome
     return outcome
 
 
-def _run_policy(flow: FlowInfo, settings: RepoSettings, identity: str) -> RunPolicy:
-    """Per-deployment settings > the flow's @flow(...) > repository defaults > built-in defaults."""
-    override = settings.deployments.get(identity)
-    layers = [
-        settings.defaults.run.model_dump(exclude_none=True),
-        flow.options,
-        override.model_dump(exclude_none=True) if override else {},
-    ]
-    merged: dict[str, object] = {}
-    for layer in layers:
-        merged |= {k: v for k, v in layer.items() if k in RunPolicy.__dataclass_fields__}
-    return RunPolicy(**merged)  # type: ignore[arg-type]
+class _RunPolicies:
+    """Per-deployment settings > the flow's @flow(...) > repository defaults > built-in defaults,
+    memoised: a repository has few distinct combinations and many deployments."""
+
+    def __init__(self, settings: RepoSettings) -> None:
+        self.defaults = self._known(settings.defaults.run.model_dump(exclude_none=True))
+        self.overrides = {
+            i: self._known(o.model_dump(exclude_none=True)) for i, o in settings.deployments.items()
+        }
+        self.memo: dict[tuple[object, ...], RunPolicy] = {}
+
+    @staticmethod
+    def _known(layer: Mapping[str, object]) -> dict[str, object]:
+        return {k: v for k, v in layer.items() if k in RunPolicy.__dataclass_fields__}
+
+    def of(self, flow: FlowInfo, identity: str) -> RunPolicy:
+        options = tuple(sorted(flow.options.items()))
+        override = identity if identity in self.overrides else None
+        key = (options, override)
+        if key not in self.memo:
+            merged = {**self.defaults, **self._known(flow.options), **self.overrides.get(identity, {})}
+            self.memo[key] = RunPolicy(**merged)  # type: ignore[arg-type]
+        return self.memo[key]
 
 
 def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list[Diagnostic]:
