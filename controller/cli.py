@@ -255,9 +255,9 @@ def _validation_json(result: LoadResult) -> dict[str, object]:
 
 def _register() -> None:
     from controller.cli_deployments import deployment
-    from controller.cli_runs import flow_run, runner, scheduler, up
+    from controller.cli_runs import flow_run, runner, scheduler, up, work_queue
 
-    for command in (deployment, flow_run, up, scheduler, runner):
+    for command in (deployment, flow_run, work_queue, up, scheduler, runner):
         main.add_command(command)
 
 

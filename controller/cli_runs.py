@@ -138,6 +138,58 @@ def _run_row(run: FlowRun) -> dict[str, object]:
     }
 
 
+@click.group("work-queue")
+def work_queue() -> None:
+    """List work queues; set their concurrency limits; pause and resume them."""
+
+
+@work_queue.command("ls")
+@output_option
+@click.pass_obj
+def work_queue_ls(settings: Settings, output: str) -> None:
+    rows = open_runs(settings).list_queues()
+    click.echo(
+        json.dumps(rows, indent=2)
+        if output == "json"
+        else render_table(rows, ["name", "concurrency_limit", "paused", "active_runs"])
+    )
+
+
+@work_queue.command("set-concurrency-limit")
+@click.argument("name")
+@click.argument("limit", type=click.IntRange(min=0))
+@click.pass_obj
+def work_queue_set_limit(settings: Settings, name: str, limit: int) -> None:
+    """At most LIMIT runs of queue NAME at once, across all runners."""
+    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), concurrency_limit=limit)
+    click.echo(f"work queue {name}: at most {limit} runs at once")
+
+
+@work_queue.command("clear-concurrency-limit")
+@click.argument("name")
+@click.pass_obj
+def work_queue_clear_limit(settings: Settings, name: str) -> None:
+    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), concurrency_limit=None)
+    click.echo(f"work queue {name}: no concurrency limit")
+
+
+@work_queue.command("pause")
+@click.argument("name")
+@click.pass_obj
+def work_queue_pause(settings: Settings, name: str) -> None:
+    """Runners stop claiming runs from queue NAME (running ones go on)."""
+    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), paused=1)
+    click.echo(f"work queue {name} paused")
+
+
+@work_queue.command("resume")
+@click.argument("name")
+@click.pass_obj
+def work_queue_resume(settings: Settings, name: str) -> None:
+    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), paused=0)
+    click.echo(f"work queue {name} resumed")
+
+
 # -- engine ------------------------------------------------------------------------------------
 
 runner_options = [

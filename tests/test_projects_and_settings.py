@@ -150,15 +150,21 @@ def test_infra_overrides_and_job_variables_together_are_refused(repo_dir: Path) 
 
 
 def test_run_policy_precedence_deployment_settings_over_flow_decorator_over_defaults(repo_dir: Path) -> None:
-    flows = ("import prefect\n\n@prefect.flow(name='etl', retries=2, timeout_seconds=RUNTIME_LIMIT)\n"
-             "def run():\n    pass\n\n@flow\ndef plain():\n    pass\n")
-    write_tree(repo_dir, {
-        ".deployctl.yaml": "defaults:\n  run: {retries: 5, retry_delay_seconds: 7, timeout_seconds: 60}\n"
-                           "deployments:\n  etl/special: {retries: 0, catchup: true}\n",
-        "prefect.yaml": "deployments:\n- {name: normal, entrypoint: flows.py:run}\n"
-                        "- {name: special, entrypoint: flows.py:run}\n"
-                        "- {name: p, entrypoint: flows.py:plain}\n",
-        "flows.py": flows})
+    flows = (
+        "import prefect\n\n@prefect.flow(name='etl', retries=2, timeout_seconds=RUNTIME_LIMIT)\n"
+        "def run():\n    pass\n\n@flow\ndef plain():\n    pass\n"
+    )
+    write_tree(
+        repo_dir,
+        {
+            ".deployctl.yaml": "defaults:\n  run: {retries: 5, retry_delay_seconds: 7, timeout_seconds: 60}\n"
+            "deployments:\n  etl/special: {retries: 0, catchup: true}\n",
+            "prefect.yaml": "deployments:\n- {name: normal, entrypoint: flows.py:run}\n"
+            "- {name: special, entrypoint: flows.py:run}\n"
+            "- {name: p, entrypoint: flows.py:plain}\n",
+            "flows.py": flows,
+        },
+    )
     specs = load_manifests(DirectoryTree(repo_dir), env={}).specs
     normal, special, plain = specs["etl/normal"], specs["etl/special"], specs["plain/p"]
     assert (normal.run_policy.retries, normal.run_policy.retry_delay_seconds) == (2, 7)

@@ -283,3 +283,53 @@ def test_a_flow_that_cannot_start_is_crashed_not_stuck(tmp_path: Path) -> None:
     crashed = engine.run(run.id)
     assert crashed.state_type is StateType.CRASHED and "cannot start the flow" in crashed.state_message
     assert runner.running == {}
+
+
+def test_concurrency_limits_of_runner_queue_and_deployment(tmp_path: Path) -> None:
+    files = {
+        "f/flows.py": FLOWS,
+        "f/a-deployment.yaml": manifest("a", "ok"),
+        "f/prefect.yaml": "deployments:\n- {name: limited, flow_name: limited, entrypoint: flows.py:ok, "
+        "concurrency_limit: 1, work_pool: {work_queue_name: other}}\n",
+    }
+    engine = make_engine(tmp_path, files)
+    for deployment in ("a/a", "a/a", "a/a", "limited/limited", "limited/limited"):
+        create_run(engine.store, deployment, now=NOW)
+    store = engine.store
+    assert len(store.claim("r1", None, iso(NOW), 2)) == 2, "the runner's own limit"
+    engine.store.update_queue("default", iso(NOW), concurrency_limit=2)
+    taken = store.claim("r2", None, iso(NOW), 10)
+    assert [r.deployment_id for r in taken] == ["limited/limited"], "queue full at 2; deployment limit 1"
+    engine.store.update_queue("other", iso(NOW), paused=1)
+    engine.store.update_queue("default", iso(NOW), concurrency_limit=None)
+    assert [r.deployment_id for r in store.claim("r3", None, iso(NOW), 10)] == ["a/a"]
+    assert store.claim("r3", ["other"], iso(NOW), 10) == [], "a paused queue gives nothing"
+
+
+PREFECT_STYLE = """from prefect import flow, get_run_logger
+
+@flow(name="greeter", retries=2, retry_delay_seconds=5)
+def greet(name: str = "world"):
+    get_run_logger().info("greeting %s", name)
+    print("hello", name)
+"""
+
+
+def test_a_prefect_flow_runs_its_function_without_prefect_installed(tmp_path: Path) -> None:
+    engine = make_engine(
+        tmp_path,
+        {
+            "p/flows.py": PREFECT_STYLE,
+            "p/prefect.yaml": "deployments:\n- {name: hi, entrypoint: flows.py:greet}\n",
+        },
+    )
+    record = engine.store.deployment_snapshot("greeter/hi")
+    assert record is not None and record[3]["run_policy"]["retries"] == 2
+    runner = engine.runner()
+    run = create_run(engine.store, "greeter/hi", {"name": "ops"}, now=NOW)
+    runner.tick(NOW)
+    finish(runner, run.id, NOW + timedelta(seconds=1))
+    assert engine.run(run.id).state_name == "Completed", engine.run(run.id).state_message
+    lines = [(stream, line) for _, _, stream, line in engine.store.logs(run.id)]
+    assert ("stdout", "hello ops") in lines
+    assert any(stream == "stderr" and line.endswith("greeting ops") for stream, line in lines)

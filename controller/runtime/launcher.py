@@ -3,7 +3,9 @@
 Started by the runner, without a shell, in the run's fresh folder. Loads the entrypoint's
 file by path (never from the controller's import path), calls the function with the run's
 parameters, and exits 0, or prints the traceback and exits 1. A Prefect ``@flow`` object is
-called as such when Prefect is installed, else its underlying function (``.fn``) is.
+called as such when Prefect is installed. When it is not, a stand-in ``prefect`` module
+(``flow``, ``task``, ``get_run_logger``) lets the flow's file import, and the decorated
+function itself runs.
 """
 
 from __future__ import annotations
@@ -12,10 +14,32 @@ import asyncio
 import importlib.util
 import inspect
 import json
+import logging
 import sys
 import traceback
+import types
 from pathlib import Path
 from typing import Any
+
+
+def _identity_decorator(*args: Any, **kwargs: Any) -> Any:
+    """``@flow``, ``@flow(...)`` and ``flow(fn)`` all return ``fn``, with ``.fn`` as Prefect has it."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        function = args[0]
+        function.fn = function
+        return function
+    return _identity_decorator
+
+
+def install_prefect_stand_in() -> None:
+    if importlib.util.find_spec("prefect") is not None:
+        return
+    stand_in = types.ModuleType("prefect")
+    stand_in.flow = stand_in.task = _identity_decorator  # type: ignore[attr-defined]
+    stand_in.get_run_logger = lambda: logging.getLogger("prefect.flow_runs")  # type: ignore[attr-defined]
+    stand_in.__deployctl_stand_in__ = True  # type: ignore[attr-defined]
+    sys.modules["prefect"] = stand_in
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
 
 def load_callable(code_dir: Path, entrypoint: str) -> Any:
@@ -29,13 +53,14 @@ def load_callable(code_dir: Path, entrypoint: str) -> Any:
     sys.modules["__flow__"] = module
     spec.loader.exec_module(module)
     target = getattr(module, name)
-    if hasattr(target, "fn") and importlib.util.find_spec("prefect") is None:
+    if hasattr(target, "fn") and getattr(sys.modules.get("prefect"), "__deployctl_stand_in__", False):
         target = target.fn
     return target
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text())
+    install_prefect_stand_in()
     try:
         target = load_callable(Path(spec["code_dir"]), spec["entrypoint"])
         result = target(**spec["parameters"])

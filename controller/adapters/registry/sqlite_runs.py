@@ -211,7 +211,7 @@ class RunStore:
                 "SELECT r.id, r.work_queue_name, r.deployment_id, q.concurrency_limit, d.concurrency_limit, "
                 "q.paused FROM flow_runs r LEFT JOIN work_queues q ON q.name = r.work_queue_name "
                 "LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.state_type = 'SCHEDULED' "
-                "AND r.expected_start_time <= ? ORDER BY r.expected_start_time LIMIT ?",
+                "AND r.expected_start_time <= ? ORDER BY r.expected_start_time, r.rowid LIMIT ?",
                 (now, capacity * 10 + 50),
             ).fetchall()
             busy_queue, busy_deployment = self._active_counts(db)
@@ -318,6 +318,27 @@ class RunStore:
             "ORDER BY seq LIMIT ?",
             (run_id, after, limit),
         ).fetchall()
+
+    # -- work queues -------------------------------------------------------------------------
+
+    def list_queues(self) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(_ACTIVE))
+        rows = self._db.execute(
+            f"SELECT q.name, q.concurrency_limit, q.paused, (SELECT count(*) FROM flow_runs r WHERE "
+            f"r.work_queue_name = q.name AND r.state_type IN ({marks})) FROM work_queues q ORDER BY q.name",
+            _ACTIVE,
+        ).fetchall()
+        return [
+            {"name": r[0], "concurrency_limit": r[1], "paused": bool(r[2]), "active_runs": r[3]} for r in rows
+        ]
+
+    def update_queue(self, name: str, now: str, **settings: Any) -> None:
+        """Create the queue if needed and set ``concurrency_limit`` and/or ``paused``."""
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO work_queues (name, created_at) VALUES (?, ?)", (name, now))
+            for column, value in settings.items():
+                assert column in ("concurrency_limit", "paused")
+                db.execute(f"UPDATE work_queues SET {column} = ? WHERE name = ?", (value, name))
 
     # -- runners -----------------------------------------------------------------------------
 
