@@ -10,7 +10,7 @@ WORKDIR /opt/deployctl
 COPY pyproject.toml README.md ./
 COPY controller ./controller
 COPY schemas ./schemas
-RUN pip install --no-cache-dir . && rm -rf /root/.cache
+RUN pip install --no-cache-dir .
 
 USER deployctl
 WORKDIR /home/deployctl
