@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import time
 from pathlib import Path
 
@@ -175,7 +174,7 @@ def test_broken_input_gives_exact_diagnostic(case: str, repo_dir: Path) -> None:
         assert len(result.diagnostics) == 1
 
 
-def test_python_tag_executes_nothing(repo_dir: Path) -> None:
+def test_python_tag_executes_nothing(repo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(
         repo_dir,
         {
@@ -183,7 +182,7 @@ def test_python_tag_executes_nothing(repo_dir: Path) -> None:
             "deployment.yaml": BASE + "parameters: !!python/object/apply:os.system ['touch pwned']\n",
         },
     )
-    os.chdir(repo_dir)
+    monkeypatch.chdir(repo_dir)
     load_manifests(DirectoryTree(repo_dir), env={})
     assert not (repo_dir / "pwned").exists()
 
