@@ -4,7 +4,7 @@
     ├── TransientError      retrying may help (network, locked database, server 5xx)
     │   └── SourceUnavailable, RegistryUnavailable
     └── StalledError        nothing changes until a new commit or a human acts
-        └── InvalidSource, PlanRefused, ConfigError
+        └── InvalidSource, ConfigError
 
 Adapters raise these, chained (``raise X(...) from exc``); no library exception escapes them.
 """
@@ -34,10 +34,6 @@ class RegistryUnavailable(TransientError):
 
 class InvalidSource(StalledError):
     """The source exists but what it holds cannot be used (bad ref, bad path, bad manifests)."""
-
-
-class PlanRefused(StalledError):
-    """A safety rule refused the plan (prune to empty, prune cap, invalid commit)."""
 
 
 class ConfigError(StalledError):

@@ -62,7 +62,3 @@ def format_field_path(path: FieldPath) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def has_errors(diagnostics: list[Diagnostic]) -> bool:
-    return any(d.severity is Severity.ERROR for d in diagnostics)

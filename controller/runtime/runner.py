@@ -206,7 +206,7 @@ class Runner:
             if r.id not in self.running
         ]
         for run in orphans:
-            pid, ticks, _ = self.store.process_of(run.id)
+            pid, ticks = self.store.process_of(run.id)
             if pid:
                 processes.kill_recorded_group(pid, ticks)
             self.store.set_state(

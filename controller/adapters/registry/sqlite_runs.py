@@ -286,16 +286,10 @@ class RunStore:
         ).fetchall()
         return [{"timestamp": r[0], "type": r[1], "name": r[2], "message": r[3]} for r in rows]
 
-    def process_of(self, run_id: str) -> tuple[int | None, str | None, str | None]:
-        row = self._db.execute(
-            "SELECT pid, process_start, signal_sent_at FROM flow_runs WHERE id = ?", (run_id,)
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row else (None, None, None)
-
-    def update_columns(self, run_id: str, **columns: Any) -> None:
-        assignments = ", ".join(f"{column} = ?" for column in columns)
-        with self._write() as db:
-            db.execute(f"UPDATE flow_runs SET {assignments} WHERE id = ?", (*columns.values(), run_id))
+    def process_of(self, run_id: str) -> tuple[int | None, str | None]:
+        """The process group and its leader's start time, as recorded when the run started."""
+        row = self._db.execute("SELECT pid, process_start FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -362,13 +356,5 @@ class RunStore:
             f"LEFT JOIN runners w ON w.id = r.runner_id WHERE r.state_type IN ({marks}) "
             "AND (w.id IS NULL OR w.heartbeat_at < ?)",
             (*_ACTIVE, stale_before),
-        ).fetchall()
-        return [_run(r) for r in rows]
-
-    def runs_of(self, runner_id: str, states: Sequence[StateType]) -> list[FlowRun]:
-        marks = ",".join("?" * len(states))
-        rows = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM flow_runs WHERE runner_id = ? AND state_type IN ({marks})",
-            (runner_id, *(s.value for s in states)),
         ).fetchall()
         return [_run(r) for r in rows]
