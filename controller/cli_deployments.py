@@ -54,7 +54,13 @@ def deployment_inspect(settings: Settings, identity: str, output: str) -> None:
     """Show everything the registry holds about one deployment."""
     found = _deployment(settings, identity)
     found["record"] = json.loads(found["record"])
-    click.echo(json.dumps(found, indent=2))
+    if output == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    for key, value in found.items():
+        if key != "record":
+            click.echo(f"{key + ':':<15} {value if value is not None else '-'}")
+    click.echo("record:\n" + json.dumps(found["record"], indent=2))
 
 
 @deployment.command("delete")

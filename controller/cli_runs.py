@@ -161,16 +161,14 @@ def work_queue_ls(settings: Settings, output: str) -> None:
 @click.pass_obj
 def work_queue_set_limit(settings: Settings, name: str, limit: int) -> None:
     """At most LIMIT runs of queue NAME at once, across all runners."""
-    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), concurrency_limit=limit)
-    click.echo(f"work queue {name}: at most {limit} runs at once")
+    _update_queue(settings, name, f"at most {limit} runs at once", concurrency_limit=limit)
 
 
 @work_queue.command("clear-concurrency-limit")
 @click.argument("name")
 @click.pass_obj
 def work_queue_clear_limit(settings: Settings, name: str) -> None:
-    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), concurrency_limit=None)
-    click.echo(f"work queue {name}: no concurrency limit")
+    _update_queue(settings, name, "no concurrency limit", concurrency_limit=None)
 
 
 @work_queue.command("pause")
@@ -178,16 +176,19 @@ def work_queue_clear_limit(settings: Settings, name: str) -> None:
 @click.pass_obj
 def work_queue_pause(settings: Settings, name: str) -> None:
     """Runners stop claiming runs from queue NAME (running ones go on)."""
-    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), paused=1)
-    click.echo(f"work queue {name} paused")
+    _update_queue(settings, name, "paused", paused=1)
 
 
 @work_queue.command("resume")
 @click.argument("name")
 @click.pass_obj
 def work_queue_resume(settings: Settings, name: str) -> None:
-    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), paused=0)
-    click.echo(f"work queue {name} resumed")
+    _update_queue(settings, name, "resumed", paused=0)
+
+
+def _update_queue(settings: Settings, name: str, outcome: str, **changes: object) -> None:
+    open_runs(settings).update_queue(name, iso(datetime.now(UTC)), **changes)
+    click.echo(f"work queue {name}: {outcome}")
 
 
 # -- engine ------------------------------------------------------------------------------------

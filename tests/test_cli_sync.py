@@ -85,7 +85,9 @@ def test_status_and_deployment_commands(tmp_path: Path) -> None:
     listing = deployctl(state, "deployment", "ls").stdout.splitlines()
     assert listing[0].split()[:3] == ["ID", "VERSION", "SCHEDULES"]
     assert listing[1].split()[:2] == ["etl/a", head[:12]]
-    inspected = json.loads(deployctl(state, "deployment", "inspect", "etl/b").stdout)
+    inspected = json.loads(deployctl(state, "deployment", "inspect", "etl/b", "-o", "json").stdout)
+    as_text = deployctl(state, "deployment", "inspect", "etl/b").stdout
+    assert f"commit_sha:     {head}" in as_text and '"entrypoint": "flow.py:run"' in as_text
     assert inspected["record"]["entrypoint"] == "flow.py:run" and inspected["commit_sha"] == head
     missing = deployctl(state, "deployment", "inspect", "etl/zzz")
     assert missing.returncode == 1 and "no deployment 'etl/zzz'" in missing.stderr
