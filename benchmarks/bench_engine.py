@@ -22,11 +22,11 @@ from pathlib import Path
 
 from benchmarks.bench_sync import git
 from benchmarks.generate import write_repository
-from controller.adapters.git_source import SourceSpec
-from controller.adapters.registry.sqlite_runs import NewRun, RunStore
-from controller.app import build_reconciler
+from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.app import App
 from controller.core.runs import iso
 from controller.engine.reconciler import SyncOptions
+from controller.ports import NewRun, SourceSpec
 from controller.runtime.loops import LoopSettings, serve
 from controller.runtime.runner import RunnerConfig
 from controller.runtime.scheduler import schedule_once
@@ -39,12 +39,12 @@ def synced(folder: Path, n: int) -> tuple[Path, Settings]:
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "generated")
-    settings = Settings.resolve(state_dir=str(folder / "state"), env={})
-    assert build_reconciler(settings, SourceSpec(str(root))).reconcile_once(SyncOptions()).ok
+    settings = Settings.resolve(home=str(folder / "state"), env={})
+    assert App(settings).reconciler(SourceSpec(str(root))).reconcile_once(SyncOptions()).ok
     return root, settings
 
 
-def scheduler_rows(store: RunStore) -> list[tuple[str, float, str]]:
+def scheduler_rows(store: SqliteRunStore) -> list[tuple[str, float, str]]:
     now = datetime.now(UTC)
     started = time.perf_counter()
     first = schedule_once(store, now)
@@ -58,12 +58,12 @@ def scheduler_rows(store: RunStore) -> list[tuple[str, float, str]]:
     ]
 
 
-def runner_rows(store: RunStore, settings: Settings, database: Path) -> list[tuple[str, float, str]]:
+def runner_rows(store: SqliteRunStore, settings: Settings, database: Path) -> list[tuple[str, float, str]]:
     digest, flow, queue, _ = store.deployment_snapshot("flow-0/deployment-0")  # type: ignore[misc]
     with store._write() as db:  # benchmark set-up: only these runs are due
         db.execute("DELETE FROM flow_runs")
     stop = threading.Event()
-    config = RunnerConfig(settings.state_dir / "runs", limit=4)
+    config = RunnerConfig(settings.home / "runs", limit=4)
     loop = threading.Thread(target=serve, args=(LoopSettings(database, False, config), stop))
     loop.start()
     base = datetime.now(UTC) + timedelta(seconds=2)
@@ -98,7 +98,7 @@ def runner_rows(store: RunStore, settings: Settings, database: Path) -> list[tup
     ]
 
 
-def _wait_all_finished(store: RunStore, count: int) -> None:
+def _wait_all_finished(store: SqliteRunStore, count: int) -> None:
     deadline = time.monotonic() + 600
     while sum(r.state_type.terminal for r in store.list_runs(limit=count)) < count:
         assert time.monotonic() < deadline, "runs did not finish"
@@ -108,7 +108,7 @@ def _wait_all_finished(store: RunStore, count: int) -> None:
 def up_memory(root: Path, folder: Path) -> tuple[str, float, str]:
     state = folder / "up-state"
     process = subprocess.Popen(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), "up", str(root)],
+        [sys.executable, "-m", "controller", "--home", str(state), "up", str(root)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -128,8 +128,8 @@ def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         root, settings = synced(folder, n)
-        database = settings.state_dir / "registry.db"
-        store = RunStore(database)
+        database = settings.home / "registry.db"
+        store = SqliteRunStore(database)
         rows = scheduler_rows(store) + runner_rows(store, settings, database) + [up_memory(root, folder)]
     print(f"{'N':>6} {'what':<34} {'seconds':>8}  detail")
     for label, seconds, detail in rows:

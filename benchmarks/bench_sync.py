@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 
 from benchmarks.generate import write_repository
-from controller.adapters.git_source import SourceSpec
-from controller.app import build_reconciler
+from controller.app import App
 from controller.engine.reconciler import SyncOptions
+from controller.ports import SourceSpec
 from controller.settings import Settings
 
 GIT_ENV = {
@@ -63,7 +63,7 @@ def cli(state: Path, *args: str) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one deployctl process."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        [sys.executable, "-m", "controller", "--home", str(state), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -84,8 +84,8 @@ def run(n: int) -> list[tuple[str, float, float | None]]:
         base = floor(manifests, Path(folder) / "floor.db")
         rows: list[tuple[str, float, float | None]] = [("floor: parse + executemany", base, None)]
 
-        settings = Settings.resolve(state_dir=str(Path(folder) / "in-process"), env={})
-        reconciler = build_reconciler(settings, SourceSpec(str(root)))
+        settings = Settings.resolve(home=str(Path(folder) / "in-process"), env={})
+        reconciler = App(settings).reconciler(SourceSpec(str(root)))
         rows.append(("in-process cold sync", timed(lambda: reconciler.reconcile_once(SyncOptions())), None))
         rows.append(("in-process no-op sync", timed(lambda: reconciler.reconcile_once(SyncOptions())), None))
         change_one(root, 1)

@@ -2,7 +2,8 @@
 
 The package is layered: ``core`` (pure data and rules), ``loading`` (manifests in, desired
 state out), ``adapters`` (all I/O), ``engine`` (the reconcile pass), ``runtime`` (scheduler,
-runner and their loops), ``cli`` (the edge). ``run_deployment`` is the Python API.
+runner and their loops), ``services`` (the use cases), ``cli`` (the edge); ``ports`` holds the
+interfaces between them and ``app`` the wiring. ``run_deployment`` is the Python API.
 """
 
 from __future__ import annotations
@@ -22,22 +23,23 @@ def run_deployment(
     timeout: float | None = None,
     *,
     registry: str | None = None,
-    state_dir: str | None = None,
+    home: str | None = None,
 ) -> FlowRun:
     """Create a run of deployment ``name`` (``flow/deployment``) and wait for it, like Prefect's.
 
     Returns the finished run, or the run as it is after ``timeout`` seconds (``timeout=0``:
     the scheduled run, at once). A runner (``deployctl up`` or ``deployctl runner``) executes
-    it. Raises ``controller.runtime.ad_hoc.RunRefused`` for an unknown deployment or
-    parameters its schema rejects.
+    it. Raises ``controller.errors.UsageError`` for an unknown deployment or parameters its
+    schema rejects. ``registry`` and ``home`` default as for the command line.
     """
-    from controller.cli_common import open_runs
-    from controller.runtime.ad_hoc import create_run, wait_for
+    from controller.app import App
     from controller.settings import Settings
 
-    store = open_runs(Settings.resolve(registry=registry, state_dir=state_dir))
+    app = App(Settings.resolve(registry=registry, home=home))
+    runs = app.runs("run_deployment")
     try:
-        run = create_run(store, name, parameters)
-        return run if timeout == 0 else wait_for(store, run.id, timeout)
+        run = runs.create(name, parameters)
+        return run if timeout == 0 else runs.wait(run.id, timeout)
     finally:
-        store.close()
+        runs.store.close()
+        app.close()

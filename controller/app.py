@@ -1,25 +1,134 @@
-"""Composition root: builds the adapters from settings and hands them to the engine.
+"""Composition root: the only module that names concrete adapter classes.
 
-The only module that knows which registry, storage and source classes exist. Called by the
-CLI (and, later, the controller loop).
+From the settings it builds the git source, the registry backend, the run store (only where
+the backend runs flows itself), artifact storage, the reconciler and the engine loops, and
+hands them to the services. A new backend is a new adapter plus a branch in ``open_registry``.
+Called by the CLI, the Python API and the controller.
 """
 
 from __future__ import annotations
 
-from controller.adapters.git_source import GitSource, SourceSpec
-from controller.adapters.registry.sqlite import SqliteRegistry, parse_sqlite_url
-from controller.adapters.storage import open_storage
-from controller.engine.reconciler import Reconciler
-from controller.settings import Settings
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from controller.errors import ConfigError, Unsupported
+from controller.ports import ArtifactStore, Registry, RunStore, SourceSpec
+from controller.settings import SQLITE_PREFIX, Settings
+
+# Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
+if TYPE_CHECKING:
+    from controller.engine.reconciler import Reconciler
+    from controller.runtime.loops import LoopSettings
+    from controller.runtime.runner import RunnerConfig
+    from controller.services.deployments import Deployments
+    from controller.services.queues import Queues
+    from controller.services.runs import Runs
 
 
-def open_registry(settings: Settings) -> SqliteRegistry:
-    return SqliteRegistry(parse_sqlite_url(settings.registry_url))
+@dataclass
+class App:
+    """Everything one command needs, built on first use from ``settings``."""
+
+    settings: Settings
+    _registry: Registry | None = field(default=None, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.registry_url.startswith(SQLITE_PREFIX)
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = open_registry(self.settings)
+        return self._registry
+
+    def run_store(self, purpose: str = "this command") -> RunStore:
+        """The embedded engine's runs; refused for a registry whose own engine runs flows."""
+        if not self.embedded:
+            raise Unsupported(
+                f"{purpose} needs the embedded registry; {self.settings.registry_url} schedules and "
+                "runs flows itself (Prefect's scheduler and workers)"
+            )
+        from controller.adapters.registry.sqlite_runs import SqliteRunStore
+
+        self.registry()  # creates and migrates the database if needed
+        return SqliteRunStore(_sqlite_path(self.settings.registry_url))
+
+    def storage(self) -> ArtifactStore:
+        from controller.adapters.storage import open_storage
+
+        return open_storage(self.settings.storage_url)
+
+    def reconciler(self, source: SourceSpec) -> Reconciler:
+        from controller.adapters.git_source import GitSource
+        from controller.engine.reconciler import Reconciler
+
+        return Reconciler(
+            source=GitSource(source, self.settings.home), registry=self.registry(), store=self.storage()
+        )
+
+    def deployments(self) -> Deployments:
+        from controller.services.deployments import Deployments
+
+        return Deployments(self.registry())
+
+    def runs(self, purpose: str = "flow runs") -> Runs:
+        from controller.services.runs import Runs
+
+        return Runs(self.run_store(purpose))
+
+    def queues(self) -> Queues:
+        from controller.services.queues import Queues
+
+        return Queues(self.run_store("work queues"))
+
+    def runner_config(self, queues: tuple[str, ...] = (), limit: int = 4, **extra: object) -> RunnerConfig:
+        from controller.runtime.runner import RunnerConfig
+
+        return RunnerConfig(self.settings.home / "runs", list(queues) or None, limit, **extra)  # type: ignore[arg-type]
+
+    def loop_settings(
+        self,
+        scheduler: bool,
+        runner: RunnerConfig | None,
+        scheduler_interval: float = 10.0,
+        poll: float = 1.0,
+        grace: float = 30.0,
+    ) -> LoopSettings:
+        from controller.adapters.storage import read_artifact
+        from controller.runtime.loops import LoopSettings
+
+        self.run_store("the scheduler and the runner").close()
+        return LoopSettings(
+            lambda: self.run_store(),
+            read_artifact,
+            scheduler,
+            runner,
+            scheduler_interval,
+            poll,
+            timedelta(seconds=grace),
+        )
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
 
 
-def build_reconciler(settings: Settings, source: SourceSpec) -> Reconciler:
-    return Reconciler(
-        source=GitSource(source, settings.state_dir),
-        registry=open_registry(settings),
-        store=open_storage(settings.storage_url),
+def open_registry(settings: Settings) -> Registry:
+    url = settings.registry_url
+    if url.startswith(SQLITE_PREFIX):
+        from controller.adapters.registry.sqlite import SqliteRegistry
+
+        return SqliteRegistry(_sqlite_path(url))
+    raise ConfigError(
+        f"registry URL {url!r} is not supported: use sqlite:///PATH (the default is "
+        f"{SQLITE_PREFIX}{settings.home / 'registry.db'})"
     )
+
+
+def _sqlite_path(url: str) -> Path:
+    from controller.adapters.registry.sqlite import parse_sqlite_url
+
+    return parse_sqlite_url(url)

@@ -1,12 +1,16 @@
-"""deployctl's exception tree. Every error says what the controller loop does next.
+"""deployctl's exception tree. Every error says what happens next, and the CLI maps it to an exit code.
 
     DeployctlError
     ├── TransientError      retrying may help (network, locked database, server 5xx)
     │   └── SourceUnavailable, RegistryUnavailable
     └── StalledError        nothing changes until a new commit or a human acts
-        └── InvalidSource, ConfigError
+        ├── InvalidSource, ConfigError
+        └── UsageError      what was asked cannot be done as asked
+            └── NotFound, Ambiguous, Unsupported
 
 Adapters raise these, chained (``raise X(...) from exc``); no library exception escapes them.
+The controller loop retries ``retryable`` errors with backoff and waits for a new commit on the
+others; ``controller.cli`` turns any of them into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -38,3 +42,19 @@ class InvalidSource(StalledError):
 
 class ConfigError(StalledError):
     """deployctl's own settings are wrong."""
+
+
+class UsageError(StalledError):
+    """A command cannot do what was asked (bad argument, refused parameters)."""
+
+
+class NotFound(UsageError):
+    """No deployment, flow run, schedule or work queue by that name."""
+
+
+class Ambiguous(UsageError):
+    """An abbreviated identifier matches several things."""
+
+
+class Unsupported(UsageError):
+    """The configured registry does not offer this (e.g. the embedded engine on a Prefect server)."""

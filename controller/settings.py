@@ -1,7 +1,9 @@
 """Where deployctl keeps its state: flags > DEPLOYCTL_* environment > defaults.
 
-(Repository-level settings — globs, defaults, owner, prune policy — come from the
-repository's ``.deployctl.yaml``, read by ``controller.loading``.)
+One per-user home, ``DEPLOYCTL_HOME`` (default ``~/.deployctl``), like Prefect's ``~/.prefect``,
+resolved to an absolute path once, here, so nothing later depends on the directory a command
+was started from. Local registry and storage paths are made absolute the same way.
+(Repository-level settings come from the repository's ``.deployctl.yaml``, read by loading.)
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_STATE_DIR = ".deployctl"
+DEFAULT_HOME = "~/.deployctl"
+SQLITE_PREFIX = "sqlite:///"
 
 
 @dataclass(frozen=True)
 class Settings:
-    state_dir: Path
+    home: Path
     registry_url: str
     storage_url: str
 
@@ -25,13 +28,29 @@ class Settings:
         cls,
         registry: str | None = None,
         storage: str | None = None,
-        state_dir: str | None = None,
+        home: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
-        state = Path(state_dir or env.get("DEPLOYCTL_STATE_DIR") or DEFAULT_STATE_DIR)
+        folder = _absolute(home or env.get("DEPLOYCTL_HOME") or DEFAULT_HOME, env)
+        registry = registry or env.get("DEPLOYCTL_REGISTRY") or f"{SQLITE_PREFIX}{folder / 'registry.db'}"
+        storage = storage or env.get("DEPLOYCTL_STORAGE") or str(folder / "storage")
         return cls(
-            state_dir=state,
-            registry_url=registry or env.get("DEPLOYCTL_REGISTRY") or f"sqlite:///{state / 'registry.db'}",
-            storage_url=storage or env.get("DEPLOYCTL_STORAGE") or str(state / "storage"),
+            home=folder, registry_url=_absolute_sqlite(registry, env), storage_url=_local(storage, env)
         )
+
+
+def _absolute(path: str, env: Mapping[str, str]) -> Path:
+    if path == "~" or path.startswith("~/"):
+        path = env.get("HOME", os.path.expanduser("~")) + path[1:]
+    return Path(os.path.abspath(path))
+
+
+def _absolute_sqlite(url: str, env: Mapping[str, str]) -> str:
+    if url.startswith(SQLITE_PREFIX) and url != SQLITE_PREFIX:
+        return f"{SQLITE_PREFIX}{_absolute(url.removeprefix(SQLITE_PREFIX), env)}"
+    return url
+
+
+def _local(url: str, env: Mapping[str, str]) -> str:
+    return url if "://" in url else str(_absolute(url, env))

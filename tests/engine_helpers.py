@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from controller.adapters.git_source import SourceSpec
-from controller.adapters.registry.sqlite_runs import RunStore
-from controller.app import build_reconciler
+from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.storage import read_artifact
+from controller.app import App
 from controller.core.runs import FlowRun
 from controller.engine.reconciler import SyncOptions
+from controller.ports import SourceSpec
 from controller.runtime.runner import Runner, RunnerConfig
 from controller.settings import Settings
 from tests.gitrepo import GitRepo
@@ -27,16 +28,17 @@ def manifest(name: str, entry: str, extra: str = "") -> str:
 class Engine:
     repo: GitRepo
     settings: Settings
-    store: RunStore
+    store: SqliteRunStore
 
     def sync(self) -> None:
-        result = build_reconciler(self.settings, SourceSpec(str(self.repo.root))).reconcile_once(
+        result = App(self.settings).reconciler(SourceSpec(str(self.repo.root))).reconcile_once(
             SyncOptions()
         )
         assert result.ok, (result.error, [str(d) for d in result.diagnostics])
 
     def runner(self, **config: object) -> Runner:
-        return Runner(RunStore(self.store.path), RunnerConfig(self.settings.state_dir / "runs", **config))  # type: ignore[arg-type]
+        config_ = RunnerConfig(self.settings.home / "runs", **config)  # type: ignore[arg-type]
+        return Runner(SqliteRunStore(self.store.path), config_, read_artifact)
 
     def run(self, run_id: str) -> FlowRun:
         found = self.store.get(run_id)
@@ -47,10 +49,10 @@ class Engine:
 def make_engine(root: Path, files: dict[str, str]) -> Engine:
     repo = GitRepo(root / "repo")
     repo.write(files).commit("flows")
-    settings = Settings.resolve(state_dir=str(root / "state"), env={})
-    engine = Engine(repo, settings, RunStore.__new__(RunStore))
+    settings = Settings.resolve(home=str(root / "state"), env={})
+    engine = Engine(repo, settings, SqliteRunStore.__new__(SqliteRunStore))
     engine.sync()
-    engine.store = RunStore(settings.state_dir / "registry.db")
+    engine.store = SqliteRunStore(settings.home / "registry.db")
     return engine
 
 

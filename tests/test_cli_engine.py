@@ -22,7 +22,7 @@ FLOWS = (
 
 def deployctl(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        [sys.executable, "-m", "controller", "--home", str(state), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -63,7 +63,7 @@ def test_up_runs_flows_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "controller",
-            "--state-dir",
+            "--home",
             str(state),
             "up",
             str(repo.root),
@@ -111,7 +111,7 @@ def test_cancel_scheduled_run_logs_and_schedule_commands_are_drift(tmp_path: Pat
     assert cancelled.returncode == 0 and "cancelled flow run" in cancelled.stdout
     assert json.loads(deployctl(state, "flow-run", "inspect", run_id).stdout)["state"] == "Cancelled"
     again = deployctl(state, "flow-run", "cancel", run_id)
-    assert again.returncode == 1 and "already finished" in again.stderr
+    assert again.returncode == 2 and "already finished" in again.stderr
 
     assert (
         deployctl(
@@ -145,16 +145,16 @@ def test_run_deployment_python_api(tmp_path: Path) -> None:
     repo = repo_with_flows(tmp_path)
     state = tmp_path / "state"
     assert deployctl(state, "sync", str(repo.root)).returncode == 0
-    scheduled = controller.run_deployment("hello/hello", {"name": "api"}, timeout=0, state_dir=str(state))
+    scheduled = controller.run_deployment("hello/hello", {"name": "api"}, timeout=0, home=str(state))
     assert scheduled.state_type is StateType.SCHEDULED and scheduled.parameters == {"name": "api"}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), "runner", "--poll", "0.2"],
+        [sys.executable, "-m", "controller", "--home", str(state), "runner", "--poll", "0.2"],
         cwd=ROOT,
         env=_env(),
         stderr=subprocess.DEVNULL,
     )
     try:
-        finished = controller.run_deployment("hello/hello", timeout=60, state_dir=str(state))
+        finished = controller.run_deployment("hello/hello", timeout=60, home=str(state))
     finally:
         runner.send_signal(signal.SIGTERM)
         runner.wait(timeout=60)

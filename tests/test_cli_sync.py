@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def deployctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")}
     return subprocess.run(
-        [sys.executable, "-m", "controller", "--state-dir", str(state), *args],
+        [sys.executable, "-m", "controller", "--home", str(state), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -47,7 +47,7 @@ def test_plan_exit_codes_and_formats(tmp_path: Path) -> None:
     assert {"schedules[0].cron", "version"} <= paths
     markdown = deployctl(state, "plan", str(repo.root), "-o", "markdown").stdout
     assert (
-        "| update | `etl/a` |" in markdown and "`schedules[0].cron: '0 * * * *' -> '15 * * * *'`" in markdown
+        "| update | `etl/a` |" in markdown and "`schedules[0].cron: 0 * * * * -> 15 * * * *`" in markdown
     )
 
 
@@ -90,7 +90,7 @@ def test_status_and_deployment_commands(tmp_path: Path) -> None:
     assert f"commit_sha:     {head}" in as_text and '"entrypoint": "flow.py:run"' in as_text
     assert inspected["record"]["entrypoint"] == "flow.py:run" and inspected["commit_sha"] == head
     missing = deployctl(state, "deployment", "inspect", "etl/zzz")
-    assert missing.returncode == 1 and "no deployment 'etl/zzz'" in missing.stderr
+    assert missing.returncode == 2 and "no deployment 'etl/zzz'" in missing.stderr
     deleted = deployctl(state, "deployment", "delete", "etl/b")
     assert deleted.returncode == 0 and "next sync recreates it" in deleted.stdout
     assert [d["id"] for d in json.loads(deployctl(state, "deployment", "ls", "-o", "json").stdout)] == [

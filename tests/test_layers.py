@@ -69,3 +69,31 @@ def test_engine_reaches_libraries_only_through_adapters() -> None:
     for folder in ("engine", "runtime"):
         for module, names in imports_of(folder).items():
             assert not {n.split(".")[0] for n in names} & {"git", "sqlite3", "httpx", "fsspec"}, module
+
+
+def _modules_after(code: str, env_home: Path) -> set[str]:
+    import os
+    import subprocess
+    import sys
+
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    env = {**os.environ, "HOME": str(env_home)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return set(done.stderr.splitlines()[-1].split())
+
+
+def test_the_python_api_does_not_load_click(tmp_path: Path) -> None:
+    assert "click" not in _modules_after("import controller", tmp_path)
+
+
+HEAVY = {"deepdiff", "jsonschema", "git", "apscheduler"}
+
+
+def test_light_commands_never_import_heavy_libraries(tmp_path: Path) -> None:
+    for args in (["--help"], ["validate", "--help"], ["deployment", "ls"]):
+        run = (
+            f"sys.argv = ['deployctl', *{args!r}]\n"
+            "from controller.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+        )
+        loaded = {name.split(".")[0] for name in _modules_after(run, tmp_path)}
+        assert not loaded & HEAVY, (args, loaded & HEAVY)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.sqlite_runs import RunStore
+from controller.adapters.registry.sqlite_runs import SqliteRunStore
 from controller.core.runs import StateType, iso
 from controller.runtime.ad_hoc import RunRefused, create_run
 from controller.runtime.runner import Runner
@@ -192,11 +192,11 @@ def test_environment_has_infrastructure_and_job_variables_but_no_controller_secr
 
 def test_two_runners_never_claim_the_same_run(engine: Engine) -> None:
     runs = [create_run(engine.store, "ok/ok", now=NOW).id for _ in range(30)]
-    stores = [RunStore(engine.store.path) for _ in range(3)]
+    stores = [SqliteRunStore(engine.store.path) for _ in range(3)]
     barrier = threading.Barrier(len(stores))
     claimed: list[list[str]] = []
 
-    def claim(store: RunStore, runner_id: str) -> None:
+    def claim(store: SqliteRunStore, runner_id: str) -> None:
         barrier.wait()
         taken: list[str] = []
         for _ in range(10):
@@ -234,8 +234,8 @@ def test_a_runner_killed_mid_run_leaves_a_crashed_run_and_no_process(engine: Eng
             sys.executable,
             "-m",
             "controller",
-            "--state-dir",
-            str(engine.settings.state_dir),
+            "--home",
+            str(engine.settings.home),
             "runner",
             "--poll",
             "0.2",

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from controller.adapters.registry.sqlite_runs import RunStore
+from controller.adapters.registry.sqlite_runs import SqliteRunStore
 from controller.app import open_registry
 from controller.core.runs import StateType, iso
 from controller.runtime.scheduler import schedule_once
@@ -17,7 +17,7 @@ HOURLY = manifest("hourly", "hello", "parameters: {name: a}\nschedules:\n- sched
 DAILY = manifest("daily", "hello", "schedule: {cron: '0 9 * * *', timezone: Europe/Berlin}\n")
 
 
-def scheduled(store: RunStore, deployment: str) -> list[tuple[str, str]]:
+def scheduled(store: SqliteRunStore, deployment: str) -> list[tuple[str, str]]:
     return sorted((r.expected_start_time, r.id) for r in store.list_runs(deployment, "SCHEDULED", 500))
 
 
@@ -41,10 +41,10 @@ def test_fills_at_least_three_runs_and_an_hour_then_is_idempotent(tmp_path: Path
 
 def test_two_schedulers_at_once_never_double_a_run(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, {"a/flows.py": FLOWS, "a/deployment.yaml": HOURLY})
-    stores = [RunStore(engine.store.path) for _ in range(4)]
+    stores = [SqliteRunStore(engine.store.path) for _ in range(4)]
     barrier = threading.Barrier(len(stores))
 
-    def tick(store: RunStore) -> None:
+    def tick(store: SqliteRunStore) -> None:
         barrier.wait()
         schedule_once(store, NOW)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import fsspec
 
-from controller.adapters.git_source import SourceSpec
 from controller.adapters.storage import FsspecStore, LocalStore
-from controller.app import build_reconciler
+from controller.app import App
 from controller.engine.building import package, upload_missing
 from controller.engine.desired import CodeFile
 from controller.engine.reconciler import SyncOptions
+from controller.ports import SourceSpec
 from controller.settings import Settings
 from tests.gitrepo import GitRepo, deployment_files
 
@@ -49,8 +49,8 @@ def test_fsspec_url_storage_through_a_sync(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.write(deployment_files("a"))
     repo.write({"flows/a/b-deployment.yaml": "name: b\nflow_name: etl\nentrypoint: flow.py:run\n"}).commit()
-    settings = Settings.resolve(state_dir=str(tmp_path / "state"), storage="memory://deployctl-test", env={})
-    result = build_reconciler(settings, SourceSpec(str(repo.root))).reconcile_once(SyncOptions())
+    settings = Settings.resolve(home=str(tmp_path / "state"), storage="memory://deployctl-test", env={})
+    result = App(settings).reconciler(SourceSpec(str(repo.root))).reconcile_once(SyncOptions())
     assert result.ok and result.plan is not None and result.plan.counts["create"] == 2
     fs = fsspec.filesystem("memory")
     artifacts = [p for p in fs.find("/deployctl-test") if p.endswith(".tar.gz")]

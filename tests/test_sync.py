@@ -8,23 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.git_source import SourceSpec
-from controller.app import build_reconciler
+from controller.app import App
 from controller.core.plan import Action, Cause
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
+from controller.ports import SourceSpec
 from controller.settings import Settings
 from tests.gitrepo import GitRepo, deployment_files, repository
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.resolve(state_dir=str(tmp_path / "state"), env={})
+    return Settings.resolve(home=str(tmp_path / "state"), env={})
 
 
 def reconciler(
     settings: Settings, location: str | Path, ref: str | None = None, path: str = ""
 ) -> Reconciler:
-    return build_reconciler(settings, SourceSpec(str(location), ref, path))
+    return App(settings).reconciler(SourceSpec(str(location), ref, path))
 
 
 def sync(settings: Settings, location: str | Path, **options: object) -> SyncResult:
@@ -33,13 +33,13 @@ def sync(settings: Settings, location: str | Path, **options: object) -> SyncRes
 
 
 def rows(settings: Settings) -> dict[str, dict[str, object]]:
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         db.row_factory = sqlite3.Row
         return {r["id"]: dict(r) for r in db.execute("SELECT * FROM deployments")}
 
 
 def database_content(settings: Settings) -> list[tuple[str, list[tuple[object, ...]]]]:
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         return [(t, sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)) for t in tables]
 
@@ -90,7 +90,7 @@ def test_second_sync_of_the_same_commit_writes_nothing(
 ) -> None:
     repo = repository(tmp_path / "repo", ["a", "b"])
     assert sync(settings, repo.root).ok
-    db_files = sorted((settings.state_dir).glob("registry.db*"))
+    db_files = sorted((settings.home).glob("registry.db*"))
     before = database_content(settings), [(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in db_files]
     result = sync(settings, repo.root, full=full)
     after = database_content(settings), [(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in db_files]
@@ -106,7 +106,7 @@ def test_removal_from_git_prunes(tmp_path: Path, settings: Settings) -> None:
     result = sync(settings, repo.root)
     assert result.ok and result.plan is not None and result.plan.counts["delete"] == 1
     assert sorted(rows(settings)) == ["etl/a", "etl/b", "etl/c"]
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         assert {r[0] for r in db.execute("SELECT deployment_id FROM inventory")} == {
             "etl/a",
             "etl/b",
@@ -117,7 +117,7 @@ def test_removal_from_git_prunes(tmp_path: Path, settings: Settings) -> None:
 def test_deployment_not_owned_is_never_touched(tmp_path: Path, settings: Settings) -> None:
     repo = repository(tmp_path / "repo", ["a", "b"])
     sync(settings, repo.root)
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         db.execute("INSERT INTO flows VALUES ('etl', 'now') ON CONFLICT DO NOTHING")
         db.execute(
             "INSERT INTO deployments (id, flow_name, name, record, record_digest, owner, work_queue_name,"
@@ -210,7 +210,7 @@ def test_drift_in_the_registry_is_reported_and_restored(tmp_path: Path, settings
     original = rows(settings)["etl/a"]
     record = json.loads(str(original["record"]))
     record["schedules"][0]["cron"] = "30 * * * *"
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         db.execute(
             "UPDATE deployments SET record = ?, record_digest = 'edited' WHERE id = 'etl/a'",
             (json.dumps(record),),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.git_source import SourceSpec
-from controller.app import build_reconciler
+from controller.app import App
 from controller.engine.reconciler import SyncOptions, SyncResult
+from controller.ports import SourceSpec
 from controller.settings import Settings
 from tests.gitrepo import GitRepo, deployment_files, repository
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.resolve(state_dir=str(tmp_path / "state"), env={})
+    return Settings.resolve(home=str(tmp_path / "state"), env={})
 
 
 def publish(work: GitRepo, remote: Path) -> str:
@@ -34,11 +34,11 @@ def publish(work: GitRepo, remote: Path) -> str:
 
 
 def sync(settings: Settings, url: str, ref: str | None = None, **options: object) -> SyncResult:
-    return build_reconciler(settings, SourceSpec(url, ref)).reconcile_once(SyncOptions(**options))  # type: ignore[arg-type]
+    return App(settings).reconciler(SourceSpec(url, ref)).reconcile_once(SyncOptions(**options))  # type: ignore[arg-type]
 
 
 def deployment_ids(settings: Settings) -> list[str]:
-    with sqlite3.connect(settings.state_dir / "registry.db") as db:
+    with sqlite3.connect(settings.home / "registry.db") as db:
         return sorted(r[0] for r in db.execute("SELECT id FROM deployments"))
 
 
@@ -57,12 +57,12 @@ def test_url_source_is_cloned_once_then_fetched(tmp_path: Path, settings: Settin
     work = repository(tmp_path / "work", ["a"])
     url = publish(work, tmp_path / "remote.git")
     assert sync(settings, url).ok
-    caches = list((settings.state_dir / "git").iterdir())
+    caches = list((settings.home / "git").iterdir())
     work.write(deployment_files("b")).commit("add b")
     work.git("push", "-q", "origin", "main")
     result = sync(settings, url)
     assert result.ok and deployment_ids(settings) == ["etl/a", "etl/b"]
-    assert list((settings.state_dir / "git").iterdir()) == caches
+    assert list((settings.home / "git").iterdir()) == caches
     assert sync(settings, url).up_to_date
 
 
@@ -107,7 +107,7 @@ def test_corrupt_cache_gets_a_clear_error(tmp_path: Path, settings: Settings) ->
     work = repository(tmp_path / "work", ["a"])
     url = publish(work, tmp_path / "remote.git")
     sync(settings, url)
-    (cache,) = (settings.state_dir / "git").iterdir()
+    (cache,) = (settings.home / "git").iterdir()
     for objects in (cache / "objects").iterdir():
         if objects.name not in ("info", "pack"):
             for item in objects.iterdir():
@@ -125,7 +125,7 @@ def test_credentials_never_appear_in_output_or_database(tmp_path: Path) -> None:
     secret_url = "https://deploy-bot:s3cr3t-pa55@127.0.0.1:9/team/flows.git"
     for output in ("text", "json"):
         done = deployctl(
-            "--state-dir",
+            "--home",
             str(state),
             "sync",
             secret_url,
@@ -161,12 +161,12 @@ main(sys.argv[1:])
 def test_sigkill_during_apply_leaves_a_consistent_registry(tmp_path: Path) -> None:
     work = repository(tmp_path / "work", ["a", "b"])
     state = tmp_path / "state"
-    assert deployctl("--state-dir", str(state), "sync", str(work.root)).returncode == 0
+    assert deployctl("--home", str(state), "sync", str(work.root)).returncode == 0
     for name in ("c", "d", "e", "f"):
         work.write(deployment_files(name))
     work.write(deployment_files("a", cron="9 * * * *")).commit("four more, a changed")
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLER, "--state-dir", str(state), "sync", str(work.root)],
+        [sys.executable, "-c", KILLER, "--home", str(state), "sync", str(work.root)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -180,7 +180,7 @@ def test_sigkill_during_apply_leaves_a_consistent_registry(tmp_path: Path) -> No
         assert (
             "'0 * * * *'" not in db.execute("SELECT record FROM deployments WHERE id='etl/a'").fetchone()[0]
         )
-    done = deployctl("--state-dir", str(state), "sync", str(work.root))
+    done = deployctl("--home", str(state), "sync", str(work.root))
     assert done.returncode == 0, done.stdout + done.stderr
     with sqlite3.connect(state / "registry.db") as db:
         assert sorted(r[0] for r in db.execute("SELECT id FROM deployments")) == [

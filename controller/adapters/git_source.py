@@ -20,7 +20,9 @@ from pathlib import Path
 
 import git
 
+from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.errors import InvalidSource, SourceUnavailable
+from controller.ports import SourceSpec
 
 _SCP_STYLE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -38,13 +40,6 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    location: str
-    ref: str | None = None
-    path: str = ""
 
 
 @dataclass
@@ -98,6 +93,10 @@ class Snapshot:
     repo: git.Repo = field(repr=False)
     local: bool = False
 
+    @property
+    def identity(self) -> str:
+        return self.repo_url
+
     @functools.cached_property
     def tree(self) -> GitTree:
         return _read_tree(self.repo, self.commit, self.path)
@@ -118,6 +117,9 @@ class Snapshot:
             return False
         return True
 
+    def last_changing_commits(self, targets: Mapping[str, tuple[str, str, InputFilter]]) -> dict[str, str]:
+        return last_changing_commits(self.repo, self.commit, self.path, targets)
+
     @functools.cached_property
     def warnings(self) -> tuple[str, ...]:
         return _uncommitted(self.repo, self.path) if self.local else ()
@@ -131,6 +133,7 @@ class GitSource:
         self._token = environ.get("DEPLOYCTL_GIT_TOKEN", "")
         self._env = _git_environment(self._token, environ.get("DEPLOYCTL_GIT_SSH_KEY", ""))
         self.display_url = redact(spec.location, [self._token])
+        self.requested_ref = spec.ref
 
     def _redact(self, text: str) -> str:
         return redact(text, [self._token])

@@ -10,23 +10,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from controller.errors import ConfigError, RegistryUnavailable
+from controller.ports import ArtifactStore
 
 SUFFIX = ".tar.gz"
-
-
-class ArtifactStore(Protocol):
-    def has(self, digest: str) -> bool: ...
-
-    def put(self, digest: str, data: bytes) -> str: ...
-
-    def get(self, digest: str) -> bytes: ...
-
-    def uri(self, digest: str) -> str: ...
 
 
 class LocalStore:

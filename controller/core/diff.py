@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 MISSING = "<absent>"
 
 
@@ -28,6 +26,8 @@ class DiffItem:
 def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[DiffItem, ...]:
     if old == new:
         return ()
+    from deepdiff import DeepDiff  # imported on first use: most commands never diff
+
     found = DeepDiff(old, new, ignore_order=False, verbose_level=2, view="tree")
     items = []
     for change_type, changes in found.items():

@@ -13,8 +13,8 @@ import io
 import tarfile
 from collections.abc import Callable, Iterable, Mapping
 
-from controller.adapters.storage import ArtifactStore
 from controller.engine.desired import CodeFile
+from controller.ports import ArtifactStore
 
 
 def package(files: Iterable[CodeFile], read: Callable[[CodeFile], bytes]) -> bytes:

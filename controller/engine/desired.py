@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 
 import pathspec
 
-from controller.adapters.git_history import last_changing_commits
-from controller.adapters.git_source import Snapshot
 from controller.core.records import record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.loader import LoadCache, LoadResult, load_manifests, reject_specs
 from controller.loading.tree import SourceTree
+from controller.ports import Snapshot
 
 IGNORE_FILE = ".prefectignore"
 VERSION_LENGTH = 12
@@ -154,7 +153,7 @@ class DesiredStateBuilder:
             if i not in commits
         }
         if unknown:
-            found = last_changing_commits(snapshot.repo, snapshot.commit, snapshot.path, unknown)
+            found = snapshot.last_changing_commits(unknown)
             commits |= {DeploymentId(i): found.get(i, snapshot.commit) for i in unknown}
         return commits
 

@@ -13,8 +13,6 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from controller.adapters.git_source import GitSource, Snapshot
-from controller.adapters.storage import ArtifactStore
 from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
@@ -22,10 +20,18 @@ from controller.core.state import Condition, Reason
 from controller.core.status import is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
-from controller.engine.ports import Application, AppliedDeployment, Registry, RegistryState
 from controller.errors import DeployctlError
 from controller.loading.loader import SETTINGS_FILE
 from controller.loading.manifests import parse_repo_settings
+from controller.ports import (
+    Application,
+    AppliedDeployment,
+    ArtifactStore,
+    Registry,
+    RegistryState,
+    Snapshot,
+    Source,
+)
 
 Progress = Callable[[str], None]
 
@@ -69,7 +75,7 @@ def default_owner(repo_url: str, ref: str, path: str) -> str:
 
 @dataclass
 class Reconciler:
-    source: GitSource
+    source: Source
     registry: Registry
     store: ArtifactStore
     builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
@@ -192,7 +198,7 @@ class Reconciler:
         return _with(base, error=message, conditions=conditions)
 
     def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
-        owner = options.owner or default_owner(self.source.display_url, self.source.spec.ref or "", "")
+        owner = options.owner or default_owner(self.source.display_url, self.source.requested_ref or "", "")
         return SyncResult(owner, error=message, conditions=stalled(Reason.SOURCE_FAILED, message))
 
 

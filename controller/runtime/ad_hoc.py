@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.adapters.registry.sqlite_runs import NewRun, RunStore
 from controller.core.runs import FlowRun, iso, layered_parameters
-from controller.errors import StalledError
+from controller.errors import UsageError
+from controller.ports import NewRun, RunStore
 from controller.runtime.flow_environment import parameter_problem
 
 
-class RunRefused(StalledError):
+class RunRefused(UsageError):
     """The run cannot be created as asked (unknown deployment, parameters against the schema)."""
 
 

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from controller.adapters.registry.sqlite_runs import RunStore
+from controller.ports import ArtifactReader, RunStore
 from controller.runtime.runner import Runner, RunnerConfig
 from controller.runtime.scheduler import schedule_once
 
@@ -27,7 +26,8 @@ log = logging.getLogger("deployctl")
 
 @dataclass(frozen=True)
 class LoopSettings:
-    database: Path
+    open_store: Callable[[], RunStore]
+    read_artifact: ArtifactReader
     run_scheduler: bool = True
     runner: RunnerConfig | None = None
     scheduler_interval: float = 10.0
@@ -40,9 +40,11 @@ def serve(
 ) -> None:
     stop = stop or _stop_on_signals()
     jobs = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
-    runner = Runner(RunStore(settings.database), settings.runner) if settings.runner else None
+    runner = (
+        Runner(settings.open_store(), settings.runner, settings.read_artifact) if settings.runner else None
+    )
     if settings.run_scheduler:
-        scheduler_store = RunStore(settings.database)
+        scheduler_store = settings.open_store()
         jobs.add_job(
             lambda: _schedule(scheduler_store),
             "interval",

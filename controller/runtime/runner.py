@@ -26,9 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.registry.sqlite_runs import RunStore
-from controller.adapters.storage import read_artifact
 from controller.core.runs import FlowRun, StateType, iso
+from controller.ports import ArtifactReader, RunStore
 from controller.runtime import processes
 from controller.runtime.flow_environment import (
     flow_command,
@@ -53,6 +52,7 @@ class RunnerConfig:
 class Runner:
     store: RunStore
     config: RunnerConfig
+    read_artifact: ArtifactReader
     clock: Clock = field(default=lambda: datetime.now(UTC))
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     accepting: bool = True
@@ -142,7 +142,7 @@ class Runner:
         folder.mkdir(parents=True)
         if artifact is None:
             raise FileNotFoundError("the deployment has no code artifact")
-        with tarfile.open(fileobj=io.BytesIO(read_artifact(artifact)), mode="r:gz") as archive:
+        with tarfile.open(fileobj=io.BytesIO(self.read_artifact(artifact)), mode="r:gz") as archive:
             archive.extractall(folder, filter="data")
         return folder
 

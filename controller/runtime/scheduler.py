@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.adapters.registry.sqlite_runs import ActiveSchedule, NewRun, RunStore
 from controller.core.runs import idempotency_key, iso, layered_parameters, schedule_slug
 from controller.core.schedule_times import iter_times
 from controller.core.spec import ScheduleKind, ScheduleSpec
+from controller.ports import ActiveSchedule, NewRun, RunStore
 
 
 @dataclass(frozen=True)

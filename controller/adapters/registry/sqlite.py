@@ -3,7 +3,7 @@
 WAL mode and ``BEGIN IMMEDIATE`` make it safe for several processes on one machine (a CLI
 call beside a running controller); a whole plan is applied in one transaction, so a crash at
 any moment leaves the old state or the new. Owned by the app's composition root; the
-reconciler sees it through ``controller.engine.ports.Registry``.
+reconciler and the services see it through ``controller.ports.Registry``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from controller.core.plan import Action, Plan
 from controller.core.records import canonical_json, record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
-from controller.engine.ports import Application, AppliedDeployment, RegistryState
 from controller.errors import ConfigError, RegistryUnavailable
+from controller.ports import Application, AppliedDeployment, DeploymentRow, RegistryState, SyncOutcome
 
 
 def _now() -> str:
@@ -47,6 +47,7 @@ class SqliteRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.location = str(path)
         self._connection = RegistryConnection(path)
         self._db = self._connection.db
         self._write = self._connection.write
@@ -111,31 +112,48 @@ class SqliteRegistry:
         known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
         return RegistryState(actual, inventory, status, generation, known)
 
-    def list_deployments(self) -> list[dict[str, Any]]:
-        cursor = self._db.execute(
+    def list_deployments(self) -> list[DeploymentRow]:
+        return self._deployments("", ())
+
+    def get_deployment(self, identity: str) -> DeploymentRow | None:
+        found = self._deployments("WHERE id = ?", (identity,))
+        return found[0] if found else None
+
+    def _deployments(self, where: str, args: tuple[str, ...]) -> list[DeploymentRow]:
+        rows = self._db.execute(
             "SELECT id, flow_name, name, version, commit_sha, branch, repo_url, owner, paused, "
-            "work_queue_name, source_file, artifact_uri, updated_at, record FROM deployments ORDER BY id"
-        )
-        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+            f"work_queue_name, source_file, artifact_uri, updated_at, record FROM deployments {where} "
+            "ORDER BY id",
+            args,
+        ).fetchall()
+        return [
+            DeploymentRow(
+                id=r[0],
+                flow_name=r[1],
+                name=r[2],
+                version=r[3],
+                commit_sha=r[4],
+                branch=r[5],
+                repo_url=r[6],
+                owner=r[7],
+                paused=bool(r[8]),
+                work_queue_name=r[9],
+                source_file=r[10],
+                artifact_uri=r[11],
+                updated_at=r[12],
+                record=json.loads(r[13]),
+            )
+            for r in rows
+        ]
 
-    def get_deployment(self, identity: str) -> dict[str, Any] | None:
-        return next((d for d in self.list_deployments() if d["id"] == identity), None)
-
-    def list_sync_runs(self, owner: str, limit: int = 20) -> list[dict[str, Any]]:
-        cursor = self._db.execute(
-            "SELECT id, revision, finished_at, outcome, conditions, summary FROM sync_runs WHERE owner = ? "
-            "ORDER BY id DESC LIMIT ?",
-            (owner, limit),
-        )
-        return [_row_dict(cursor, row) for row in cursor.fetchall()]
-
-    def list_outcomes(self, sync_id: int) -> list[dict[str, Any]]:
-        cursor = self._db.execute(
-            "SELECT deployment_id, action, outcome, message FROM sync_outcomes WHERE sync_id = ? "
-            "ORDER BY deployment_id",
-            (sync_id,),
-        )
-        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+    def last_outcomes(self, owner: str) -> list[SyncOutcome]:
+        """What the owner's most recent pass did to each deployment it changed."""
+        rows = self._db.execute(
+            "SELECT deployment_id, action, outcome, message FROM sync_outcomes WHERE sync_id = "
+            "(SELECT max(id) FROM sync_runs WHERE owner = ?) ORDER BY deployment_id",
+            (owner,),
+        ).fetchall()
+        return [SyncOutcome(*r) for r in rows]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -333,6 +351,3 @@ def _statements(script: str) -> list[str]:
             buffer = ""
     return out
 
-
-def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}

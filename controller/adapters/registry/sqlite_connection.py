@@ -12,20 +12,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.errors import RegistryUnavailable
+from controller.errors import ConfigError, RegistryUnavailable
 
 
 class RegistryConnection:
     def __init__(self, path: Path) -> None:
         self.path = path
+        if path.is_dir():
+            raise ConfigError(f"the registry {path} is a folder: name a database file (sqlite:///PATH)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as exc:
+        except sqlite3.DatabaseError as exc:
+            if "file is not a database" in str(exc):
+                raise ConfigError(
+                    f"the registry {path} is not a deployctl database (it holds something else): "
+                    "name another file; deployctl never overwrites what it cannot read"
+                ) from exc
             raise RegistryUnavailable(f"cannot open the registry {path}: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot create the registry {path}: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
         self.db.close()

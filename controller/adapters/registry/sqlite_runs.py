@@ -12,13 +12,13 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from controller.adapters.registry.sqlite_connection import RegistryConnection
 from controller.core.runs import ACTIVE, FlowRun, StateType
 from controller.errors import RegistryUnavailable
+from controller.ports import ActiveSchedule, NewRun
 
 _RUN_COLUMNS = (
     "id, deployment_id, flow_name, name, state_type, state_name, state_message, expected_start_time, "
@@ -26,32 +26,6 @@ _RUN_COLUMNS = (
     "start_time, end_time, run_count, runner_id, pid"
 )
 _ACTIVE = tuple(s.value for s in ACTIVE)
-
-
-@dataclass(frozen=True)
-class ActiveSchedule:
-    deployment_id: str
-    flow_name: str
-    position: int
-    slug: str | None
-    definition: str
-    snapshot: str
-    work_queue_name: str
-    catchup: bool
-    created_at: str
-
-
-@dataclass(frozen=True)
-class NewRun:
-    deployment_id: str
-    flow_name: str
-    snapshot: str
-    parameters: dict[str, Any]
-    work_queue_name: str
-    expected_start_time: str
-    idempotency_key: str | None = None
-    schedule_slug: str | None = None
-    auto_scheduled: bool = False
 
 
 def _run(row: Sequence[Any]) -> FlowRun:
@@ -62,9 +36,12 @@ def _run(row: Sequence[Any]) -> FlowRun:
     return FlowRun(*values)
 
 
-class RunStore:
+class SqliteRunStore:
+    """The embedded ``RunStore`` (``controller.ports``)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.location = str(path)
         self._connection = RegistryConnection(path)
         self._db = self._connection.db
         self._write = self._connection.write
@@ -172,10 +149,16 @@ class RunStore:
         return found
 
     def get(self, run_id: str) -> FlowRun | None:
-        row = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM flow_runs WHERE id = ? OR id LIKE ?", (run_id, f"{run_id}%")
-        ).fetchone()
+        row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row else None
+
+    def find(self, prefix: str) -> list[FlowRun]:
+        """Runs whose id starts with ``prefix``, taken literally (no LIKE wildcards)."""
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM flow_runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 20",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [_run(r) for r in rows]
 
     def list_runs(
         self, deployment: str | None = None, state: str | None = None, limit: int = 50
@@ -184,7 +167,8 @@ class RunStore:
         if deployment:
             query, args = query + " AND deployment_id = ?", [*args, deployment]
         if state:
-            query, args = query + " AND (state_type = ? OR state_name = ?)", [*args, state.upper(), state]
+            query += " AND (state_type = upper(?) OR lower(state_name) = lower(?))"
+            args = [*args, state, state]
         query += " ORDER BY expected_start_time DESC LIMIT ?"
         return [_run(r) for r in self._db.execute(query, (*args, limit))]
 
@@ -325,6 +309,26 @@ class RunStore:
         return [
             {"name": r[0], "concurrency_limit": r[1], "paused": bool(r[2]), "active_runs": r[3]} for r in rows
         ]
+
+    def create_queue(self, name: str, now: str) -> bool:
+        """Create an empty queue; False when it exists already."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO work_queues (name, created_at) VALUES (?, ?)", (name, now)
+            )
+        return cursor.rowcount > 0
+
+    def delete_queue(self, name: str) -> int | None:
+        """Delete a queue no deployment uses: None when it is gone, else how many use it (0: deleted)."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM work_queues WHERE name = ?", (name,)).fetchone() is None:
+                return None
+            (users,) = db.execute(
+                "SELECT count(*) FROM deployments WHERE work_queue_name = ?", (name,)
+            ).fetchone()
+            if not users:
+                db.execute("DELETE FROM work_queues WHERE name = ?", (name,))
+        return int(users)
 
     def update_queue(self, name: str, now: str, **settings: Any) -> None:
         """Create the queue if needed and set ``concurrency_limit`` and/or ``paused``."""

@@ -1,15 +1,15 @@
 """Renders sync results, plans and tables for people (text, markdown) and machines (JSON).
 
 Text reads like ``terraform plan`` in a CI log; markdown pastes into a pull-request comment.
-Called by the CLI only.
+Diff values are shown as inline YAML, as they are written in manifests. Called by the CLI only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
+from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
 from controller.engine.reconciler import SyncResult
 
@@ -54,8 +54,24 @@ def _change_text(change: Change) -> str:
     if change.action is Action.CREATE and change.desired is not None:
         return head + f"  (version {change.desired.version})"
     if change.action is Action.UPDATE:
-        return "\n".join([head + f"  ({change.cause.value})"] + [f"    {item}" for item in change.diff])
+        return "\n".join(
+            [head + f"  ({change.cause.value})"] + [f"    {_item(item)}" for item in change.diff]
+        )
     return head
+
+
+def _item(item: DiffItem) -> str:
+    return f"{item.path}: {yaml_value(item.old)} -> {yaml_value(item.new)}"
+
+
+def yaml_value(value: Any) -> str:
+    """A value as one line of flow-style YAML (``{cron: 0 * * * *}``), ``<absent>`` when missing."""
+    if value is MISSING:
+        return str(MISSING)
+    import yaml
+
+    text: str = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**9, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
 def render_markdown(result: SyncResult) -> str:
@@ -63,19 +79,40 @@ def render_markdown(result: SyncResult) -> str:
     out = [f"### deployctl plan for `{(result.revision or '?')[:12]}` ({result.ref})", ""]
     if result.error:
         out += [f"> **Error:** {result.error}", ""]
+    out += [f"> **Warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
     if result.diagnostics:
         out += ["```"] + [str(d) for d in result.diagnostics] + ["```", ""]
-    if plan is None or not plan.has_changes:
+    rows = _markdown_rows(result)
+    if not rows and len(out) == 2:
         return "\n".join(out + ["No changes."])
-    out += ["| | deployment | details |", "|---|---|---|"]
-    for change in plan.changes:
+    if rows:
+        out += ["| | deployment | details |", "|---|---|---|", *rows, ""]
+    return "\n".join(out + ([f"**{summary_line(plan)}**"] if plan is not None else []))
+
+
+def _markdown_rows(result: SyncResult) -> list[str]:
+    plan = result.plan
+    rows = []
+    for change in plan.changes if plan else ():
         if change.action is Action.NOOP:
             continue
-        detail = "<br>".join(f"`{item}`" for item in change.diff) or (
+        detail = "<br>".join(f"`{_item(item)}`" for item in change.diff) or (
             f"version `{change.desired.version}`" if change.desired else ""
         )
-        out.append(f"| {_VERB[change.action]} | `{change.id}` | {detail} |")
-    return "\n".join(out + ["", f"**{summary_line(plan)}**"])
+        rows.append(f"| {_VERB[change.action]} | `{change.id}` | {detail} |")
+    owner = f"`{result.owner}`"
+    rows += (
+        [f"| conflict | `{i}` | exists but is not owned by {owner}; left untouched |" for i in plan.conflicts]
+        if plan
+        else []
+    )
+    rows += (
+        [f"| frozen | `{i}` | its manifest is invalid; kept at its last applied state |" for i in plan.frozen]
+        if plan
+        else []
+    )
+    rows += [f"| failed | `{i}` | {m} |" for i, m in sorted(result.failures.items())]
+    return rows
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:
@@ -118,11 +155,3 @@ def _plain(value: Any) -> Any:
         return value
     except TypeError:
         return repr(value)
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [[str(row.get(c) if row.get(c) is not None else "-") for c in columns] for row in rows]
-    widths = [max([len(c.upper())] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)

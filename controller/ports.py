@@ -1,0 +1,297 @@
+"""Ports: the interfaces the engine, the runtime and the services need from the outside world.
+
+Adapters implement them (git source, registries, run store, artifact store); ``app.py`` alone
+picks the concrete classes. Everything that crosses a port is a plain value defined here or in
+``controller.core``, so neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controller.core.plan import Plan
+from controller.core.runs import FlowRun, StateType
+from controller.core.spec import DeploymentId
+from controller.core.state import ActualDeployment, Condition, SourceStatus
+from controller.loading.tree import SourceTree
+
+# -- the git source --------------------------------------------------------------------------
+
+InputFilter = Callable[[str], bool]
+"""Given a path relative to a code folder, whether it is an input (not .prefectignored)."""
+
+
+class CommitTree(SourceTree, Protocol):
+    """The files of one commit below the source's path."""
+
+    def read_blob(self, sha: str, path: str = "") -> bytes: ...
+
+    def mode(self, path: str) -> str: ...
+
+
+class Snapshot(Protocol):
+    """One commit of a source; its tree is read on first use."""
+
+    @property
+    def commit(self) -> str: ...
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def repo_url(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def identity(self) -> str:
+        """The repository's canonical identity (normalised URL or resolved top level)."""
+        ...
+
+    @property
+    def tree(self) -> CommitTree: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    def read_file(self, relative: str) -> bytes | None: ...
+
+    def descends_from(self, ancestor: str) -> bool: ...
+
+    def last_changing_commits(self, targets: Mapping[str, tuple[str, str, InputFilter]]) -> dict[str, str]:
+        """key -> the newest commit that changed (manifest, code folder less filter)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What the user named: a local path or a URL, a ref, a sub-folder."""
+
+    location: str
+    ref: str | None = None
+    path: str = ""
+
+
+class Source(Protocol):
+    display_url: str
+    requested_ref: str | None
+
+    def snapshot(self) -> Snapshot: ...
+
+
+# -- artifacts -------------------------------------------------------------------------------
+
+
+class ArtifactStore(Protocol):
+    def has(self, digest: str) -> bool: ...
+
+    def put(self, digest: str, data: bytes) -> str: ...
+
+    def get(self, digest: str) -> bytes: ...
+
+    def uri(self, digest: str) -> str: ...
+
+
+ArtifactReader = Callable[[str], bytes]
+"""Reads an artifact by the URI the store gave it."""
+
+# -- the deployment registry -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    actual: dict[DeploymentId, ActualDeployment]
+    inventory: frozenset[DeploymentId]
+    status: SourceStatus | None
+    generation: int
+    known: dict[DeploymentId, tuple[str, str, str]]  # id -> (input digest, version, commit)
+
+
+@dataclass(frozen=True)
+class AppliedDeployment:
+    """What the registry keeps beside a deployment's record."""
+
+    commit: str
+    input_digest: str
+    artifact_uri: str
+
+
+@dataclass(frozen=True)
+class Application:
+    """Everything an apply or a status record needs beyond the plan."""
+
+    owner: str
+    revision: str | None
+    repo_url: str
+    ref: str
+    path: str
+    conditions: tuple[Condition, ...]
+    deployments: Mapping[DeploymentId, AppliedDeployment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    """One deployment as a registry lists it: its record plus where it came from."""
+
+    id: str
+    flow_name: str
+    name: str
+    version: str | None
+    commit_sha: str | None
+    branch: str | None
+    repo_url: str | None
+    owner: str | None
+    paused: bool
+    work_queue_name: str | None
+    source_file: str | None
+    artifact_uri: str | None
+    updated_at: str | None
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    deployment_id: str
+    action: str
+    outcome: str
+    message: str
+
+
+class Registry(Protocol):
+    """What the reconciler and the services need from a deployment registry."""
+
+    location: str
+    """Where it is, for messages (a file path or a server URL, never a credential)."""
+
+    supported_infrastructure: frozenset[str] | None
+    """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
+
+    def generation(self) -> int: ...
+
+    def read_status(self, owner: str) -> SourceStatus | None: ...
+
+    def list_statuses(self) -> list[SourceStatus]: ...
+
+    def read_state(self, owner: str) -> RegistryState: ...
+
+    def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]: ...
+
+    def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool: ...
+
+    def list_deployments(self) -> list[DeploymentRow]: ...
+
+    def get_deployment(self, identity: str) -> DeploymentRow | None: ...
+
+    def delete_deployment(self, identity: str) -> bool: ...
+
+    def edit_record(self, identity: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Change one deployment's record in place; KeyError when there is none."""
+        ...
+
+    def last_outcomes(self, owner: str) -> list[SyncOutcome]: ...
+
+    def close(self) -> None: ...
+
+
+# -- the run store (embedded engine only) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveSchedule:
+    deployment_id: str
+    flow_name: str
+    position: int
+    slug: str | None
+    definition: str
+    snapshot: str
+    work_queue_name: str
+    catchup: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class NewRun:
+    deployment_id: str
+    flow_name: str
+    snapshot: str
+    parameters: dict[str, Any]
+    work_queue_name: str
+    expected_start_time: str
+    idempotency_key: str | None = None
+    schedule_slug: str | None = None
+    auto_scheduled: bool = False
+
+
+class RunStore(Protocol):
+    """Scheduled and ad-hoc flow runs, their states and logs, work queues and runners."""
+
+    location: str
+
+    def close(self) -> None: ...
+
+    def active_schedules(self) -> list[ActiveSchedule]: ...
+
+    def horizon(self, now: str) -> dict[tuple[str, str], tuple[int, str]]: ...
+
+    def latest_scheduled(self, deployment_id: str, slug: str) -> str | None: ...
+
+    def deployment_parameters(self, snapshots: set[str]) -> dict[str, dict[str, Any]]: ...
+
+    def insert_runs(self, runs: Sequence[NewRun], now: str) -> int: ...
+
+    def mark_late(self, due_before: str, now: str) -> int: ...
+
+    def create_run(self, run: NewRun, now: str) -> FlowRun: ...
+
+    def get(self, run_id: str) -> FlowRun | None: ...
+
+    def find(self, prefix: str) -> list[FlowRun]:
+        """Runs whose id starts with ``prefix`` (taken literally)."""
+        ...
+
+    def list_runs(
+        self, deployment_id: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[FlowRun]: ...
+
+    def snapshot(self, digest: str) -> tuple[dict[str, Any], str | None]: ...
+
+    def deployment_snapshot(self, deployment_id: str) -> tuple[str, str, str, dict[str, Any]] | None: ...
+
+    def claim(
+        self, runner_id: str, queues: Sequence[str] | None, now: str, capacity: int
+    ) -> list[FlowRun]: ...
+
+    def set_state(
+        self,
+        run_id: str,
+        state: StateType,
+        name: str,
+        now: str,
+        message: str = "",
+        **columns: Any,
+    ) -> None: ...
+
+    def states(self, run_id: str) -> list[dict[str, str]]: ...
+
+    def process_of(self, run_id: str) -> tuple[int | None, str | None]: ...
+
+    def append_logs(self, run_id: str, lines: Sequence[tuple[str, str, str]]) -> None: ...
+
+    def logs(self, run_id: str, after: int = 0, limit: int = 100_000) -> list[tuple[int, str, str, str]]: ...
+
+    def list_queues(self) -> list[dict[str, Any]]: ...
+
+    def create_queue(self, name: str, now: str) -> bool: ...
+
+    def delete_queue(self, name: str) -> int | None: ...
+
+    def update_queue(self, name: str, now: str, **settings: Any) -> None: ...
+
+    def heartbeat(self, runner_id: str, pid: int, queues: Sequence[str] | None, now: str) -> None: ...
+
+    def remove_runner(self, runner_id: str) -> None: ...
+
+    def orphaned_runs(self, stale_before: str) -> list[FlowRun]: ...

@@ -1,0 +1,4 @@
+"""Use cases between the CLI (or the Python API) and the engine: sync and plan, deployments,
+runs, work queues, status. Each works on typed values through the ports and raises
+``controller.errors``; none prints, and none knows which registry backend it talks to.
+"""

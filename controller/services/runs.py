@@ -1,0 +1,90 @@
+"""Flow runs of the embedded engine: create, find by id prefix, follow, wait, cancel.
+
+Identifiers are never guessed: a prefix matching several runs is an error listing them, and
+``%`` or ``_`` are plain characters. Called by the CLI's ``flow-run`` and ``deployment run``
+commands and by ``controller.run_deployment``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.core.runs import FlowRun, StateType, iso
+from controller.errors import Ambiguous, NotFound, UsageError
+from controller.ports import RunStore
+from controller.runtime.ad_hoc import create_run, wait_for
+
+LogLine = tuple[str, str, str]  # timestamp, stream, line
+
+
+@dataclass
+class Runs:
+    store: RunStore
+
+    def create(
+        self, deployment: str, parameters: Mapping[str, Any] | None = None, start_at: datetime | None = None
+    ) -> FlowRun:
+        return create_run(self.store, deployment, parameters, start_at)
+
+    def all(self, deployment: str | None = None, state: str | None = None, limit: int = 50) -> list[FlowRun]:
+        return self.store.list_runs(deployment, state, limit)
+
+    def get(self, prefix: str) -> FlowRun:
+        """The run whose id is ``prefix``, or the only one that starts with it."""
+        if not prefix:
+            raise UsageError("give a flow run id ('deployctl flow-run ls')")
+        exact = self.store.get(prefix)
+        if exact is not None:
+            return exact
+        found = self.store.find(prefix)
+        if not found:
+            raise NotFound(f"no flow run {prefix!r} in {self.store.location} ('deployctl flow-run ls')")
+        if len(found) > 1:
+            ids = ", ".join(r.id for r in found[:10]) + (", …" if len(found) > 10 else "")
+            raise Ambiguous(f"{prefix!r} matches {len(found)} flow runs: {ids}; give more of the id")
+        return found[0]
+
+    def states(self, run: FlowRun) -> list[dict[str, str]]:
+        return self.store.states(run.id)
+
+    def logs(self, run: FlowRun) -> list[LogLine]:
+        return [row[1:] for row in self.store.logs(run.id)]
+
+    def follow(self, run_id: str, poll: float = 0.3) -> Iterator[LogLine]:
+        """Log lines as they arrive, until the run is finished and every line was given."""
+        seen = 0
+        while True:
+            finished = self._finished(run_id)
+            for seq, *line in self.store.logs(run_id, after=seen):
+                seen = seq
+                yield (line[0], line[1], line[2])
+            if finished:
+                return
+            time.sleep(poll)
+
+    def _finished(self, run_id: str) -> bool:
+        run = self.store.get(run_id)
+        return run is None or run.state_type.terminal
+
+    def wait(self, run_id: str, timeout: float | None = None) -> FlowRun:
+        return wait_for(self.store, run_id, timeout)
+
+    def cancel(self, prefix: str, now: datetime | None = None) -> FlowRun:
+        """Cancel a run: at once if it has not started, else ask its runner (SIGTERM, then SIGKILL)."""
+        run = self.get(prefix)
+        stamp = iso(now or datetime.now(UTC))
+        if run.state_type.terminal:
+            raise UsageError(f"flow run {run.id} has already finished ({run.state_name})")
+        if run.state_type is StateType.SCHEDULED:
+            self.store.set_state(
+                run.id, StateType.CANCELLED, "Cancelled", stamp, "cancelled before it started", end_time=stamp
+            )
+        else:
+            self.store.set_state(run.id, StateType.CANCELLING, "Cancelling", stamp, "cancellation requested")
+        found = self.store.get(run.id)
+        assert found is not None
+        return found
