@@ -45,6 +45,7 @@ class App:
 
     def run_store(self, purpose: str = "this command") -> RunStore:
         """The embedded engine's runs; refused for a registry whose own engine runs flows."""
+        self.registry()  # an unusable registry URL is reported as such first
         if not self.embedded:
             raise Unsupported(
                 f"{purpose} needs the embedded registry; {self.settings.registry_url} schedules and "
@@ -52,7 +53,6 @@ class App:
             )
         from controller.adapters.registry.sqlite_runs import SqliteRunStore
 
-        self.registry()  # creates and migrates the database if needed
         return SqliteRunStore(_sqlite_path(self.settings.registry_url))
 
     def storage(self) -> ArtifactStore:
@@ -122,6 +122,8 @@ def open_registry(settings: Settings) -> Registry:
         from controller.adapters.registry.sqlite import SqliteRegistry
 
         return SqliteRegistry(_sqlite_path(url))
+    if url.startswith("sqlite:"):
+        raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes, then the path)")
     raise ConfigError(
         f"registry URL {url!r} is not supported: use sqlite:///PATH (the default is "
         f"{SQLITE_PREFIX}{settings.home / 'registry.db'})"

@@ -28,13 +28,18 @@ class DeployctlGroup(click.Group):
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         extra["standalone_mode"] = False
+        extra.setdefault("prog_name", "deployctl")
         try:
             code = super().main(args, *rest, **extra)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             code = 130
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"error: {exc.format_message()}{where}", err=True)
+            code = EXIT_ERROR
         except click.ClickException as exc:
-            exc.show()
+            click.echo(f"error: {exc.format_message()}", err=True)
             code = EXIT_ERROR
         except DeployctlError as exc:
             click.echo(f"error: {exc}", err=True)

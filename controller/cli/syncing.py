@@ -90,6 +90,8 @@ def render_result(result: SyncResult, output: str, verb: str) -> None:
         echo_json(result_json(result))
     elif output == "markdown":
         click.echo(render_markdown(result))
+    elif result.revision is None:  # the source could not be read: nothing but the reason to show
+        click.echo(f"error: {result.error}", err=True)
     else:
         click.echo(render_text(result, verb))
 

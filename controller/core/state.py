@@ -37,6 +37,7 @@ class Reason(enum.Enum):
     SOURCE_FAILED = "SourceFailed"
     BUILD_FAILED = "BuildFailed"
     APPLY_FAILED = "ApplyFailed"
+    REGISTRY_FAILED = "RegistryFailed"
     PRUNE_BLOCKED = "PruneBlocked"
     CONFLICT = "Conflict"
 

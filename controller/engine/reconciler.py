@@ -93,6 +93,15 @@ class Reconciler:
             or default_owner(snapshot.repo_url, snapshot.ref, snapshot.path)
         )
         base = SyncResult(owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path)
+        try:
+            return self._reconcile_commit(base, snapshot, options, progress)
+        except DeployctlError as exc:  # the registry failed mid-pass: unknown, never empty
+            return self._stall(base, options, Reason.REGISTRY_FAILED, str(exc), base.plan)
+
+    def _reconcile_commit(
+        self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
+    ) -> SyncResult:
+        owner = base.owner
         if not options.full and self._up_to_date(snapshot, owner):
             return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
         base = _with(base, warnings=snapshot.warnings)
@@ -101,9 +110,8 @@ class Reconciler:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
         progress("loading manifests")
         state = self.registry.read_state(owner)
-        desired = self.builder.build(
-            snapshot, _known(state), self.env, self.registry.supported_infrastructure
-        )
+        infrastructure = self.registry.supported_infrastructure
+        desired = self.builder.build(snapshot, _known(state), self.env, infrastructure)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
@@ -135,7 +143,7 @@ class Reconciler:
                 failures = {}
                 self.registry.record_status(app, plan, applied=True)
         except DeployctlError as exc:
-            return _with(base, error=str(exc), conditions=stalled(Reason.APPLY_FAILED, str(exc)))
+            return self._stall(base, SyncOptions(), Reason.APPLY_FAILED, str(exc), plan)
         return _with(base, applied=True, failures=failures, conditions=app.conditions)
 
     def _up_to_date(self, snapshot: Snapshot, owner: str) -> bool:
@@ -194,7 +202,10 @@ class Reconciler:
         conditions = stalled(reason, message)
         if not options.dry_run:
             app = Application(base.owner, base.revision, base.repo_url, base.ref, base.path, conditions)
-            self.registry.record_status(app, plan, applied=False)
+            try:
+                self.registry.record_status(app, plan, applied=False)
+            except DeployctlError as exc:  # the registry itself is what failed: say both
+                message = f"{message} (and the status could not be recorded: {exc})"
         return _with(base, error=message, conditions=conditions)
 
     def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
