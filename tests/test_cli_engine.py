@@ -161,3 +161,51 @@ def test_run_deployment_python_api(tmp_path: Path) -> None:
     assert finished.state_type is StateType.COMPLETED
     logs = deployctl(state, "flow-run", "logs", finished.id).stdout
     assert logs.strip().endswith("stdout: hello world")
+
+
+def test_up_with_an_invalid_newest_commit_keeps_running_the_last_applied_revision(tmp_path: Path) -> None:
+    """As the README runs it: only HOME set, a relative source path, commands from elsewhere."""
+    repo = repo_with_flows(tmp_path)
+    env = {**_env(), "HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "controller"]
+    synced = subprocess.run([*command, "sync", "repo"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert synced.returncode == 0, synced.stderr
+    repo.write(
+        {"flows/flows.py": FLOWS.replace("'hello'", "'changed'"), "flows/bad-deployment.yaml": "nme: x\n"}
+    )
+    repo.commit("an invalid manifest")
+    up = subprocess.Popen(
+        [*command, "up", "repo", "--poll", "0.2", "--shutdown-grace", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stderr is not None
+        early: list[str] = []
+
+        def started() -> bool:
+            early.append(up.stderr.readline())  # type: ignore[union-attr]
+            return "started" in early[-1]
+
+        wait_until(started, "deployctl up to start")
+        watched = subprocess.run(
+            [*command, "deployment", "run", "hello/hello", "--watch"],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        assert "stdout: hello world" in watched.stdout, "the last applied revision runs"
+        up.send_signal(signal.SIGTERM)
+        out, err = up.communicate(timeout=60)
+        assert up.returncode == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "bad-deployment.yaml:1:1" in out and "nothing was applied" in out
+    assert "the last applied revision keeps running" in "".join(early) + err
