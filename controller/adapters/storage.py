@@ -7,6 +7,7 @@ into place, so a reader never sees half an artifact. Chosen by ``open_storage(ur
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -31,6 +32,7 @@ class LocalStore:
 
     def put(self, digest: str, data: bytes) -> str:
         path = self._path(digest)
+        temporary = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -38,6 +40,10 @@ class LocalStore:
                 out.write(data)
             os.replace(temporary, path)
         except OSError as exc:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                raise RegistryUnavailable(f"no space left while writing {path}; nothing was applied") from exc
             raise RegistryUnavailable(f"cannot write artifact {path}: {exc.strerror}") from exc
         return self.uri(digest)
 

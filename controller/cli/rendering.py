@@ -43,7 +43,8 @@ def render_text(result: SyncResult, applied_verb: str) -> str:
             for i in plan.conflicts
         ]
         lines += [f"* {i}: its manifest is invalid; kept at its last applied state" for i in plan.frozen]
-        lines += ["", f"{applied_verb}: {summary_line(plan)}"]
+        verb = "Planned, nothing applied" if result.error and not result.applied else applied_verb
+        lines += ["", f"{verb}: {summary_line(plan)}"]
     lines += [f"error: {result.error}"] if result.error else []
     lines += [f"failed: {i}: {m}" for i, m in sorted(result.failures.items())]
     return "\n".join(lines)

@@ -48,10 +48,15 @@ class RegistryConnection:
             raise RegistryUnavailable(f"the registry {self.path} is busy: {exc}") from exc
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        try:
             self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise RegistryUnavailable(f"cannot commit to the registry {self.path}: {exc}") from exc
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite already rolled back after some errors (disk full)
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise RegistryUnavailable(self._explain(exc)) from exc
+            raise
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc):
+            return f"no space left while writing {self.path}; nothing was applied"
+        return f"writing to the registry {self.path} failed ({exc}); nothing was applied"
