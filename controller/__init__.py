@@ -8,7 +8,8 @@ interfaces between them and ``app`` the wiring. ``run_deployment`` is the Python
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,26 +21,46 @@ __version__ = "0.1.0"
 def run_deployment(
     name: str,
     parameters: Mapping[str, Any] | None = None,
+    scheduled_time: datetime | None = None,
+    flow_run_name: str | None = None,
     timeout: float | None = None,
+    poll_interval: float = 1.0,
+    tags: Iterable[str] | None = None,
+    idempotency_key: str | None = None,
+    work_queue_name: str | None = None,
+    job_variables: Mapping[str, Any] | None = None,
     *,
     registry: str | None = None,
     home: str | None = None,
 ) -> FlowRun:
-    """Create a run of deployment ``name`` (``flow/deployment``) and wait for it, like Prefect's.
+    """Create a run of deployment ``name`` (``flow/deployment``) and wait for it, as Prefect's does.
 
-    Returns the finished run, or the run as it is after ``timeout`` seconds (``timeout=0``:
-    the scheduled run, at once). A runner (``deployctl up`` or ``deployctl runner``) executes
-    it. Raises ``controller.errors.UsageError`` for an unknown deployment or parameters its
-    schema rejects. ``registry`` and ``home`` default as for the command line.
+    Returns the run once finished, or as it is after ``timeout`` seconds (``timeout=0``: at
+    once); ``run.state`` has ``name``, ``type``, ``is_completed()`` and ``is_failed()``. A
+    runner (``deployctl up`` or ``deployctl runner``) executes it. The same ``idempotency_key``
+    returns the run it created first. Raises ``controller.errors.UsageError`` for an unknown
+    deployment or parameters its schema rejects, and for ``flow_run_name``, ``tags`` or
+    ``job_variables``, which the embedded engine does not take per run. ``registry`` and
+    ``home`` default as on the command line.
     """
     from controller.app import App
+    from controller.errors import UsageError
     from controller.settings import Settings
 
+    unsupported = [
+        k
+        for k, v in (("flow_run_name", flow_run_name), ("tags", tags), ("job_variables", job_variables))
+        if v
+    ]
+    if unsupported:
+        raise UsageError(
+            f"run_deployment: {', '.join(unsupported)} per run are not supported by the embedded engine"
+        )
     app = App(Settings.resolve(registry=registry, home=home))
     runs = app.runs("run_deployment")
     try:
-        run = runs.create(name, parameters)
-        return run if timeout == 0 else runs.wait(run.id, timeout)
+        run = runs.create(name, parameters, scheduled_time, idempotency_key, work_queue_name)
+        return run if timeout == 0 else runs.wait(run.id, timeout, poll_interval)
     finally:
         runs.store.close()
         app.close()

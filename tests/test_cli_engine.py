@@ -8,10 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 import controller
 from controller.core.runs import StateType
+from controller.errors import UsageError
 from tests.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,12 +145,22 @@ def test_cancel_scheduled_run_logs_and_schedule_commands_are_drift(tmp_path: Pat
     assert bad.returncode == 2 and "minute must be 0-59" in bad.stderr
 
 
-def test_run_deployment_python_api(tmp_path: Path) -> None:
+def test_run_deployment_python_api_follows_prefects_signature(tmp_path: Path) -> None:
     repo = repo_with_flows(tmp_path)
     state = tmp_path / "state"
     assert deployctl(state, "sync", str(repo.root)).returncode == 0
-    scheduled = controller.run_deployment("hello/hello", {"name": "api"}, timeout=0, home=str(state))
-    assert scheduled.state_type is StateType.SCHEDULED and scheduled.parameters == {"name": "api"}
+    later = datetime.now(UTC) + timedelta(hours=1)
+    scheduled = controller.run_deployment(
+        "hello/hello", {"name": "api"}, scheduled_time=later, timeout=0, idempotency_key="k1", home=str(state)
+    )
+    assert scheduled.state.name == "Scheduled" and scheduled.state.type is StateType.SCHEDULED
+    assert scheduled.parameters == {"name": "api"} and scheduled.expected_start_time.startswith(
+        later.date().isoformat()
+    )
+    again = controller.run_deployment("hello/hello", timeout=0, idempotency_key="k1", home=str(state))
+    assert again.id == scheduled.id, "the same idempotency key returns the run created first"
+    with pytest.raises(UsageError, match="tags"):
+        controller.run_deployment("hello/hello", tags=["x"], home=str(state))
     runner = subprocess.Popen(
         [sys.executable, "-m", "controller", "--home", str(state), "runner", "--poll", "0.2"],
         cwd=ROOT,
@@ -154,11 +168,11 @@ def test_run_deployment_python_api(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        finished = controller.run_deployment("hello/hello", timeout=60, home=str(state))
+        finished = controller.run_deployment("hello/hello", timeout=60, poll_interval=0.2, home=str(state))
     finally:
         runner.send_signal(signal.SIGTERM)
         runner.wait(timeout=60)
-    assert finished.state_type is StateType.COMPLETED
+    assert finished.state.is_completed() and not finished.state.is_failed()
     logs = deployctl(state, "flow-run", "logs", finished.id).stdout
     assert logs.strip().endswith("stdout: hello world")
 

@@ -54,6 +54,43 @@ class FlowRun:
     runner_id: str | None = None
     pid: int | None = None
 
+    @property
+    def state(self) -> State:
+        return State(self.state_type, self.state_name, self.state_message)
+
+
+@dataclass(frozen=True)
+class State:
+    """A run's state as Prefect's ``State`` shows it: ``name``, ``type``, ``message`` and predicates."""
+
+    type: StateType
+    name: str
+    message: str = ""
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_final(self) -> bool:
+        return self.type.terminal
+
 
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 with microseconds: the one time format stored, so text order is time order."""

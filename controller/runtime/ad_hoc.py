@@ -27,6 +27,8 @@ def create_run(
     deployment_id: str,
     parameters: Mapping[str, Any] | None = None,
     start_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    work_queue_name: str | None = None,
     now: datetime | None = None,
 ) -> FlowRun:
     now = now or datetime.now(UTC)
@@ -38,9 +40,16 @@ def create_run(
     problem = parameter_problem(record, merged)
     if problem:
         raise RunRefused(problem)
-    return store.create_run(
-        NewRun(deployment_id, flow_name, digest, merged, queue, iso(start_at or now)), iso(now)
+    new = NewRun(
+        deployment_id,
+        flow_name,
+        digest,
+        merged,
+        work_queue_name or queue,
+        iso(start_at or now),
+        idempotency_key=idempotency_key,
     )
+    return store.create_run(new, iso(now))
 
 
 def wait_for(store: RunStore, run_id: str, timeout: float | None, poll: float = 0.2) -> FlowRun:

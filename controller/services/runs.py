@@ -26,9 +26,14 @@ class Runs:
     store: RunStore
 
     def create(
-        self, deployment: str, parameters: Mapping[str, Any] | None = None, start_at: datetime | None = None
+        self,
+        deployment: str,
+        parameters: Mapping[str, Any] | None = None,
+        start_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        work_queue_name: str | None = None,
     ) -> FlowRun:
-        return create_run(self.store, deployment, parameters, start_at)
+        return create_run(self.store, deployment, parameters, start_at, idempotency_key, work_queue_name)
 
     def all(self, deployment: str | None = None, state: str | None = None, limit: int = 50) -> list[FlowRun]:
         return self.store.list_runs(deployment, state, limit)
@@ -70,8 +75,8 @@ class Runs:
         run = self.store.get(run_id)
         return run is None or run.state_type.terminal
 
-    def wait(self, run_id: str, timeout: float | None = None) -> FlowRun:
-        return wait_for(self.store, run_id, timeout)
+    def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.2) -> FlowRun:
+        return wait_for(self.store, run_id, timeout, poll)
 
     def cancel(self, prefix: str, now: datetime | None = None) -> FlowRun:
         """Cancel a run: at once if it has not started, else ask its runner (SIGTERM, then SIGKILL)."""
