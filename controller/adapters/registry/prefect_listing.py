@@ -1,0 +1,139 @@
+"""One read of a Prefect server's deployments, with flow names, and how each looks to the planner.
+
+``read_listing`` pages through flows and deployments (at most 200 a request). ``actual_of``
+turns a server deployment into the ``ActualDeployment`` the planner diffs: what deployctl last
+applied when the server still holds exactly that, otherwise that record with the fields
+someone changed in Prefect's UI laid over it (drift). Used by ``PrefectRegistry``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, view_digest
+from controller.core.records import canonical_json, record_digest
+from controller.core.spec import DeploymentId, deployment_id
+from controller.core.state import ActualDeployment
+
+# Fields a person can change in Prefect's UI that map one to one onto deployctl's record.
+PLAIN_FIELDS = (
+    "description",
+    "version",
+    "parameters",
+    "paused",
+    "concurrency_limit",
+    "work_pool_name",
+    "work_queue_name",
+    "enforce_parameter_schema",
+    "entrypoint",
+    "job_variables",
+    "parameter_openapi_schema",
+)
+
+
+@dataclass(frozen=True)
+class Listing:
+    deployments: dict[DeploymentId, dict[str, Any]]
+    flows: dict[str, str]  # flow name -> flow id
+
+    def generation(self) -> int:
+        """A number that changes whenever any deployment's managed fields change."""
+        digest = hashlib.sha256()
+        for identity in sorted(self.deployments):
+            digest.update(f"{identity}={view_digest(self.deployments[identity])};".encode())
+        return int(digest.hexdigest()[:12], 16)
+
+
+def read_listing(client: PrefectClient) -> Listing:
+    flow_names = {f["id"]: f["name"] for f in client.paged("/flows/filter")}
+    deployments = {}
+    for item in client.paged("/deployments/filter", {"sort": "NAME_ASC"}):
+        name = flow_names.get(item["flow_id"])
+        if name is not None:
+            deployments[deployment_id(name, item["name"])] = item
+    return Listing(deployments, {name: id_ for id_, name in flow_names.items()})
+
+
+def actual_of(
+    identity: DeploymentId, server: dict[str, Any], applied: dict[str, Any] | None
+) -> ActualDeployment:
+    owner = owner_of(server.get("tags", []))
+    if applied is None:
+        record = _bare_record(identity, server)
+        return ActualDeployment(
+            identity, canonical_json(record), record_digest(record), None, owner, None, server.get("version")
+        )
+    base: dict[str, Any] = applied["record"]
+    source_file = base.get("source", {}).get("file")
+    if view_digest(server) == applied["view"]:
+        return ActualDeployment(
+            identity,
+            canonical_json(base),
+            applied["digest"],
+            applied["digest"],
+            owner,
+            source_file,
+            server.get("version"),
+        )
+    record = overlay(base, server, applied["sent"])
+    digest = record_digest(record)
+    if digest == applied["digest"]:
+        # Drifted in a field the record does not show (pull steps, say): still not what was applied.
+        digest = hashlib.sha256(f"drift:{digest}".encode()).hexdigest()
+    return ActualDeployment(
+        identity, canonical_json(record), digest, applied["digest"], owner, source_file, server.get("version")
+    )
+
+
+def overlay(record: dict[str, Any], server: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """The applied record with every field the server now holds differently put in its place."""
+    out = dict(record)
+    for name in PLAIN_FIELDS:
+        if name in server and server[name] != sent.get(name):
+            out[name] = server[name]
+    tags = sorted(t for t in server.get("tags", []) if not t.startswith(OWNER_TAG_PREFIX))
+    if tags != sorted(record.get("tags", [])):
+        out["tags"] = tags
+    schedules = {s.get("slug"): s for s in server.get("schedules", [])}
+    sent_schedules = {s["slug"]: s for s in sent.get("schedules", [])}
+    if set(schedules) != set(sent_schedules):
+        out["schedules"] = [_schedule_record(s) for s in server.get("schedules", [])]
+    else:
+        out["schedules"] = [
+            {**r, "active": schedules[s["slug"]]["active"], "parameters": schedules[s["slug"]]["parameters"]}
+            for r, s in zip(record.get("schedules", []), sent.get("schedules", []), strict=False)
+        ]
+    return out
+
+
+def _schedule_record(server: dict[str, Any]) -> dict[str, Any]:
+    inner = server.get("schedule", {})
+    kind = "cron" if "cron" in inner else ("interval" if "interval" in inner else "rrule")
+    return {
+        "kind": kind,
+        "timezone": inner.get("timezone") or "UTC",
+        "cron": inner.get("cron"),
+        "day_or": inner.get("day_or", True),
+        "interval_seconds": inner.get("interval"),
+        "anchor_date": inner.get("anchor_date"),
+        "rrule": inner.get("rrule"),
+        "active": server.get("active", True),
+        "slug": server.get("slug"),
+        "parameters": server.get("parameters", {}),
+    }
+
+
+def _bare_record(identity: DeploymentId, server: dict[str, Any]) -> dict[str, Any]:
+    """A deployment deployctl did not apply: enough to name it and show it, never to diff it."""
+    flow_name = identity.split("/", 1)[0]
+    record = {name: server.get(name) for name in PLAIN_FIELDS}
+    record.update(
+        flow_name=flow_name,
+        name=server.get("name"),
+        tags=sorted(server.get("tags", [])),
+        schedules=[_schedule_record(s) for s in server.get("schedules", [])],
+    )
+    return record

@@ -1,0 +1,191 @@
+"""The Prefect backend: a Prefect 3 server (or Prefect Cloud) as deployctl's registry.
+
+Implements the ``Registry`` port over the REST API. Writes only what changed: a create is one
+POST with the full state, an update one PATCH of the changed fields (schedules patched in
+place by slug, so their ids and future runs survive), a no-op nothing, a delete one DELETE.
+Ownership, inventory, applied records and status live on the server (``prefect_state``), so
+two stateless CI runs agree. Built by ``open_prefect_registry``, called from ``app.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.adapters.registry.prefect_apply import Applier
+from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
+from controller.adapters.registry.prefect_listing import actual_of, read_listing
+from controller.adapters.registry.prefect_settings import resolve_server
+from controller.adapters.registry.prefect_state import OwnerState, StateStore
+from controller.adapters.registry.prefect_translate import CodeSource, owner_of
+from controller.core.plan import Plan
+from controller.core.spec import DeploymentId
+from controller.core.state import Condition, SourceStatus
+from controller.engine.ports import Application, RegistryState
+from controller.errors import ConfigError
+
+MINIMUM_MAJOR = 3
+
+
+def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
+    """``url``: ``prefect``, ``prefect+http://HOST:PORT/api`` or ``prefect+https://…``.
+
+    ``DEPLOYCTL_PREFECT_CODE`` (``git`` or ``storage``), ``DEPLOYCTL_PREFECT_GIT_CREDENTIALS``
+    (``block:NAME`` or ``env:VAR``) and ``DEPLOYCTL_CREATE_WORK_POOLS=1`` tune the writes.
+    """
+    server = resolve_server(url, env)
+    client = PrefectClient(server.api_url, server.api_key, server.auth_string)
+    mode = env.get("DEPLOYCTL_PREFECT_CODE", "git")
+    if mode not in ("git", "storage"):
+        raise ConfigError(f"DEPLOYCTL_PREFECT_CODE={mode!r}: use git or storage")
+    return PrefectRegistry(
+        client,
+        code_mode=mode,
+        credentials=env.get("DEPLOYCTL_PREFECT_GIT_CREDENTIALS") or None,
+        create_work_pools=env.get("DEPLOYCTL_CREATE_WORK_POOLS", "") in ("1", "true", "yes"),
+    )
+
+
+class PrefectRegistry:
+    supported_infrastructure: frozenset[str] | None = None
+
+    def __init__(
+        self,
+        client: PrefectClient,
+        code_mode: str = "git",
+        credentials: str | None = None,
+        create_work_pools: bool = False,
+    ) -> None:
+        self.client = client
+        self.code_mode = code_mode
+        self.credentials = credentials
+        self.create_work_pools = create_work_pools
+        self.states = StateStore(client)
+        self.server_version = self._check_version()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _check_version(self) -> str:
+        try:
+            version = str(self.client.get("/admin/version"))
+        except PrefectApiError as exc:
+            raise ConfigError(
+                f"{self.client.api_url} does not answer like a Prefect server ({exc.status}): "
+                "check the URL ends in /api"
+            ) from exc
+        major = version.split(".", 1)[0]
+        if not major.isdigit() or int(major) < MINIMUM_MAJOR:
+            raise ConfigError(
+                f"the Prefect server at {self.client.api_url} runs {version}, too old: deployctl "
+                f"needs Prefect {MINIMUM_MAJOR}.x; upgrade the server"
+            )
+        return version
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return read_listing(self.client).generation()
+
+    def read_status(self, owner: str) -> SourceStatus | None:
+        return _status(self.states.read(owner))
+
+    def read_state(self, owner: str) -> RegistryState:
+        state = self.states.read(owner)
+        listing = read_listing(self.client)
+        actual = {}
+        for identity, server in listing.deployments.items():
+            mine = owner_of(server.get("tags", [])) == owner
+            actual[identity] = actual_of(identity, server, state.deployments.get(identity) if mine else None)
+        known = {
+            DeploymentId(i): (d["input_digest"], d["version"], d["commit"])
+            for i, d in state.deployments.items()
+            if i in actual and actual[DeploymentId(i)].owner == owner and d.get("input_digest")
+        }
+        inventory = frozenset(DeploymentId(i) for i in state.deployments)
+        return RegistryState(actual, inventory, _status(state), listing.generation(), known)
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        listing = read_listing(self.client)
+        return [_summary(identity, server) for identity, server in sorted(listing.deployments.items())]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]:
+        state = self.states.read(app.owner)
+        code = CodeSource(self.code_mode, app.repo_url, app.path, app.ref, self.credentials)
+        applier = Applier(self.client, state, code, self.create_work_pools)
+        try:
+            failures = applier.apply(plan, app, read_listing(self.client))
+        except BaseException:
+            # Whatever was written is recorded, even when the server went away mid-way.
+            if applier.touched:
+                self.states.write(state)
+            raise
+        self._update_status(state, app, plan, applied=True)
+        self.states.write(state)
+        return failures
+
+    def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
+        """Record a pass that applied nothing; write only when the status changed. True if written."""
+        state = self.states.read(app.owner)
+        if not self._update_status(state, app, plan, applied):
+            return False
+        self.states.write(state)
+        return True
+
+    def _update_status(self, state: OwnerState, app: Application, plan: Plan | None, applied: bool) -> bool:
+        old = state.status or {}
+        status = {
+            "repo_url": app.repo_url,
+            "ref": app.ref,
+            "path": app.path,
+            "last_attempted_revision": app.revision,
+            "last_applied_revision": app.revision if applied else old.get("last_applied_revision"),
+            "applied_generation": (
+                read_listing(self.client).generation() if applied else old.get("applied_generation")
+            ),
+            "conditions": [c.to_json() for c in app.conditions],
+            "summary": plan.counts if plan else {},
+        }
+        if {k: v for k, v in old.items() if k != "updated_at"} == status:
+            return False
+        state.status = {**status, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        return True
+
+
+def _status(state: OwnerState) -> SourceStatus | None:
+    s = state.status
+    if s is None:
+        return None
+    return SourceStatus(
+        owner=state.owner,
+        repo_url=s["repo_url"],
+        ref=s["ref"],
+        path=s["path"],
+        last_attempted_revision=s["last_attempted_revision"],
+        last_applied_revision=s["last_applied_revision"],
+        applied_generation=s["applied_generation"],
+        conditions=tuple(Condition.from_json(c) for c in s["conditions"]),
+        updated_at=s.get("updated_at"),
+    )
+
+
+def _summary(identity: DeploymentId, server: dict[str, Any]) -> dict[str, Any]:
+    """The row ``deployment ls`` shows, in the embedded registry's shape."""
+    flow_name, name = identity.split("/", 1)
+    return {
+        "id": identity,
+        "flow_name": flow_name,
+        "name": name,
+        "version": server.get("version"),
+        "owner": owner_of(server.get("tags", [])),
+        "paused": server.get("paused"),
+        "work_queue_name": server.get("work_queue_name"),
+        "work_pool_name": server.get("work_pool_name"),
+        "updated_at": server.get("updated"),
+        "prefect_id": server.get("id"),
+        "record": json.dumps(server, sort_keys=True),
+    }

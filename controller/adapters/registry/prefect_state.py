@@ -1,0 +1,117 @@
+"""Per-owner state on the Prefect server: inventory, applied records, status, in one block document.
+
+Why a block document: CI runs are stateless, so what deployctl must remember between passes
+(which deployments an owner created, what it last applied to each, the last applied commit
+and conditions) has to live on the server. A Variable holds at most 5,000 characters, and
+labels cannot be changed after a deployment is created; a block document holds any JSON, is
+read and replaced in one request each, and appears in Prefect's UI under the block type
+"deployctl state". Each deployment also carries the tag ``deployctl-owner:OWNER``, so a person
+sees who manages it, and a deployment is pruned only if the inventory lists it **and** it
+still carries that tag. Used by ``PrefectRegistry``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
+
+BLOCK_TYPE_SLUG = "deployctl-state"
+SCHEMA = {
+    "title": "DeployctlState",
+    "type": "object",
+    "block_type_slug": BLOCK_TYPE_SLUG,
+    "properties": {"state": {"title": "State", "type": "object"}},
+    "secret_fields": [],
+    "block_schema_references": {},
+}
+
+
+def document_name(owner: str) -> str:
+    """Block document names allow only lower-case letters, digits and dashes: hash the owner."""
+    return f"owner-{hashlib.sha256(owner.encode()).hexdigest()[:24]}"
+
+
+@dataclass
+class OwnerState:
+    """One owner's document. ``deployments``: id -> what was applied (record, digest, the body
+    sent, the server's view digest after the write, input digest, version, commit, artifact)."""
+
+    owner: str
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: dict[str, Any] | None = None
+    document_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"owner": self.owner, "deployments": self.deployments, "status": self.status}
+
+
+class StateStore:
+    def __init__(self, client: PrefectClient) -> None:
+        self.client = client
+        self._ids: tuple[str, str] | None = None
+
+    def read(self, owner: str) -> OwnerState:
+        name = document_name(owner)
+        try:
+            document = self.client.get(
+                f"/block_types/slug/{BLOCK_TYPE_SLUG}/block_documents/name/{name}", include_secrets="true"
+            )
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return OwnerState(owner)
+            raise
+        state = document.get("data", {}).get("state") or {}
+        return OwnerState(owner, state.get("deployments", {}), state.get("status"), document["id"])
+
+    def write(self, state: OwnerState) -> None:
+        data = {"state": state.to_json()}
+        if state.document_id is not None:
+            self.client.write(
+                "PATCH", f"/block_documents/{state.document_id}", {"data": data, "merge_existing_data": False}
+            )
+            return
+        type_id, schema_id = self._block_ids()
+        created = self.client.write(
+            "POST",
+            "/block_documents/",
+            {
+                "name": document_name(state.owner),
+                "data": data,
+                "block_type_id": type_id,
+                "block_schema_id": schema_id,
+            },
+        )
+        state.document_id = created["id"]
+
+    def _block_ids(self) -> tuple[str, str]:
+        if self._ids is None:
+            try:
+                block_type = self.client.get(f"/block_types/slug/{BLOCK_TYPE_SLUG}")
+            except PrefectApiError as exc:
+                if exc.status != 404:
+                    raise
+                block_type = self.client.write(
+                    "POST",
+                    "/block_types/",
+                    {
+                        "name": "deployctl state",
+                        "slug": BLOCK_TYPE_SLUG,
+                        "description": "What deployctl applied, per owner. Written by deployctl only.",
+                    },
+                )
+            self._ids = (block_type["id"], self._schema_id(block_type["id"]))
+        return self._ids
+
+    def _schema_id(self, type_id: str) -> str:
+        found = self.client.read(
+            "/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [type_id]}}}
+        )
+        if found:
+            return str(found[0]["id"])
+        created = self.client.write(
+            "POST", "/block_schemas/", {"fields": SCHEMA, "block_type_id": type_id, "capabilities": []}
+        )
+        return str(created["id"])
