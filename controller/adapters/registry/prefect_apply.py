@@ -22,7 +22,7 @@ from controller.adapters.registry.prefect_translate import (
 from controller.core.plan import Action, Change, Plan
 from controller.core.records import to_record
 from controller.core.spec import DeploymentId
-from controller.engine.ports import Application
+from controller.ports import Application
 
 # A PATCH naming only the queue would move the deployment to Prefect's default pool.
 QUEUE_FIELDS = ("work_pool_name", "work_queue_name")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from controller.errors import ConfigError, DeployctlError, RegistryUnavailable
+from controller.errors import ConfigError, DeployctlError, RegistryUnavailable, StalledError
 
 RETRY_STATUS = frozenset({408, 429, 502, 503})
 RETRY_EXCEPTIONS = (
@@ -33,7 +33,7 @@ PAGE = 200
 MAX_BACKOFF = 30.0
 
 
-class PrefectApiError(DeployctlError):
+class PrefectApiError(StalledError):
     """A request the server refused (4xx other than auth); ``status`` and ``detail`` say why."""
 
     def __init__(self, message: str, status: int, detail: str) -> None:
@@ -51,6 +51,7 @@ class PrefectClient:
     sleep: Callable[[float], None] = time.sleep
     writes: int = 0
     requests: int = 0
+    write_log: list[tuple[str, str]] = field(default_factory=list)
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,7 @@ class PrefectClient:
 
     def write(self, method: str, path: str, body: Any = None) -> Any:
         self.writes += 1
+        self.write_log.append((method, path))
         return self._send(method, path, json=body)
 
     def paged(self, path: str, body: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:

@@ -10,9 +10,10 @@ two stateless CI runs agree. Built by ``open_prefect_registry``, called from ``a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from controller.adapters.registry.prefect_apply import Applier
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
@@ -20,11 +21,11 @@ from controller.adapters.registry.prefect_listing import actual_of, read_listing
 from controller.adapters.registry.prefect_settings import resolve_server
 from controller.adapters.registry.prefect_state import OwnerState, StateStore
 from controller.adapters.registry.prefect_translate import CodeSource, owner_of
-from controller.core.plan import Plan
+from controller.core.plan import Action, Plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, SourceStatus
-from controller.engine.ports import Application, RegistryState
-from controller.errors import ConfigError
+from controller.errors import ConfigError, Unsupported
+from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
 
 MINIMUM_MAJOR = 3
 
@@ -50,6 +51,7 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
 
 class PrefectRegistry:
     supported_infrastructure: frozenset[str] | None = None
+    """Any: Prefect's workers run what their pools run."""
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class PrefectRegistry:
         create_work_pools: bool = False,
     ) -> None:
         self.client = client
+        self.location = client.api_url
         self.code_mode = code_mode
         self.credentials = credentials
         self.create_work_pools = create_work_pools
@@ -107,9 +110,50 @@ class PrefectRegistry:
         inventory = frozenset(DeploymentId(i) for i in state.deployments)
         return RegistryState(actual, inventory, _status(state), listing.generation(), known)
 
-    def list_deployments(self) -> list[dict[str, Any]]:
+    def list_statuses(self) -> list[SourceStatus]:
+        states = self.states.read_all()
+        return sorted((s for s in map(_status, states) if s is not None), key=lambda s: s.owner)
+
+    def list_deployments(self) -> list[DeploymentRow]:
         listing = read_listing(self.client)
-        return [_summary(identity, server) for identity, server in sorted(listing.deployments.items())]
+        applied = self._applied_by_owner(listing.deployments.values())
+        return [_row(i, d, applied) for i, d in sorted(listing.deployments.items())]
+
+    def get_deployment(self, identity: str) -> DeploymentRow | None:
+        flow_name, _, name = identity.partition("/")
+        try:
+            server = self.client.get(f"/deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}")
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _row(DeploymentId(identity), server, self._applied_by_owner([server]))
+
+    def delete_deployment(self, identity: str) -> bool:
+        """Delete one deployment by hand (``deployment delete``), and forget it in its owner's state."""
+        found = self.get_deployment(identity)
+        if found is None:
+            return False
+        self.client.write("DELETE", f"/deployments/{found.record['prefect_id']}")
+        if found.owner is not None:
+            state = self.states.read(found.owner)
+            if state.deployments.pop(identity, None) is not None:
+                self.states.write(state)
+        return True
+
+    def edit_record(self, identity: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        raise Unsupported(
+            f"schedules of a Prefect deployment are edited on the server: use Prefect's UI or "
+            f"`prefect deployment schedule` for {identity}; the next sync reports the change as drift"
+        )
+
+    def last_outcomes(self, owner: str) -> list[SyncOutcome]:
+        status = self.states.read(owner).status or {}
+        return [SyncOutcome(**o) for o in status.get("outcomes", [])]
+
+    def _applied_by_owner(self, deployments: Iterable[dict[str, Any]]) -> dict[str, OwnerState]:
+        owners = {o for o in (owner_of(d.get("tags", [])) for d in deployments) if o}
+        return {o: self.states.read(o) for o in owners}
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -124,7 +168,7 @@ class PrefectRegistry:
             if applier.touched:
                 self.states.write(state)
             raise
-        self._update_status(state, app, plan, applied=True)
+        self._update_status(state, app, plan, True, failures)
         self.states.write(state)
         return failures
 
@@ -136,7 +180,14 @@ class PrefectRegistry:
         self.states.write(state)
         return True
 
-    def _update_status(self, state: OwnerState, app: Application, plan: Plan | None, applied: bool) -> bool:
+    def _update_status(
+        self,
+        state: OwnerState,
+        app: Application,
+        plan: Plan | None,
+        applied: bool,
+        failures: Mapping[DeploymentId, str] | None = None,
+    ) -> bool:
         old = state.status or {}
         status = {
             "repo_url": app.repo_url,
@@ -148,12 +199,33 @@ class PrefectRegistry:
                 read_listing(self.client).generation() if applied else old.get("applied_generation")
             ),
             "conditions": [c.to_json() for c in app.conditions],
-            "summary": plan.counts if plan else {},
         }
-        if {k: v for k, v in old.items() if k != "updated_at"} == status:
+        outcomes = _outcomes(plan, failures, applied)
+        # A pass that changed nothing leaves the last pass's outcomes and writes nothing.
+        if all(old.get(k) == v for k, v in status.items()) and not outcomes:
             return False
-        state.status = {**status, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        state.status = {
+            **status,
+            "outcomes": outcomes,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         return True
+
+
+def _outcomes(
+    plan: Plan | None, failures: Mapping[DeploymentId, str] | None, applied: bool
+) -> list[dict[str, str]]:
+    failed = failures or {}
+    return [
+        {
+            "deployment_id": c.id,
+            "action": c.action.value,
+            "outcome": "failed" if c.id in failed else ("applied" if applied else "not applied"),
+            "message": failed.get(c.id, c.cause.value),
+        }
+        for c in (plan.changes if plan else ())
+        if c.action is not Action.NOOP
+    ]
 
 
 def _status(state: OwnerState) -> SourceStatus | None:
@@ -173,19 +245,29 @@ def _status(state: OwnerState) -> SourceStatus | None:
     )
 
 
-def _summary(identity: DeploymentId, server: dict[str, Any]) -> dict[str, Any]:
-    """The row ``deployment ls`` shows, in the embedded registry's shape."""
-    flow_name, name = identity.split("/", 1)
-    return {
-        "id": identity,
-        "flow_name": flow_name,
-        "name": name,
-        "version": server.get("version"),
-        "owner": owner_of(server.get("tags", [])),
-        "paused": server.get("paused"),
-        "work_queue_name": server.get("work_queue_name"),
-        "work_pool_name": server.get("work_pool_name"),
-        "updated_at": server.get("updated"),
-        "prefect_id": server.get("id"),
-        "record": json.dumps(server, sort_keys=True),
-    }
+def _row(identity: DeploymentId, server: dict[str, Any], states: Mapping[str, OwnerState]) -> DeploymentRow:
+    """A deployment as ``deployment ls|inspect`` show it: deployctl's record, plus the server's id."""
+    owner = owner_of(server.get("tags", []))
+    state = states.get(owner) if owner else None
+    applied = state.deployments.get(identity) if state else None
+    record = json.loads(actual_of(identity, server, applied).record_json)
+    record["prefect_id"] = server["id"]
+    commit = applied.get("commit") if applied else None
+    status = state.status if state else None
+    flow_name, _, name = identity.partition("/")
+    return DeploymentRow(
+        id=identity,
+        flow_name=flow_name,
+        name=name,
+        version=server.get("version"),
+        commit_sha=commit,
+        branch=(status or {}).get("ref") if applied else None,
+        repo_url=(status or {}).get("repo_url") if applied else None,
+        owner=owner,
+        paused=bool(server.get("paused")),
+        work_queue_name=server.get("work_queue_name"),
+        source_file=record.get("source", {}).get("file") if applied else None,
+        artifact_uri=applied.get("artifact_uri") if applied else None,
+        updated_at=server.get("updated"),
+        record=record,
+    )

@@ -63,8 +63,18 @@ class StateStore:
             if exc.status == 404:
                 return OwnerState(owner)
             raise
-        state = document.get("data", {}).get("state") or {}
-        return OwnerState(owner, state.get("deployments", {}), state.get("status"), document["id"])
+        return _state_of(document, owner)
+
+    def read_all(self) -> list[OwnerState]:
+        try:
+            documents = self.client.get(
+                f"/block_types/slug/{BLOCK_TYPE_SLUG}/block_documents", include_secrets="true"
+            )
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [_state_of(d) for d in documents if (d.get("data") or {}).get("state")]
 
     def write(self, state: OwnerState) -> None:
         data = {"state": state.to_json()}
@@ -115,3 +125,10 @@ class StateStore:
             "POST", "/block_schemas/", {"fields": SCHEMA, "block_type_id": type_id, "capabilities": []}
         )
         return str(created["id"])
+
+
+def _state_of(document: dict[str, Any], owner: str | None = None) -> OwnerState:
+    state = (document.get("data") or {}).get("state") or {}
+    return OwnerState(
+        owner or state.get("owner", ""), state.get("deployments", {}), state.get("status"), document["id"]
+    )

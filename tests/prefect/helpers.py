@@ -1,0 +1,66 @@
+"""Helpers for the Prefect backend tests: a reconciler wired as ``app.py`` wires it, a unique
+owner per test, and Prefect's own CLI to read back what deployctl wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.git_source import GitSource
+from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
+from controller.adapters.storage import open_storage
+from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
+from controller.ports import SourceSpec
+from tests.gitrepo import GitRepo
+from tests.prefect.conftest import PrefectServer
+
+
+def unique(prefix: str) -> str:
+    """Names no other test (or helper session) on the same server uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class PrefectSync:
+    server: PrefectServer
+    repo: GitRepo
+    home: Path
+    owner: str
+    env: dict[str, str]
+
+    def registry(self) -> PrefectRegistry:
+        return open_prefect_registry(f"prefect+{self.server.api_url}", self.env)
+
+    def sync(self, registry: PrefectRegistry | None = None, **options: Any) -> SyncResult:
+        registry = registry or self.registry()
+        reconciler = Reconciler(
+            source=GitSource(SourceSpec(str(self.repo.root)), self.home / "cache", self.env),
+            registry=registry,
+            store=open_storage(str(self.home / "storage")),
+            env=self.env,
+        )
+        return reconciler.reconcile_once(SyncOptions(owner=self.owner, **options))
+
+    def inspect(self, identity: str) -> dict[str, Any]:
+        """``prefect deployment inspect FLOW/NAME -o json``, Prefect's own reading."""
+        done = prefect_cli(self.server, "deployment", "inspect", identity, "-o", "json")
+        parsed: dict[str, Any] = json.loads(done.stdout)
+        return parsed
+
+
+def prefect_cli(server: PrefectServer, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",
+        "PREFECT_API_URL": server.api_url,
+        "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(Path.home() / ".prefect")),
+        "HOME": os.environ.get("HOME", "/"),
+    }
+    done = subprocess.run([server.prefect, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check and done.returncode:
+        raise AssertionError(f"prefect {' '.join(args)} failed: {done.stdout}{done.stderr}")
+    return done
