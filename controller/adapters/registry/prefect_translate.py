@@ -132,11 +132,20 @@ def schedule_body(schedule: ScheduleSpec, index: int) -> dict[str, Any]:
 
 
 def job_variables(spec: DeploymentSpec) -> dict[str, Any]:
-    """An inline Process block's settings become job variables; declared ones win per key."""
-    inherited: dict[str, Any] = {}
+    """An inline Process block's settings (those it sets) become job variables; overrides win,
+    merged into a mapping like ``env`` key by key, as Prefect 2's dotted ``infra_overrides`` did."""
+    out: dict[str, Any] = {}
     if spec.infrastructure.type == "process" and not spec.infrastructure.block_name:
-        inherited = {k: v for k, v in spec.infrastructure.settings.items() if k in PROCESS_JOB_VARIABLES}
-    return {**inherited, **spec.job_variables}
+        out = {
+            k: v
+            for k, v in spec.infrastructure.settings.items()
+            if k in PROCESS_JOB_VARIABLES and v is not None and v != {}
+        }
+    for key, value in spec.job_variables.items():
+        inherited = out.get(key)
+        both_mappings = isinstance(inherited, dict) and isinstance(value, dict)
+        out[key] = {**inherited, **value} if both_mappings else value
+    return out
 
 
 def parameter_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""A small HTTP proxy on loopback that injects faults in front of the real Prefect server.
+
+Each request is read whole (head and ``Content-Length`` body), then ``decide(n, request_line)``
+says what happens to the n-th request: ``None`` forwards it over a fresh upstream connection,
+``"503"`` answers 503 with ``Retry-After: 0`` (the server never sees it), ``"reset"`` resets the
+connection before forwarding. Threads, no sleeps: ``close`` shuts the listening socket.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable
+
+Decide = Callable[[int, str], str | None]
+
+
+class FaultProxy:
+    def __init__(self, upstream: tuple[str, int], decide: Decide) -> None:
+        self.upstream = upstream
+        self.decide = decide
+        self.faults: list[tuple[str, str]] = []
+        self._count = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+    def _handle(self, connection: socket.socket) -> None:
+        with connection:
+            reader = connection.makefile("rb")
+            while True:
+                request = _read_request(reader)
+                if request is None:
+                    return
+                with self._lock:
+                    self._count += 1
+                    fault = self.decide(self._count, request.split(b"\r\n", 1)[0].decode())
+                    if fault:
+                        self.faults.append((fault, request.split(b"\r\n", 1)[0].decode()))
+                if fault == "reset":
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                if fault == "503":
+                    connection.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                    )
+                    continue
+                # One request per forwarded connection: the answer says so, and the proxy closes.
+                connection.sendall(self._forward(request))
+                return
+
+    def _forward(self, request: bytes) -> bytes:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+        with socket.create_connection(self.upstream) as upstream:
+            upstream.sendall(b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body)
+            chunks = []
+            while chunk := upstream.recv(65536):
+                chunks.append(chunk)
+        answer = b"".join(chunks)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        kept = [h for h in head.split(b"\r\n") if not h.lower().startswith(b"connection:")]
+        return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _read_request(reader: socket.SocketIO | object) -> bytes | None:
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline()  # type: ignore[attr-defined]
+        if not line:
+            return None
+        head += line
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = reader.read(length) if length else b""  # type: ignore[attr-defined]
+    return head + body

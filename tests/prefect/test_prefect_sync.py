@@ -1,0 +1,165 @@
+"""Syncing a git repository into a real Prefect server, read back with Prefect's own CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controller.core.plan import Action, Cause
+from tests.gitrepo import GitRepo
+from tests.prefect.conftest import PrefectServer
+from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+
+pytestmark = pytest.mark.prefect
+
+
+def block_manifest(flow: str, pool: str, cron: str = "0 * * * *", n: int = 2) -> str:
+    """A Prefect 2 ``deployment.yaml`` as ``prefect deployment build`` writes it."""
+    return f"""\
+name: nightly
+flow_name: {flow}
+entrypoint: flow.py:run
+work_pool_name: {pool}
+work_queue_name: default
+tags: [etl]
+parameters: {{n: {n}}}
+schedule:
+  cron: '{cron}'
+  timezone: Europe/Berlin
+infra_overrides:
+  env.GREETING: hello
+infrastructure:
+  type: process
+  env: {{LEVEL: debug}}
+  stream_output: true
+parameter_openapi_schema:
+  title: Parameters
+  type: object
+  properties: {{n: {{title: n, default: 1, type: integer}}}}
+  required: []
+"""
+
+
+@pytest.fixture
+def setup(prefect_server: PrefectServer, tmp_path: Path) -> PrefectSync:
+    flow, pool = unique("etl"), unique("pool")
+    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(
+        {
+            "flows/nightly/deployment.yaml": block_manifest(flow, pool),
+            "flows/nightly/flow.py": "def run(n=1):\n    print('n is', n)\n",
+        }
+    ).commit("nightly")
+    sync = PrefectSync(prefect_server, repo, tmp_path / "home", unique("owner"), {})
+    sync.flow, sync.pool = flow, pool  # type: ignore[attr-defined]
+    return sync
+
+
+def identity(setup: PrefectSync) -> str:
+    return f"{setup.flow}/nightly"  # type: ignore[attr-defined]
+
+
+def test_prefect_reads_back_what_a_sync_wrote(setup: PrefectSync) -> None:
+    result = setup.sync()
+    assert result.ok, (result.error, result.failures)
+    seen = setup.inspect(identity(setup))
+    commit = setup.repo.git("rev-parse", "HEAD")
+    assert seen["parameters"] == {"n": 2}
+    assert sorted(seen["tags"]) == sorted(["etl", f"deployctl-owner:{setup.owner}"])
+    assert [(s["slug"], s["schedule"]["cron"], s["schedule"]["timezone"]) for s in seen["schedules"]] == [
+        ("schedule-0", "0 * * * *", "Europe/Berlin")
+    ]
+    assert seen["job_variables"] == {
+        "env": {"LEVEL": "debug", "GREETING": "hello"},
+        "stream_output": True,
+    }
+    assert seen["work_pool_name"] == setup.pool  # type: ignore[attr-defined]
+    assert seen["version"] == commit[:12]
+    assert "required" not in seen["parameter_openapi_schema"]
+    clone, workdir = seen["pull_steps"]
+    assert clone["prefect.deployments.steps.git_clone"]["commit_sha"] == commit
+    assert clone["prefect.deployments.steps.git_clone"]["repository"] == str(setup.repo.root)
+    assert workdir["prefect.deployments.steps.set_working_directory"]["directory"].endswith("/flows/nightly")
+
+
+def test_no_op_writes_nothing_and_one_change_writes_once(setup: PrefectSync) -> None:
+    assert setup.sync().ok
+    schedule_ids = [s["id"] for s in setup.inspect(identity(setup))["schedules"]]
+    registry = setup.registry()
+    result = setup.sync(registry, full=True)
+    assert result.ok and result.plan is not None
+    assert result.plan.counts["noop"] == 1 and registry.client.writes == 0
+
+    setup.repo.write({"flows/nightly/deployment.yaml": block_manifest(setup.flow, setup.pool, n=3)})  # type: ignore[attr-defined]
+    setup.repo.commit("n=3")
+    registry = setup.registry()
+    assert setup.sync(registry).ok
+    deployment_writes = [w for w in registry.client.write_log if w[1].startswith("/deployments")]
+    assert [method for method, _ in deployment_writes] == ["PATCH"]
+    seen = setup.inspect(identity(setup))
+    assert seen["parameters"] == {"n": 3}
+    assert [s["id"] for s in seen["schedules"]] == schedule_ids
+
+
+def test_ui_drift_is_reported_then_restored(setup: PrefectSync) -> None:
+    assert setup.sync().ok
+    deployment = setup.inspect(identity(setup))
+    # What Prefect's UI sends when someone edits the parameters and pauses the schedule.
+    httpx.patch(
+        f"{setup.server.api_url}/deployments/{deployment['id']}", json={"parameters": {"n": 99}}
+    ).raise_for_status()
+    planned = setup.sync(dry_run=True)
+    assert planned.plan is not None
+    (change,) = planned.plan.changes
+    assert change.action is Action.UPDATE and change.cause is Cause.DRIFT
+    assert [(d.path, d.old, d.new) for d in change.diff] == [("parameters.n", 99, 2)]
+    assert setup.sync().ok
+    assert setup.inspect(identity(setup))["parameters"] == {"n": 2}
+
+
+def test_another_owners_deployment_is_never_touched(setup: PrefectSync, tmp_path: Path) -> None:
+    assert setup.sync().ok
+    other = PrefectSync(setup.server, setup.repo, tmp_path / "other-home", unique("owner"), {})
+    result = other.sync()
+    assert result.plan is not None and result.plan.conflicts == (identity(setup),)
+    assert f"deployctl-owner:{setup.owner}" in setup.inspect(identity(setup))["tags"]
+    # The first owner's deployment survives the other owner pruning everything it owns.
+    setup.repo.remove("flows").commit("no flows")
+    assert other.sync(allow_empty=True).plan is not None
+    assert setup.inspect(identity(setup))["parameters"] == {"n": 2}
+
+
+def test_a_person_made_deployment_with_the_same_name_is_left_alone(
+    setup: PrefectSync, prefect_server: PrefectServer
+) -> None:
+    flow = httpx.post(f"{prefect_server.api_url}/flows/", json={"name": setup.flow}).json()  # type: ignore[attr-defined]
+    httpx.post(
+        f"{prefect_server.api_url}/deployments/",
+        json={"name": "nightly", "flow_id": flow["id"], "parameters": {"n": 7}},
+    ).raise_for_status()
+    result = setup.sync()
+    assert not result.ok and result.plan is not None and result.plan.conflicts == (identity(setup),)
+    seen = setup.inspect(identity(setup))
+    assert seen["parameters"] == {"n": 7} and seen["tags"] == []
+
+
+def test_removed_from_git_is_pruned_and_two_homes_agree(setup: PrefectSync, tmp_path: Path) -> None:
+    assert setup.sync().ok
+    second_home = PrefectSync(setup.server, setup.repo, tmp_path / "ci-2", setup.owner, {})
+    result = second_home.sync(full=True)
+    assert result.ok and result.plan is not None and result.plan.counts["noop"] == 1
+    setup.repo.remove("flows").commit("gone")
+    assert setup.sync(allow_empty=True).ok
+    gone = prefect_cli(setup.server, "deployment", "inspect", identity(setup), check=False)
+    assert gone.returncode != 0
+
+
+def test_a_missing_work_pool_is_refused_with_what_to_do(setup: PrefectSync) -> None:
+    missing = unique("no-pool")
+    setup.repo.write({"flows/nightly/deployment.yaml": block_manifest(setup.flow, missing)}).commit("pool")  # type: ignore[attr-defined]
+    result = setup.sync()
+    (message,) = result.failures.values()
+    assert f"no work pool '{missing}'" in message and "create_work_pools: true" in message
