@@ -143,8 +143,10 @@ def job_variables(spec: DeploymentSpec) -> dict[str, Any]:
         }
     for key, value in spec.job_variables.items():
         inherited = out.get(key)
-        both_mappings = isinstance(inherited, dict) and isinstance(value, dict)
-        out[key] = {**inherited, **value} if both_mappings else value
+        if isinstance(inherited, dict) and isinstance(value, dict):
+            out[key] = {**inherited, **value}
+        else:
+            out[key] = value
     return out
 
 
