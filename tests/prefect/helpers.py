@@ -15,7 +15,7 @@ from controller.adapters.git_source import GitSource
 from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
 from controller.adapters.storage import open_storage
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
-from controller.ports import SourceSpec
+from controller.ports import Registry, SourceSpec
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
 
@@ -36,10 +36,12 @@ class PrefectSync:
     def registry(self) -> PrefectRegistry:
         return open_prefect_registry(f"prefect+{self.server.api_url}", self.env)
 
-    def sync(self, registry: PrefectRegistry | None = None, **options: Any) -> SyncResult:
+    def sync(
+        self, registry: Registry | None = None, ref: str | None = None, **options: Any
+    ) -> SyncResult:
         registry = registry or self.registry()
         reconciler = Reconciler(
-            source=GitSource(SourceSpec(str(self.repo.root)), self.home / "cache", self.env),
+            source=GitSource(SourceSpec(str(self.repo.root), ref), self.home / "cache", self.env),
             registry=registry,
             store=open_storage(str(self.home / "storage")),
             env=self.env,

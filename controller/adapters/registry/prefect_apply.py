@@ -6,6 +6,7 @@ that deployment only. Records what it wrote in the owner's state as it goes. Use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
@@ -35,11 +36,13 @@ class Applier:
         state: OwnerState,
         code: CodeSource,
         create_work_pools: bool,
+        keepalive: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
         self.state = state
         self.code = code
         self.create_work_pools = create_work_pools
+        self.keepalive = keepalive
         self.version_info = True
         self.touched = False
         self._flows: dict[str, str] = {}
@@ -49,6 +52,7 @@ class Applier:
         self._flows = dict(listing.flows)
         failures: dict[DeploymentId, str] = {}
         for change in plan.changes:
+            self.keepalive()
             if change.action in (Action.CREATE, Action.UPDATE):
                 problem = self._upsert(change, app, listing.deployments.get(change.id))
             elif change.action is Action.DELETE:

@@ -36,10 +36,11 @@ MAX_BACKOFF = 30.0
 class PrefectApiError(StalledError):
     """A request the server refused (4xx other than auth); ``status`` and ``detail`` say why."""
 
-    def __init__(self, message: str, status: int, detail: str) -> None:
+    def __init__(self, message: str, status: int, detail: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -138,7 +139,13 @@ class PrefectClient:
                 f"the Prefect server {self.api_url} answered {status} to {where} (after {TRIES} tries): "
                 f"{detail}; the next sync retries"
             )
-        return PrefectApiError(f"the Prefect server refused {where} ({status}): {detail}", status, detail)
+        header = response.headers.get("Retry-After")
+        return PrefectApiError(
+            f"the Prefect server refused {where} ({status}): {detail}",
+            status,
+            detail,
+            _retry_after_seconds(header) if header else None,
+        )
 
 
 def backoff(attempt: int, retry_after: str | None) -> float:

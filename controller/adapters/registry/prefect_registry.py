@@ -17,14 +17,15 @@ from urllib.parse import quote
 
 from controller.adapters.registry.prefect_apply import Applier
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_listing import actual_of, read_listing
+from controller.adapters.registry.prefect_listing import Listing, actual_of, read_listing
+from controller.adapters.registry.prefect_lock import SyncLease
 from controller.adapters.registry.prefect_settings import resolve_server
 from controller.adapters.registry.prefect_state import OwnerState, StateStore
-from controller.adapters.registry.prefect_translate import CodeSource, owner_of
+from controller.adapters.registry.prefect_translate import CodeSource, owner_of, view_digest
 from controller.core.plan import Action, Plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, SourceStatus
-from controller.errors import ConfigError, Unsupported
+from controller.errors import ConfigError, RegistryUnavailable, Unsupported
 from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
 
 MINIMUM_MAJOR = 3
@@ -66,6 +67,7 @@ class PrefectRegistry:
         self.credentials = credentials
         self.create_work_pools = create_work_pools
         self.states = StateStore(client)
+        self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
         self.server_version = self._check_version()
 
     def close(self) -> None:
@@ -98,6 +100,7 @@ class PrefectRegistry:
     def read_state(self, owner: str) -> RegistryState:
         state = self.states.read(owner)
         listing = read_listing(self.client)
+        self._seen[owner] = (state.serial, {i: view_digest(d) for i, d in listing.deployments.items()})
         actual = {}
         for identity, server in listing.deployments.items():
             mine = owner_of(server.get("tags", [])) == owner
@@ -158,19 +161,38 @@ class PrefectRegistry:
     # -- writing ---------------------------------------------------------------------------
 
     def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]:
-        state = self.states.read(app.owner)
-        code = CodeSource(self.code_mode, app.repo_url, app.path, app.ref, self.credentials)
-        applier = Applier(self.client, state, code, self.create_work_pools)
-        try:
-            failures = applier.apply(plan, app, read_listing(self.client))
-        except BaseException:
-            # Whatever was written is recorded, even when the server went away mid-way.
-            if applier.touched:
-                self.states.write(state)
-            raise
-        self._update_status(state, app, plan, True, failures)
-        self.states.write(state)
+        """Under the owner's lease, and only if nothing changed since ``read_state``."""
+        with SyncLease(self.client, app.owner) as lease:
+            state = self.states.read(app.owner)
+            listing = read_listing(self.client)
+            self._refuse_if_changed(app.owner, plan, state, listing)
+            code = CodeSource(self.code_mode, app.repo_url, app.path, app.ref, self.credentials)
+            applier = Applier(self.client, state, code, self.create_work_pools, lease.renew)
+            state.serial += 1
+            try:
+                failures = applier.apply(plan, app, listing)
+            except BaseException:
+                # Whatever was written is recorded, even when the server went away mid-way.
+                if applier.touched:
+                    self.states.write(state)
+                raise
+            self._update_status(state, app, plan, True, failures)
+            self.states.write(state)
         return failures
+
+    def _refuse_if_changed(self, owner: str, plan: Plan, state: OwnerState, listing: Listing) -> None:
+        seen = self._seen.get(owner)
+        if seen is None:
+            return
+        serial, views = seen
+        ids = [c.id for c in plan.changes] + list(plan.conflicts)
+        moved = [i for i in ids if views.get(i) != _view(listing.deployments.get(i))]
+        if state.serial != serial or moved:
+            what = f"{moved[0]} changed" if moved else "another sync of this owner applied"
+            raise RegistryUnavailable(
+                f"the Prefect server changed since the plan was made ({what}); nothing was "
+                "applied; the next sync plans again"
+            )
 
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
         """Record a pass that applied nothing; write only when the status changed. True if written."""
@@ -210,6 +232,10 @@ class PrefectRegistry:
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return True
+
+
+def _view(server: dict[str, Any] | None) -> str | None:
+    return None if server is None else view_digest(server)
 
 
 def _outcomes(

@@ -43,9 +43,16 @@ class OwnerState:
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, Any] | None = None
     document_id: str | None = None
+    serial: int = 0
+    """Counts applies: a plan read at one serial is applied only at that serial."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"owner": self.owner, "deployments": self.deployments, "status": self.status}
+        return {
+            "owner": self.owner,
+            "deployments": self.deployments,
+            "status": self.status,
+            "serial": self.serial,
+        }
 
 
 class StateStore:
@@ -130,5 +137,9 @@ class StateStore:
 def _state_of(document: dict[str, Any], owner: str | None = None) -> OwnerState:
     state = (document.get("data") or {}).get("state") or {}
     return OwnerState(
-        owner or state.get("owner", ""), state.get("deployments", {}), state.get("status"), document["id"]
+        owner or state.get("owner", ""),
+        state.get("deployments", {}),
+        state.get("status"),
+        document["id"],
+        state.get("serial", 0),
     )

@@ -1,0 +1,78 @@
+"""Outages between deployctl and a real Prefect server: 503 storms and connection resets from a
+fault proxy on loopback are retried; a server that stays down is one line saying so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from controller.adapters.registry.prefect_client import TRIES, PrefectClient
+from controller.adapters.registry.prefect_registry import PrefectRegistry
+from tests.gitrepo import GitRepo, deployment_files
+from tests.prefect.conftest import PrefectServer
+from tests.prefect.fault_proxy import FaultProxy
+from tests.prefect.helpers import PrefectSync, unique
+
+pytestmark = pytest.mark.prefect
+
+
+def through_proxy(server: PrefectServer, proxy: FaultProxy) -> PrefectServer:
+    return PrefectServer(f"http://127.0.0.1:{proxy.port}/api", server.bin_dir)
+
+
+def upstream(server: PrefectServer) -> tuple[str, int]:
+    parts = urlsplit(server.api_url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def repository(root: Path, flow: str, names: list[str]) -> GitRepo:
+    repo = GitRepo(root)
+    for name in names:
+        files = deployment_files(name)
+        files[f"flows/{name}/deployment.yaml"] = files[f"flows/{name}/deployment.yaml"].replace(
+            "flow_name: etl", f"flow_name: {flow}"
+        )
+        repo.write(files)
+    repo.commit("flows")
+    return repo
+
+
+def test_503_storms_and_resets_are_retried(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    def every_third_fails(n: int, line: str) -> str | None:
+        return ("503" if n % 2 else "reset") if n % 3 == 0 else None
+
+    proxy = FaultProxy(upstream(prefect_server), every_third_fails)
+    flow = unique("faulty")
+    repo = repository(tmp_path / "repo", flow, ["a", "b", "c"])
+    sync = PrefectSync(through_proxy(prefect_server, proxy), repo, tmp_path / "home", unique("owner"), {})
+    registry = sync.registry()
+    waits: list[float] = []
+    registry.client.sleep = waits.append
+    result = sync.sync(registry)
+    proxy.close()
+    assert result.ok, result.error
+    assert {kind for kind, _ in proxy.faults} == {"503", "reset"}
+    assert len(waits) == len(proxy.faults)
+    direct = PrefectSync(prefect_server, repo, tmp_path / "home-2", sync.owner, {})
+    again = direct.registry()
+    rerun = direct.sync(again, full=True)
+    assert rerun.plan is not None and rerun.plan.counts == {"create": 0, "update": 0, "delete": 0, "noop": 3}
+    assert again.client.writes == 0
+
+
+def test_a_server_that_stays_down_is_one_line(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    """The first request (the version check) passes, then the server answers only 503."""
+    proxy = FaultProxy(upstream(prefect_server), lambda n, line: "503" if n > 1 else None)
+    waits: list[float] = []
+    registry = PrefectRegistry(PrefectClient(f"http://127.0.0.1:{proxy.port}/api", sleep=waits.append))
+    sync = PrefectSync(
+        prefect_server, repository(tmp_path / "repo", unique("down"), ["a"]), tmp_path, "o", {}
+    )
+    result = sync.sync(registry)
+    proxy.close()
+    assert result.error is not None and "\n" not in result.error
+    assert "answered 503" in result.error and "the next sync retries" in result.error
+    assert proxy.faults and len(proxy.faults) % TRIES == 0
+    assert len(waits) == len(proxy.faults) // TRIES * (TRIES - 1)
