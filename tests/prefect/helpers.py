@@ -36,9 +36,7 @@ class PrefectSync:
     def registry(self) -> PrefectRegistry:
         return open_prefect_registry(f"prefect+{self.server.api_url}", self.env)
 
-    def sync(
-        self, registry: Registry | None = None, ref: str | None = None, **options: Any
-    ) -> SyncResult:
+    def sync(self, registry: Registry | None = None, ref: str | None = None, **options: Any) -> SyncResult:
         registry = registry or self.registry()
         reconciler = Reconciler(
             source=GitSource(SourceSpec(str(self.repo.root), ref), self.home / "cache", self.env),

@@ -1,0 +1,64 @@
+"""End to end on Prefect's own worker: a flow deployctl deployed from a git repository runs the
+code of the synced commit, and after a change and a sync, the new code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gitrepo import GitRepo
+from tests.prefect.conftest import PrefectServer
+from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+
+pytestmark = pytest.mark.prefect
+
+
+def flow_source(flow: str, says: str) -> str:
+    return f"from prefect import flow\n\n\n@flow(name='{flow}')\ndef say():\n    print('{says}')\n"
+
+
+def run_on_worker(server: PrefectServer, pool: str, deployment_id: str, cwd: Path) -> tuple[str, str]:
+    """Create a flow run, let one pass of ``prefect worker start --run-once`` execute it;
+    return the run's final state type and what the worker printed."""
+    run = httpx.post(f"{server.api_url}/deployments/{deployment_id}/create_flow_run", json={})
+    run.raise_for_status()
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(cwd / "prefect-home")}
+    worker = subprocess.run(
+        [server.prefect, "worker", "start", "--pool", pool, "--type", "process", "--run-once"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    state = httpx.get(f"{server.api_url}/flow_runs/{run.json()['id']}").json()["state"]["type"]
+    return state, worker.stdout
+
+
+def test_the_worker_runs_the_code_of_the_synced_commit(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    flow, pool = unique("hello"), unique("pool")
+    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(
+        {
+            "flows/hello/deployment.yaml": f"name: say\nflow_name: {flow}\nentrypoint: flow.py:say\n"
+            f"work_pool_name: {pool}\n",
+            "flows/hello/flow.py": flow_source(flow, "version one"),
+        }
+    ).commit("one")
+    sync = PrefectSync(prefect_server, repo, tmp_path / "home", unique("owner"), {})
+    assert sync.sync().ok
+    deployment_id = sync.inspect(f"{flow}/say")["id"]
+    state, output = run_on_worker(prefect_server, pool, deployment_id, tmp_path)
+    assert (state, "version one" in output) == ("COMPLETED", True)
+
+    repo.write({"flows/hello/flow.py": flow_source(flow, "version two")}).commit("two")
+    assert sync.sync().ok
+    state, output = run_on_worker(prefect_server, pool, deployment_id, tmp_path)
+    assert state == "COMPLETED"
+    assert "version two" in output and "version one" not in output
