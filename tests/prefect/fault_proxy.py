@@ -2,8 +2,9 @@
 
 Each request is read whole (head and ``Content-Length`` body), then ``decide(n, request_line)``
 says what happens to the n-th request: ``None`` forwards it over a fresh upstream connection,
-``"503"`` answers 503 with ``Retry-After: 0`` (the server never sees it), ``"reset"`` resets the
-connection before forwarding. Threads, no sleeps: ``close`` shuts the listening socket.
+``"503"`` answers 503 with ``Retry-After: 0`` and ``"401"`` answers 401 (the server never sees
+them), ``"reset"`` resets the connection before forwarding. ``heads`` keeps every request's
+head. Threads, no sleeps: ``close`` shuts the listening socket.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import threading
 from collections.abc import Callable
 
 Decide = Callable[[int, str], str | None]
+ANSWERS = {
+    "503": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    "401": b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 31\r\n\r\n{"detail":"Invalid API key..."}',
+}
 
 
 class FaultProxy:
@@ -21,6 +28,7 @@ class FaultProxy:
         self.upstream = upstream
         self.decide = decide
         self.faults: list[tuple[str, str]] = []
+        self.heads: list[str] = []
         self._count = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -47,17 +55,15 @@ class FaultProxy:
                     return
                 with self._lock:
                     self._count += 1
+                    self.heads.append(request.partition(b"\r\n\r\n")[0].decode())
                     fault = self.decide(self._count, request.split(b"\r\n", 1)[0].decode())
                     if fault:
                         self.faults.append((fault, request.split(b"\r\n", 1)[0].decode()))
                 if fault == "reset":
                     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return
-                if fault == "503":
-                    connection.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
-                        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-                    )
+                if fault in ANSWERS:
+                    connection.sendall(ANSWERS[fault])
                     continue
                 # One request per forwarded connection: the answer says so, and the proxy closes.
                 connection.sendall(self._forward(request))

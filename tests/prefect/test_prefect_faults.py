@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.adapters.registry.prefect_client import TRIES, PrefectClient
-from controller.adapters.registry.prefect_registry import PrefectRegistry
+from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
+from controller.errors import ConfigError
 from tests.gitrepo import GitRepo, deployment_files
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.fault_proxy import FaultProxy
@@ -76,3 +77,22 @@ def test_a_server_that_stays_down_is_one_line(prefect_server: PrefectServer, tmp
     assert "answered 503" in result.error and "the next sync retries" in result.error
     assert proxy.faults and len(proxy.faults) % TRIES == 0
     assert len(waits) == len(proxy.faults) // TRIES * (TRIES - 1)
+
+
+@pytest.mark.parametrize(
+    ("settings", "header"),
+    [
+        ({"PREFECT_API_KEY": "pnu_topsecret"}, "Bearer pnu_topsecret"),
+        ({"PREFECT_API_AUTH_STRING": "admin:topsecret"}, "Basic YWRtaW46dG9wc2VjcmV0"),
+    ],
+)
+def test_credentials_are_sent_and_a_refusal_says_what_to_do_without_them(
+    prefect_server: PrefectServer, settings: dict[str, str], header: str
+) -> None:
+    proxy = FaultProxy(upstream(prefect_server), lambda n, line: "401")
+    with pytest.raises(ConfigError) as refused:
+        open_prefect_registry(f"prefect+http://127.0.0.1:{proxy.port}/api", settings)
+    proxy.close()
+    assert f"authorization: {header}".lower() in proxy.heads[0].lower()
+    message = str(refused.value)
+    assert "PREFECT_API_KEY" in message and "topsecret" not in message and "\n" not in message

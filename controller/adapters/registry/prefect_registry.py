@@ -21,7 +21,12 @@ from controller.adapters.registry.prefect_listing import Listing, actual_of, rea
 from controller.adapters.registry.prefect_lock import SyncLease
 from controller.adapters.registry.prefect_settings import resolve_server
 from controller.adapters.registry.prefect_state import OwnerState, StateStore
-from controller.adapters.registry.prefect_translate import CodeSource, owner_of, view_digest
+from controller.adapters.registry.prefect_translate import (
+    CodeSource,
+    credential_reference,
+    owner_of,
+    view_digest,
+)
 from controller.core.plan import Action, Plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, SourceStatus
@@ -42,10 +47,16 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
     mode = env.get("DEPLOYCTL_PREFECT_CODE", "git")
     if mode not in ("git", "storage"):
         raise ConfigError(f"DEPLOYCTL_PREFECT_CODE={mode!r}: use git or storage")
+    credentials = env.get("DEPLOYCTL_PREFECT_GIT_CREDENTIALS") or None
+    if credentials:
+        try:
+            credential_reference(credentials)
+        except ValueError as exc:
+            raise ConfigError(f"DEPLOYCTL_PREFECT_GIT_CREDENTIALS: {exc}") from exc
     return PrefectRegistry(
         client,
         code_mode=mode,
-        credentials=env.get("DEPLOYCTL_PREFECT_GIT_CREDENTIALS") or None,
+        credentials=credentials,
         create_work_pools=env.get("DEPLOYCTL_CREATE_WORK_POOLS", "") in ("1", "true", "yes"),
     )
 

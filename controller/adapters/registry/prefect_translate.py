@@ -193,7 +193,8 @@ def credential_reference(credentials: str) -> str:
         return f"{{{{ prefect.blocks.secret.{name} }}}}"
     if kind == "env" and name:
         return f"{{{{ ${name} }}}}"
-    raise ValueError(f"git credentials {credentials!r}: use block:SECRET_BLOCK_NAME or env:VARIABLE")
+    # Never echo the value: it may be the very token that must not be written anywhere.
+    raise ValueError("use block:SECRET_BLOCK_NAME or env:VARIABLE, never the token itself")
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
