@@ -66,8 +66,10 @@ def prefect(bin_dir: Path, url: str, cwd: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def sync(url: str, repo: Path, home: Path, owner: str, full: bool = False) -> tuple[float, PrefectRegistry]:
-    registry = open_prefect_registry(f"prefect+{url}", {})
+def sync(
+    url: str, repo: Path, home: Path, owner: str, full: bool = False, env: dict[str, str] | None = None
+) -> tuple[float, PrefectRegistry]:
+    registry = open_prefect_registry(f"prefect+{url}", env or {})
     reconciler = Reconciler(
         source=GitSource(SourceSpec(str(repo)), home / "cache", {}),
         registry=registry,
@@ -99,6 +101,8 @@ def steady_state(url: str, n: int, repo: Path, owner: str) -> list[tuple[str, st
     """One folder per deployment (Prefect 2 deployment.yaml files): a change to one folder
     changes one deployment's version, so exactly one deployment is written."""
     manifests = write_repository(repo, n)
+    for path in manifests:  # flow names of this run only: the server keeps earlier runs' deployments
+        path.write_text(path.read_text().replace("flow_name: flow-", f"flow_name: {owner}-flow-"))
     git(repo, "init", "-q", "-b", "main")
     commit(repo, "generated")
     cold, registry = sync(url, repo, repo.parent / "home", owner)

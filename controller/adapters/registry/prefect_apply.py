@@ -1,12 +1,13 @@
-"""Applying a plan to a Prefect server, one request at a time (SQLite-backed servers answer
-503 to concurrent writes). Upserts first, deletes last; a refused deployment is a failure of
-that deployment only. Records what it wrote in the owner's state as it goes. Used by
-``PrefectRegistry.apply``.
+"""Applying a plan to a Prefect server, one request at a time by default (SQLite-backed servers
+answer 503 to concurrent writes; ``concurrency`` > 1 is for Postgres-backed servers and Cloud).
+Upserts first, deletes last; a refused deployment is a failure of that deployment only.
+Records what it wrote in the owner's state as it goes. Used by ``PrefectRegistry.apply``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
@@ -37,31 +38,44 @@ class Applier:
         code: CodeSource,
         create_work_pools: bool,
         keepalive: Callable[[], None] = lambda: None,
+        concurrency: int = 1,
     ) -> None:
         self.client = client
         self.state = state
         self.code = code
         self.create_work_pools = create_work_pools
         self.keepalive = keepalive
+        self.concurrency = concurrency
         self.version_info = True
         self.touched = False
         self._flows: dict[str, str] = {}
         self._pools: dict[str, str | None] = {}  # name -> None if usable, else why not
 
     def apply(self, plan: Plan, app: Application, listing: Listing) -> dict[DeploymentId, str]:
+        """Upserts (``concurrency`` at a time), then deletes one by one."""
         self._flows = dict(listing.flows)
-        failures: dict[DeploymentId, str] = {}
-        for change in plan.changes:
+        upserts = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE) and c.desired]
+        # Flows and pools first, once each, so that concurrent upserts never race to make them.
+        for flow_name in sorted({c.desired.flow_name for c in upserts if c.desired} - self._flows.keys()):
+            self._flows[flow_name] = str(self.client.write("POST", "/flows/", {"name": flow_name})["id"])
+        for pool_name in sorted({c.desired.work_pool_name or "" for c in upserts if c.desired}):
+            self._pool_problem(pool_name)
+
+        def upsert(change: Change) -> tuple[DeploymentId, str | None]:
             self.keepalive()
-            if change.action in (Action.CREATE, Action.UPDATE):
-                problem = self._upsert(change, app, listing.deployments.get(change.id))
-            elif change.action is Action.DELETE:
-                problem = self._delete(change.id, app.owner, listing.deployments.get(change.id))
-            else:
-                continue
-            if problem:
-                failures[change.id] = problem
-        return failures
+            return change.id, self._upsert(change, app, listing.deployments.get(change.id))
+
+        if self.concurrency > 1:
+            with ThreadPoolExecutor(self.concurrency) as workers:
+                outcomes = list(workers.map(upsert, upserts))
+        else:
+            outcomes = [upsert(c) for c in upserts]
+        for change in plan.of(Action.DELETE):
+            self.keepalive()
+            outcomes.append(
+                (change.id, self._delete(change.id, app.owner, listing.deployments.get(change.id)))
+            )
+        return {identity: problem for identity, problem in outcomes if problem}
 
     def _upsert(self, change: Change, app: Application, server: dict[str, Any] | None) -> str | None:
         spec = change.desired
@@ -94,10 +108,7 @@ class Applier:
         return None
 
     def _create(self, flow_name: str, body: dict[str, Any]) -> dict[str, Any]:
-        flow_id = self._flows.get(flow_name)
-        if flow_id is None:
-            flow_id = str(self.client.write("POST", "/flows/", {"name": flow_name})["id"])
-            self._flows[flow_name] = flow_id
+        flow_id = self._flows[flow_name]
         try:
             created: dict[str, Any] = self.client.write("POST", "/deployments/", {**body, "flow_id": flow_id})
         except PrefectApiError as exc:

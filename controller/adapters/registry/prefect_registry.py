@@ -40,13 +40,17 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
     """``url``: ``prefect``, ``prefect+http://HOST:PORT/api`` or ``prefect+https://…``.
 
     ``DEPLOYCTL_PREFECT_CODE`` (``git`` or ``storage``), ``DEPLOYCTL_PREFECT_GIT_CREDENTIALS``
-    (``block:NAME`` or ``env:VAR``) and ``DEPLOYCTL_CREATE_WORK_POOLS=1`` tune the writes.
+    (``block:NAME`` or ``env:VAR``), ``DEPLOYCTL_CREATE_WORK_POOLS=1`` and
+    ``DEPLOYCTL_PREFECT_CONCURRENCY`` (writes at once, default 1) tune the writes.
     """
     server = resolve_server(url, env)
     client = PrefectClient(server.api_url, server.api_key, server.auth_string)
     mode = env.get("DEPLOYCTL_PREFECT_CODE", "git")
     if mode not in ("git", "storage"):
         raise ConfigError(f"DEPLOYCTL_PREFECT_CODE={mode!r}: use git or storage")
+    concurrency = env.get("DEPLOYCTL_PREFECT_CONCURRENCY", "1")
+    if not concurrency.isdigit() or not 1 <= int(concurrency) <= 32:
+        raise ConfigError(f"DEPLOYCTL_PREFECT_CONCURRENCY={concurrency!r}: use a whole number from 1 to 32")
     credentials = env.get("DEPLOYCTL_PREFECT_GIT_CREDENTIALS") or None
     if credentials:
         try:
@@ -58,6 +62,7 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
         code_mode=mode,
         credentials=credentials,
         create_work_pools=env.get("DEPLOYCTL_CREATE_WORK_POOLS", "") in ("1", "true", "yes"),
+        concurrency=int(concurrency),
     )
 
 
@@ -71,8 +76,10 @@ class PrefectRegistry:
         code_mode: str = "git",
         credentials: str | None = None,
         create_work_pools: bool = False,
+        concurrency: int = 1,
     ) -> None:
         self.client = client
+        self.concurrency = concurrency
         self.location = client.api_url
         self.code_mode = code_mode
         self.credentials = credentials
@@ -178,7 +185,7 @@ class PrefectRegistry:
             listing = read_listing(self.client)
             self._refuse_if_changed(app.owner, plan, state, listing)
             code = CodeSource(self.code_mode, app.repo_url, app.path, app.ref, self.credentials)
-            applier = Applier(self.client, state, code, self.create_work_pools, lease.renew)
+            applier = Applier(self.client, state, code, self.create_work_pools, lease.renew, self.concurrency)
             state.serial += 1
             try:
                 failures = applier.apply(plan, app, listing)
