@@ -26,7 +26,12 @@ def run_on_worker(server: PrefectServer, pool: str, deployment_id: str, cwd: Pat
     return the run's final state type and what the worker printed."""
     run = httpx.post(f"{server.api_url}/deployments/{deployment_id}/create_flow_run", json={})
     run.raise_for_status()
-    env = {**os.environ, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(cwd / "prefect-home")}
+    env = {
+        **os.environ,
+        "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",  # the worker's own virtualenv
+        "PREFECT_API_URL": server.api_url,
+        "PREFECT_HOME": str(cwd / "prefect-home"),
+    }
     worker = subprocess.run(
         [server.prefect, "worker", "start", "--pool", pool, "--type", "process", "--run-once"],
         env=env,
@@ -40,17 +45,22 @@ def run_on_worker(server: PrefectServer, pool: str, deployment_id: str, cwd: Pat
     return state, worker.stdout
 
 
-def test_the_worker_runs_the_code_of_the_synced_commit(prefect_server: PrefectServer, tmp_path: Path) -> None:
+def hello_repository(server: PrefectServer, root: Path, says: str) -> tuple[GitRepo, str, str]:
     flow, pool = unique("hello"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
-    repo = GitRepo(tmp_path / "repo")
+    prefect_cli(server, "work-pool", "create", pool, "--type", "process")
+    repo = GitRepo(root)
     repo.write(
         {
             "flows/hello/deployment.yaml": f"name: say\nflow_name: {flow}\nentrypoint: flow.py:say\n"
             f"work_pool_name: {pool}\n",
-            "flows/hello/flow.py": flow_source(flow, "version one"),
+            "flows/hello/flow.py": flow_source(flow, says),
         }
     ).commit("one")
+    return repo, flow, pool
+
+
+def test_the_worker_runs_the_code_of_the_synced_commit(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    repo, flow, pool = hello_repository(prefect_server, tmp_path / "repo", "version one")
     sync = PrefectSync(prefect_server, repo, tmp_path / "home", unique("owner"), {})
     assert sync.sync().ok
     deployment_id = sync.inspect(f"{flow}/say")["id"]
@@ -62,3 +72,17 @@ def test_the_worker_runs_the_code_of_the_synced_commit(prefect_server: PrefectSe
     state, output = run_on_worker(prefect_server, pool, deployment_id, tmp_path)
     assert state == "COMPLETED"
     assert "version two" in output and "version one" not in output
+
+
+def test_storage_mode_runs_the_uploaded_artifact(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    repo, flow, pool = hello_repository(prefect_server, tmp_path / "repo", "from the artifact")
+    sync = PrefectSync(
+        prefect_server, repo, tmp_path / "home", unique("owner"), {"DEPLOYCTL_PREFECT_CODE": "storage"}
+    )
+    assert sync.sync().ok
+    seen = sync.inspect(f"{flow}/say")
+    (step,) = seen["pull_steps"]
+    assert step["prefect.deployments.steps.run_shell_script"]["script"].endswith(".tar.gz")
+    repo.write({"flows/hello/flow.py": flow_source(flow, "not synced")}).commit("later")
+    state, output = run_on_worker(prefect_server, pool, seen["id"], tmp_path)
+    assert state == "COMPLETED" and "from the artifact" in output

@@ -17,6 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 from controller.core.spec import DeploymentSpec, ScheduleKind, ScheduleSpec
 
 OWNER_TAG_PREFIX = "deployctl-owner:"
+UNPACK = (
+    '"import fsspec, io, sys, tarfile; '
+    'tarfile.open(fileobj=io.BytesIO(fsspec.open(sys.argv[1]).open().read())).extractall()"'
+)
 STEPS = "prefect.deployments.steps."
 # Job variables of Prefect's process worker; other keys of an inline Process block stay out.
 PROCESS_JOB_VARIABLES = frozenset({"command", "env", "labels", "name", "stream_output", "working_dir"})
@@ -165,11 +169,9 @@ def pull_steps(spec: DeploymentSpec, stamp: Stamp, code: CodeSource) -> list[dic
         return list(user_steps)
     folder = posixpath.normpath(posixpath.join(code.sub_path or ".", spec.code_dir or "."))
     if code.mode == "storage":
-        name = posixpath.basename(stamp.artifact_uri)
-        return [
-            {f"{STEPS}pull_from_remote_storage": {"id": "deployctl-code", "url": stamp.artifact_uri}},
-            {f"{STEPS}run_shell_script": {"script": f"tar -xzf {name}", "stream_output": False}},
-        ]
+        # pull_from_remote_storage copies folders only; the artifact is one tarball, so the
+        # worker's Python fetches it with fsspec (a Prefect dependency) and unpacks it here.
+        return [{f"{STEPS}run_shell_script": {"script": f"python -c {UNPACK} {stamp.artifact_uri}"}}]
     clone: dict[str, Any] = {
         "id": "deployctl-clone",
         "repository": code.repo_url,
