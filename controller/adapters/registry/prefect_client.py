@@ -9,6 +9,7 @@ assert that a no-op sync writes nothing. Every message has the API key redacted.
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ RETRY_EXCEPTIONS = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
+# httpx logs every request at INFO; deployctl's output is its own one-line messages.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
 TRIES = 5
 PAGE = 200
 MAX_BACKOFF = 30.0

@@ -10,6 +10,7 @@ two stateless CI runs agree. Built by ``open_prefect_registry``, called from ``a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -184,7 +185,7 @@ class PrefectRegistry:
             state = self.states.read(app.owner)
             listing = read_listing(self.client)
             self._refuse_if_changed(app.owner, plan, state, listing)
-            code = CodeSource(self.code_mode, app.repo_url, app.path, app.ref, self.credentials)
+            code = CodeSource(self.code_mode, clone_url(app.repo_url), app.path, app.ref, self.credentials)
             applier = Applier(self.client, state, code, self.create_work_pools, lease.renew, self.concurrency)
             state.serial += 1
             try:
@@ -250,6 +251,13 @@ class PrefectRegistry:
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return True
+
+
+def clone_url(repo_url: str) -> str:
+    """What a worker on another machine can clone: a local repository by its absolute path."""
+    if "://" in repo_url or (":" in repo_url and not repo_url.startswith((".", "/"))):
+        return repo_url  # a URL, or scp-like user@host:path
+    return os.path.abspath(repo_url)
 
 
 def _view(server: dict[str, Any] | None) -> str | None:
