@@ -53,14 +53,18 @@ class PrefectSync:
         return parsed
 
 
-def prefect_cli(server: PrefectServer, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def prefect_cli(
+    server: PrefectServer, *args: str, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",
         "PREFECT_API_URL": server.api_url,
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(Path.home() / ".prefect")),
         "HOME": os.environ.get("HOME", "/"),
     }
-    done = subprocess.run([server.prefect, *args], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [server.prefect, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     if check and done.returncode:
         raise AssertionError(f"prefect {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return done
