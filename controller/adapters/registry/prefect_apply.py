@@ -48,6 +48,7 @@ class Applier:
         self.concurrency = concurrency
         self.version_info = True
         self.touched = False
+        self.written: dict[DeploymentId, dict[str, Any] | None] = {}  # None: deleted
         self._flows: dict[str, str] = {}
         self._pools: dict[str, str | None] = {}  # name -> None if usable, else why not
 
@@ -104,6 +105,7 @@ class Applier:
             "commit": extra.commit,
             "artifact_uri": extra.artifact_uri,
         }
+        self.written[change.id] = result
         self.touched = True
         return None
 
@@ -152,6 +154,7 @@ class Applier:
                 if exc.status != 404:
                     return str(exc)
         self.state.deployments.pop(identity, None)
+        self.written[identity] = None
         self.touched = True
         return None
 

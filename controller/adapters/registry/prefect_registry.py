@@ -35,6 +35,7 @@ from controller.errors import ConfigError, RegistryUnavailable, Unsupported
 from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
 
 MINIMUM_MAJOR = 3
+REFRESH_ONE_BY_ONE = 50  # plans this small re-read their deployments one by one before applying
 
 
 def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
@@ -87,6 +88,7 @@ class PrefectRegistry:
         self.create_work_pools = create_work_pools
         self.states = StateStore(client)
         self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
+        self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
         self.server_version = self._check_version()
 
     def close(self) -> None:
@@ -120,6 +122,7 @@ class PrefectRegistry:
         state = self.states.read(owner)
         listing = read_listing(self.client)
         self._seen[owner] = (state.serial, {i: view_digest(d) for i, d in listing.deployments.items()})
+        self._listings[owner] = listing
         actual = {}
         for identity, server in listing.deployments.items():
             mine = owner_of(server.get("tags", [])) == owner
@@ -142,13 +145,9 @@ class PrefectRegistry:
         return [_row(i, d, applied) for i, d in sorted(listing.deployments.items())]
 
     def get_deployment(self, identity: str) -> DeploymentRow | None:
-        flow_name, _, name = identity.partition("/")
-        try:
-            server = self.client.get(f"/deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}")
-        except PrefectApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        server = self._read_one(identity)
+        if server is None:
+            return None
         return _row(DeploymentId(identity), server, self._applied_by_owner([server]))
 
     def delete_deployment(self, identity: str) -> bool:
@@ -183,7 +182,7 @@ class PrefectRegistry:
         """Under the owner's lease, and only if nothing changed since ``read_state``."""
         with SyncLease(self.client, app.owner) as lease:
             state = self.states.read(app.owner)
-            listing = read_listing(self.client)
+            listing = self._refreshed(app.owner, plan)
             self._refuse_if_changed(app.owner, plan, state, listing)
             code = CodeSource(self.code_mode, clone_url(app.repo_url), app.path, app.ref, self.credentials)
             applier = Applier(self.client, state, code, self.create_work_pools, lease.renew, self.concurrency)
@@ -195,9 +194,41 @@ class PrefectRegistry:
                 if applier.touched:
                     self.states.write(state)
                 raise
-            self._update_status(state, app, plan, True, failures)
+            for identity, written in applier.written.items():
+                if written is None:
+                    listing.deployments.pop(identity, None)
+                else:
+                    listing.deployments[identity] = written
+            self._update_status(state, app, plan, True, failures, listing.generation())
             self.states.write(state)
         return failures
+
+    def _refreshed(self, owner: str, plan: Plan) -> Listing:
+        """The listing of ``read_state`` with the plan's deployments read again; a full listing
+        when there was none or the plan is large (a few pages beat many single reads)."""
+        listing = self._listings.pop(owner, None)
+        ids = [c.id for c in plan.changes if c.action is not Action.NOOP] + list(plan.conflicts)
+        if listing is None or len(ids) > REFRESH_ONE_BY_ONE:
+            return read_listing(self.client)
+        for identity in ids:
+            found = self._read_one(identity)
+            if found is None:
+                listing.deployments.pop(identity, None)
+            else:
+                listing.deployments[identity] = found
+        return listing
+
+    def _read_one(self, identity: str) -> dict[str, Any] | None:
+        flow_name, _, name = identity.partition("/")
+        try:
+            found: dict[str, Any] = self.client.get(
+                f"/deployments/name/{quote(flow_name, safe='')}/{quote(name, safe='')}"
+            )
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
 
     def _refuse_if_changed(self, owner: str, plan: Plan, state: OwnerState, listing: Listing) -> None:
         seen = self._seen.get(owner)
@@ -216,7 +247,9 @@ class PrefectRegistry:
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
         """Record a pass that applied nothing; write only when the status changed. True if written."""
         state = self.states.read(app.owner)
-        if not self._update_status(state, app, plan, applied):
+        listing = self._listings.pop(app.owner, None) if applied else None
+        generation = (listing or read_listing(self.client)).generation() if applied else None
+        if not self._update_status(state, app, plan, applied, None, generation):
             return False
         self.states.write(state)
         return True
@@ -228,6 +261,7 @@ class PrefectRegistry:
         plan: Plan | None,
         applied: bool,
         failures: Mapping[DeploymentId, str] | None = None,
+        generation: int | None = None,
     ) -> bool:
         old = state.status or {}
         status = {
@@ -236,9 +270,7 @@ class PrefectRegistry:
             "path": app.path,
             "last_attempted_revision": app.revision,
             "last_applied_revision": app.revision if applied else old.get("last_applied_revision"),
-            "applied_generation": (
-                read_listing(self.client).generation() if applied else old.get("applied_generation")
-            ),
+            "applied_generation": generation if applied else old.get("applied_generation"),
             "conditions": [c.to_json() for c in app.conditions],
         }
         outcomes = _outcomes(plan, failures, applied)

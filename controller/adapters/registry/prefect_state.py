@@ -12,7 +12,10 @@ still carries that tag. Used by ``PrefectRegistry``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +50,12 @@ class OwnerState:
     """Counts applies: a plan read at one serial is applied only at that serial."""
 
     def to_json(self) -> dict[str, Any]:
+        # The per-deployment records are most of the document: compressed, a no-op read of
+        # 1,000 deployments moves a tenth of the bytes. Status stays readable in Prefect's UI.
+        packed = zlib.compress(json.dumps(self.deployments, separators=(",", ":")).encode(), 6)
         return {
             "owner": self.owner,
-            "deployments": self.deployments,
+            "deployments_zlib": base64.b64encode(packed).decode(),
             "status": self.status,
             "serial": self.serial,
         }
@@ -136,9 +142,11 @@ class StateStore:
 
 def _state_of(document: dict[str, Any], owner: str | None = None) -> OwnerState:
     state = (document.get("data") or {}).get("state") or {}
+    packed = state.get("deployments_zlib")
+    deployments = json.loads(zlib.decompress(base64.b64decode(packed))) if packed else {}
     return OwnerState(
         owner or state.get("owner", ""),
-        state.get("deployments", {}),
+        deployments,
         state.get("status"),
         document["id"],
         state.get("serial", 0),
