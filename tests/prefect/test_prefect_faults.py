@@ -96,3 +96,34 @@ def test_credentials_are_sent_and_a_refusal_says_what_to_do_without_them(
     assert f"authorization: {header}".lower() in proxy.heads[0].lower()
     message = str(refused.value)
     assert "PREFECT_API_KEY" in message and "topsecret" not in message and "\n" not in message
+
+
+def test_an_outage_mid_apply_leaves_old_or_new_and_the_next_sync_converges(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    creates = 0
+
+    def third_create_never_answers(n: int, line: str) -> str | None:
+        nonlocal creates
+        if line.startswith("POST /api/deployments/ "):
+            creates += 1
+            return "503" if 3 <= creates < 3 + TRIES else None
+        return None
+
+    proxy = FaultProxy(upstream(prefect_server), third_create_never_answers)
+    repo = repository(tmp_path / "repo", unique("outage"), ["a", "b", "c", "d"])
+    owner = unique("owner")
+    broken = PrefectSync(through_proxy(prefect_server, proxy), repo, tmp_path / "ci-1", owner, {})
+    registry = broken.registry()
+    registry.client.sleep = lambda seconds: None
+    failed = broken.sync(registry)
+    proxy.close()
+    assert failed.error is not None and "503" in failed.error
+
+    healthy = PrefectSync(prefect_server, repo, tmp_path / "ci-2", owner, {})
+    again = healthy.sync(full=True)
+    assert again.ok and again.plan is not None
+    assert again.plan.counts == {"create": 2, "update": 0, "delete": 0, "noop": 2}
+    settled = healthy.registry()
+    last = healthy.sync(settled, full=True)
+    assert last.plan is not None and last.plan.counts["noop"] == 4 and settled.client.writes == 0

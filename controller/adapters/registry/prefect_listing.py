@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, view_digest
+from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, owner_tag, view_digest
 from controller.core.records import canonical_json, record_digest
 from controller.core.spec import DeploymentId, deployment_id
 from controller.core.state import ActualDeployment
@@ -39,18 +39,24 @@ class Listing:
     deployments: dict[DeploymentId, dict[str, Any]]
     flows: dict[str, str]  # flow name -> flow id
 
-    def generation(self) -> int:
-        """A number that changes whenever any deployment's managed fields change."""
+    def generation(self, owner: str | None = None) -> int:
+        """A number that changes whenever a deployment (``owner``'s, or any) changes on the server."""
         digest = hashlib.sha256()
         for identity in sorted(self.deployments):
-            digest.update(f"{identity}={view_digest(self.deployments[identity])};".encode())
+            server = self.deployments[identity]
+            if owner is None or owner_of(server.get("tags", [])) == owner:
+                digest.update(f"{identity}={view_digest(server)};".encode())
         return int(digest.hexdigest()[:12], 16)
 
 
-def read_listing(client: PrefectClient) -> Listing:
+def read_listing(client: PrefectClient, owner: str | None = None) -> Listing:
+    """Every deployment, or only those carrying ``owner``'s tag."""
     flow_names = {f["id"]: f["name"] for f in client.paged("/flows/filter")}
+    body: dict[str, Any] = {"sort": "NAME_ASC"}
+    if owner is not None:
+        body["deployments"] = {"tags": {"all_": [owner_tag(owner)]}}
     deployments = {}
-    for item in client.paged("/deployments/filter", {"sort": "NAME_ASC"}):
+    for item in client.paged("/deployments/filter", body):
         name = flow_names.get(item["flow_id"])
         if name is not None:
             deployments[deployment_id(name, item["name"])] = item

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
 from controller.errors import RegistryUnavailable
 
-DURATION = 120.0  # seconds; Prefect accepts 60 s to 1 day
+DURATION = 60.0  # seconds (Prefect accepts 60 s to 1 day): a killed sync blocks its owner this long
 WAIT = 300.0  # how long a second writer waits for the first before giving up
 LIMITS = "/v2/concurrency_limits"
 

@@ -89,6 +89,7 @@ class PrefectRegistry:
         self.states = StateStore(client)
         self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
         self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
+        self._owner: str | None = None
         self.server_version = self._check_version()
 
     def close(self) -> None:
@@ -113,9 +114,13 @@ class PrefectRegistry:
     # -- reading ---------------------------------------------------------------------------
 
     def generation(self) -> int:
-        return read_listing(self.client).generation()
+        """Of the owner whose status was read last (the reconciler asks right after): changes
+        elsewhere on a shared server must not make this owner's passes re-plan and re-record."""
+        owner = self._owner
+        return read_listing(self.client, owner).generation(owner)
 
     def read_status(self, owner: str) -> SourceStatus | None:
+        self._owner = owner
         return _status(self.states.read(owner))
 
     def read_state(self, owner: str) -> RegistryState:
@@ -133,7 +138,8 @@ class PrefectRegistry:
             if i in actual and actual[DeploymentId(i)].owner == owner and d.get("input_digest")
         }
         inventory = frozenset(DeploymentId(i) for i in state.deployments)
-        return RegistryState(actual, inventory, _status(state), listing.generation(), known)
+        self._owner = owner
+        return RegistryState(actual, inventory, _status(state), listing.generation(owner), known)
 
     def list_statuses(self) -> list[SourceStatus]:
         states = self.states.read_all()
@@ -199,7 +205,7 @@ class PrefectRegistry:
                     listing.deployments.pop(identity, None)
                 else:
                     listing.deployments[identity] = written
-            self._update_status(state, app, plan, True, failures, listing.generation())
+            self._update_status(state, app, plan, True, failures, listing.generation(app.owner))
             self.states.write(state)
         return failures
 
@@ -248,7 +254,10 @@ class PrefectRegistry:
         """Record a pass that applied nothing; write only when the status changed. True if written."""
         state = self.states.read(app.owner)
         listing = self._listings.pop(app.owner, None) if applied else None
-        generation = (listing or read_listing(self.client)).generation() if applied else None
+        if applied:
+            generation: int | None = (listing or read_listing(self.client, app.owner)).generation(app.owner)
+        else:
+            generation = None
         if not self._update_status(state, app, plan, applied, None, generation):
             return False
         self.states.write(state)
