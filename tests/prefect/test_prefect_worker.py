@@ -7,9 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
+from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_runs import PrefectRuns
+from controller.errors import NotFound
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import PrefectSync, prefect_cli, unique
@@ -21,11 +23,11 @@ def flow_source(flow: str, says: str) -> str:
     return f"from prefect import flow\n\n\n@flow(name='{flow}')\ndef say():\n    print('{says}')\n"
 
 
-def run_on_worker(server: PrefectServer, pool: str, deployment_id: str, cwd: Path) -> tuple[str, str]:
-    """Create a flow run, let one pass of ``prefect worker start --run-once`` execute it;
-    return the run's final state type and what the worker printed."""
-    run = httpx.post(f"{server.api_url}/deployments/{deployment_id}/create_flow_run", json={})
-    run.raise_for_status()
+def run_on_worker(server: PrefectServer, pool: str, deployment: str, cwd: Path) -> tuple[str, str]:
+    """Create a flow run the way `deployctl deployment run` does, let one pass of
+    ``prefect worker start --run-once`` execute it; return its final state and its logs."""
+    runs = PrefectRuns(PrefectClient(server.api_url))
+    run = runs.create(deployment, tags=["e2e"])
     env = {
         **os.environ,
         "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",  # the worker's own virtualenv
@@ -41,8 +43,10 @@ def run_on_worker(server: PrefectServer, pool: str, deployment_id: str, cwd: Pat
         timeout=300,
     )
     assert worker.returncode == 0, worker.stderr[-2000:]
-    state = httpx.get(f"{server.api_url}/flow_runs/{run.json()['id']}").json()["state"]["type"]
-    return state, worker.stdout
+    finished = runs.get(run.id)
+    assert finished.finished
+    logged = " ".join(message for _, _, message in runs.logs(run.id))
+    return finished.state_type, worker.stdout + logged
 
 
 def hello_repository(server: PrefectServer, root: Path, says: str) -> tuple[GitRepo, str, str]:
@@ -63,13 +67,12 @@ def test_the_worker_runs_the_code_of_the_synced_commit(prefect_server: PrefectSe
     repo, flow, pool = hello_repository(prefect_server, tmp_path / "repo", "version one")
     sync = PrefectSync(prefect_server, repo, tmp_path / "home", unique("owner"), {})
     assert sync.sync().ok
-    deployment_id = sync.inspect(f"{flow}/say")["id"]
-    state, output = run_on_worker(prefect_server, pool, deployment_id, tmp_path)
+    state, output = run_on_worker(prefect_server, pool, f"{flow}/say", tmp_path)
     assert (state, "version one" in output) == ("COMPLETED", True)
 
     repo.write({"flows/hello/flow.py": flow_source(flow, "version two")}).commit("two")
     assert sync.sync().ok
-    state, output = run_on_worker(prefect_server, pool, deployment_id, tmp_path)
+    state, output = run_on_worker(prefect_server, pool, f"{flow}/say", tmp_path)
     assert state == "COMPLETED"
     assert "version two" in output and "version one" not in output
 
@@ -84,5 +87,11 @@ def test_storage_mode_runs_the_uploaded_artifact(prefect_server: PrefectServer, 
     (step,) = seen["pull_steps"]
     assert step["prefect.deployments.steps.run_shell_script"]["script"].endswith(".tar.gz")
     repo.write({"flows/hello/flow.py": flow_source(flow, "not synced")}).commit("later")
-    state, output = run_on_worker(prefect_server, pool, seen["id"], tmp_path)
+    state, output = run_on_worker(prefect_server, pool, f"{flow}/say", tmp_path)
     assert state == "COMPLETED" and "from the artifact" in output
+
+
+def test_a_run_of_an_unknown_deployment_is_one_line(prefect_server: PrefectServer) -> None:
+    runs = PrefectRuns(PrefectClient(prefect_server.api_url))
+    with pytest.raises(NotFound, match="no deployment 'nope/never' on the Prefect server"):
+        runs.create("nope/never")
