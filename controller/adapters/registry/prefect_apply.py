@@ -177,5 +177,6 @@ class Applier:
             return None
         return (
             f"no work pool '{name}' on the Prefect server: create it (prefect work-pool create {name} "
-            "--type process), name an existing one, or set create_work_pools: true in .deployctl.yaml"
+            "--type process), name an existing one, or set create_work_pools: true in .deployctl.yaml "
+            "(or DEPLOYCTL_CREATE_WORK_POOLS=1)"
         )

@@ -54,11 +54,7 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
     if not concurrency.isdigit() or not 1 <= int(concurrency) <= 32:
         raise ConfigError(f"DEPLOYCTL_PREFECT_CONCURRENCY={concurrency!r}: use a whole number from 1 to 32")
     credentials = env.get("DEPLOYCTL_PREFECT_GIT_CREDENTIALS") or None
-    if credentials:
-        try:
-            credential_reference(credentials)
-        except ValueError as exc:
-            raise ConfigError(f"DEPLOYCTL_PREFECT_GIT_CREDENTIALS: {exc}") from exc
+    _check_credentials(credentials, "DEPLOYCTL_PREFECT_GIT_CREDENTIALS")
     return PrefectRegistry(
         client,
         code_mode=mode,
@@ -190,8 +186,19 @@ class PrefectRegistry:
             state = self.states.read(app.owner)
             listing = self._refreshed(app.owner, plan)
             self._refuse_if_changed(app.owner, plan, state, listing)
-            code = CodeSource(self.code_mode, clone_url(app.repo_url), app.path, app.ref, self.credentials)
-            applier = Applier(self.client, state, code, self.create_work_pools, lease.renew, self.concurrency)
+            # Repository settings (.deployctl.yaml) win over the environment, once the engine
+            # carries them in ``Application.options``.
+            options: Mapping[str, Any] = getattr(app, "options", None) or {}
+            code = CodeSource(
+                options.get("code", self.code_mode),
+                clone_url(app.repo_url),
+                app.path,
+                app.ref,
+                options.get("git_credentials", self.credentials),
+            )
+            _check_credentials(code.credentials, "git_credentials")
+            create_pools = bool(options.get("create_work_pools", self.create_work_pools))
+            applier = Applier(self.client, state, code, create_pools, lease.renew, self.concurrency)
             state.serial += 1
             try:
                 failures = applier.apply(plan, app, listing)
@@ -292,6 +299,14 @@ class PrefectRegistry:
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return True
+
+
+def _check_credentials(credentials: str | None, where: str) -> None:
+    if credentials:
+        try:
+            credential_reference(credentials)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
 
 
 def clone_url(repo_url: str) -> str:
