@@ -123,7 +123,11 @@ def test_an_outage_mid_apply_leaves_old_or_new_and_the_next_sync_converges(
     healthy = PrefectSync(prefect_server, repo, tmp_path / "ci-2", owner, {})
     again = healthy.sync(full=True)
     assert again.ok and again.plan is not None
-    assert again.plan.counts == {"create": 2, "update": 0, "delete": 0, "noop": 2}
+    counts = again.plan.counts
+    # What the outage left: created and recorded (noop), never reached (create), or written but
+    # not recorded because the answer was lost (update): never deleted, never doubled.
+    assert counts["delete"] == 0 and counts["create"] >= 1 and counts["noop"] >= 1
+    assert sum(counts.values()) == 4
     settled = healthy.registry()
     last = healthy.sync(settled, full=True)
     assert last.plan is not None and last.plan.counts["noop"] == 4 and settled.client.writes == 0
