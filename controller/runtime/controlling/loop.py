@@ -181,7 +181,7 @@ class ControllerLoop:
         elif not (options.dry_run and not options.full):  # a drift report counts; a suspended preview not
             self.state.done_revision, self.state.refused_revision = revision, None
             self._next_drift = now + self.timing.drift_interval
-        if options.full and not options.dry_run:
+        if not options.dry_run:
             self.metrics.drift.inc(drift_corrections(result))
         self.state.ready = self.state.ready or outcome is not Outcome.REPORTED or options.full
 
