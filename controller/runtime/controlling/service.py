@@ -58,6 +58,7 @@ class ControllerSettings:
     webhook_secret: str | None = None
     liveness: float | None = None  # seconds without a tick before /healthz fails [3 x interval + 120]
     ref: str | None = None  # the watched ref, for webhooks until the first pass names it
+    client_timeout: float = 10.0  # seconds an HTTP client may take to send its request
     holder: str = field(default_factory=default_holder)
 
 
@@ -69,7 +70,7 @@ def run_controller(
 ) -> int:
     stop = stop or _stop_on_signals()
     controller = Controller(parts, settings)
-    server = ControllerHTTPServer(settings.listen, controller)
+    server = ControllerHTTPServer(settings.listen, controller, settings.client_timeout)
     server.start()
     log.info("listening on %s", server.url)
     if on_listening:
