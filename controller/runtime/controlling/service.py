@@ -194,8 +194,8 @@ class Controller:
         if self.loop is None:
             return False, f"starting: {self._error}" if self._error else "starting"
         state = self.loop.state
-        if state.role != "active":
-            return False, state.role
+        if state.role == "standby":
+            return True, "standby"  # fit to take over and to take webhooks, which it relays
         if not state.ready:
             return False, "active, first pass not completed"
         return True, "suspended" if state.suspended else "ready"
