@@ -58,7 +58,6 @@ def main() -> int:
             grace=args.grace,
             webhook_secret=load_secret(os.environ),
             ref=args.ref,
-            holder=holder,
         ),
         on_listening=lambda url: print(url, flush=True),
     )

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.engine.reconciler import SyncOptions
@@ -35,6 +35,7 @@ log = logging.getLogger("deployctl.controller")
 
 
 def default_holder() -> str:
+    """A lease holder id unique to this process: host, pid and a random part (pids are reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -42,7 +43,7 @@ def default_holder() -> str:
 class ControllerParts:
     source: RemoteWatch
     reconciler: Reconcile
-    open_control: Callable[[str], OwnerControl]
+    open_control: Callable[[str], OwnerControl]  # owner -> its lease and flags, held as this process
     engine: Engine | None = None
     status_report: Callable[[str], Any] | None = None  # the `deployctl status` document of one owner
 
@@ -59,7 +60,6 @@ class ControllerSettings:
     liveness: float | None = None  # seconds without a tick before /healthz fails [3 x interval + 120]
     ref: str | None = None  # the watched ref, for webhooks until the first pass names it
     client_timeout: float = 10.0  # seconds an HTTP client may take to send its request
-    holder: str = field(default_factory=default_holder)
 
 
 def run_controller(
