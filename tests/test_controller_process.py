@@ -45,7 +45,7 @@ def start(published: Published) -> Iterator[Start]:
 
     def launch(home: Path, *args: str) -> ControllerProcess:
         started.append(ControllerProcess(published.url, home, *args))
-        wait_for(lambda: started[-1].get("/readyz")[0] == 200, what="the first pass")
+        wait_for(lambda: started[-1].get("/readyz") == (200, "ready\n"), what="the first pass")
         return started[-1]
 
     yield launch

@@ -36,9 +36,8 @@ class LeaseKeeper:
         return self._active
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+        while not stop.wait(self.period):
             self.renew()
-            stop.wait(self.period)
 
     def renew(self) -> None:
         try:

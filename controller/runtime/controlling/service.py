@@ -134,6 +134,7 @@ class Controller:
             time.monotonic,
         )
         loop.on_active = self._start_engine
+        keeper.renew()  # the first step knows its role: a lone controller never shows as standby
         self.keeper, self.loop = keeper, loop
         threading.Thread(
             target=keeper.run, args=(self._keeper_stop,), name="lease-keeper", daemon=True
