@@ -26,10 +26,10 @@ from pathlib import Path
 from benchmarks.bench_sync import git
 from benchmarks.generate import write_repository
 from controller.adapters.git_remote import RemoteHead
-from controller.adapters.git_source import SourceSpec
 from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
-from controller.app import build_reconciler
+from controller.app import App
 from controller.engine.reconciler import SyncOptions
+from controller.ports import SourceSpec
 from controller.runtime.controlling.loop import ControllerLoop, LoopConfig, LoopState
 from controller.runtime.controlling.metrics import ControllerMetrics
 from controller.runtime.controlling.policy import Timing
@@ -136,11 +136,11 @@ def resident_mb() -> float:
 def memory_growth(folder: Path, count: int = 100) -> tuple[float, float]:
     """Resident MB after 10 and after 1,000 full (drift) passes of one loop, in process."""
     _, url = published(folder, count)
-    settings = Settings.resolve(state_dir=str(folder / "home"), env={})
+    settings = Settings.resolve(home=str(folder / "home"), env={})
     spec = SourceSpec(url)
-    reconciler = build_reconciler(settings, spec)
+    reconciler = App(settings).reconciler(spec)
     owner = reconciler.reconcile_once(SyncOptions()).owner
-    control = SqliteOwnerControl(settings.state_dir / "registry.db", owner, "bench")
+    control = SqliteOwnerControl(settings.home / "registry.db", owner, "bench")
     control.acquire()
     config = LoopConfig(SyncOptions(), Timing(interval=0.0, drift_interval=0.0))
     clock = iter(range(10**9))

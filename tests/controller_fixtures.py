@@ -95,7 +95,7 @@ class Published:
 class ControllerProcess:
     def __init__(self, source: str, home: Path, *args: str, secret: str = SECRET) -> None:
         env = {**os.environ, "DEPLOYCTL_WEBHOOK_SECRET": secret, "HOME": str(home.parent)}
-        env.pop("DEPLOYCTL_STATE_DIR", None)
+        env.pop("DEPLOYCTL_HOME", None)
         self.process = subprocess.Popen(
             [sys.executable, str(MAIN), source, "--home", str(home), *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -17,11 +17,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.adapters.git_remote import RemoteHead  # noqa: E402
-from controller.adapters.git_source import SourceSpec  # noqa: E402
-from controller.adapters.registry.sqlite import SqliteRegistry, parse_sqlite_url  # noqa: E402
+from controller.adapters.registry.sqlite import parse_sqlite_url  # noqa: E402
 from controller.adapters.registry.sqlite_lease import SqliteOwnerControl  # noqa: E402
-from controller.app import build_reconciler  # noqa: E402
+from controller.app import App, open_registry  # noqa: E402
 from controller.engine.reconciler import SyncOptions  # noqa: E402
+from controller.ports import SourceSpec  # noqa: E402
 from controller.runtime.controlling.policy import Timing  # noqa: E402
 from controller.runtime.controlling.service import (  # noqa: E402
     ControllerParts,
@@ -30,21 +30,22 @@ from controller.runtime.controlling.service import (  # noqa: E402
     run_controller,
 )
 from controller.runtime.controlling.webhooks import load_secret  # noqa: E402
+from controller.services.status import source_reports  # noqa: E402
 from controller.settings import Settings  # noqa: E402
 
 
 def main() -> int:
     args = _parser().parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings.resolve(state_dir=str(Path(args.home).resolve()))
+    settings = Settings.resolve(home=args.home)
     spec = SourceSpec(args.source, args.ref, args.path)
     database = parse_sqlite_url(settings.registry_url)
     holder = default_holder()
     parts = ControllerParts(
         source=RemoteHead(spec),
-        reconciler=build_reconciler(settings, spec),
+        reconciler=App(settings).reconciler(spec),
         open_control=lambda owner: SqliteOwnerControl(database, owner, holder, args.lease),
-        status_report=lambda owner: _status(database, owner),
+        status_report=lambda owner: _status(settings, owner),
     )
     host, _, port = args.listen.rpartition(":")
     return run_controller(
@@ -63,20 +64,11 @@ def main() -> int:
     )
 
 
-def _status(database: Path, owner: str) -> list[dict[str, Any]]:
-    registry = SqliteRegistry(database)
+def _status(settings: Settings, owner: str) -> list[dict[str, Any]]:
+    """The ``deployctl status`` document; one connection per request (the server is threaded)."""
+    registry = open_registry(settings)
     try:
-        status = registry.read_status(owner)
-        if status is None:
-            return []
-        return [
-            {
-                "owner": status.owner,
-                "last_attempted_revision": status.last_attempted_revision,
-                "last_applied_revision": status.last_applied_revision,
-                "conditions": [c.to_json() for c in status.conditions],
-            }
-        ]
+        return [report.to_json() for report in source_reports(registry, owner)]
     finally:
         registry.close()
 

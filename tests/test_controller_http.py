@@ -17,12 +17,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.adapters.git_remote import RemoteHead
-from controller.adapters.git_source import SourceSpec
 from controller.adapters.registry.sqlite import parse_sqlite_url
 from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
-from controller.app import build_reconciler
+from controller.app import App
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import ConfigError
+from controller.ports import SourceSpec
 from controller.runtime.controlling.policy import Timing
 from controller.runtime.controlling.service import ControllerParts, ControllerSettings, run_controller
 from controller.runtime.controlling.webhooks import load_secret
@@ -68,9 +68,9 @@ class Running:
     ) -> None:
         repo = repository(tmp / "repo", ["a"])
         self.repo, self.engine = repo, Engine()
-        config = Settings.resolve(state_dir=str(tmp / "home"))
+        config = Settings.resolve(home=str(tmp / "home"))
         spec = SourceSpec(str(repo.root))
-        reconciler = build_reconciler(config, spec)
+        reconciler = App(config).reconciler(spec)
         self.gate = Gate(reconciler.reconcile_once) if gate else None
         database = parse_sqlite_url(config.registry_url)
         parts = ControllerParts(

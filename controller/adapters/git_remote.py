@@ -14,8 +14,9 @@ from pathlib import Path
 
 import git
 
-from controller.adapters.git_source import SourceSpec, _git_environment, _last_line, is_remote, redact
+from controller.adapters.git_source import _git_environment, _last_line, is_remote, redact
 from controller.errors import InvalidSource, SourceUnavailable
+from controller.ports import SourceSpec
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
