@@ -64,12 +64,15 @@ def push_change(work: Path, step: int) -> str:
 
 def start(url: str, home: Path, interval: str) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "DEPLOYCTL_WEBHOOK_SECRET": SECRET}
+    log = home.parent / "controller.log"
     process = subprocess.Popen(
         [sys.executable, str(ENTRY), url, "--home", str(home), "--interval", interval],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
     )  # fmt: skip
     assert process.stdout is not None
     base = process.stdout.readline().strip()
+    if not base.startswith("http://"):
+        raise RuntimeError(f"the controller did not start (exit {process.wait()}): {log.read_text()[-2000:]}")
     wait(lambda: status(base)["controller"].get("ready"), 600)
     return process, base
 
