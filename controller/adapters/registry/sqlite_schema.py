@@ -2,7 +2,8 @@
 
 Never edit a released migration: append a new one. ``meta.generation`` is bumped by triggers
 on every change to deployments or schedules, whoever makes it, so "has anything changed since
-the last apply" is one read.
+the last apply" is one read. Migration 3 adds what the continuous controller keeps per owner:
+the writer lease (holder and expiry) and the suspend flag.
 """
 
 from __future__ import annotations
@@ -165,6 +166,22 @@ MIGRATIONS: tuple[str, ...] = (
         queues TEXT NOT NULL,
         started_at TEXT NOT NULL,
         heartbeat_at TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE leases (
+        owner TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        renewed_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+
+    CREATE TABLE owner_controls (
+        owner TEXT PRIMARY KEY,
+        suspended INTEGER NOT NULL DEFAULT 0,
+        refresh_requests INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
     );
     """,
 )

@@ -1,0 +1,213 @@
+"""The controller loop: when to check the remote, when to reconcile, when to back off.
+
+Each ``step`` is one tick: if this process is the active writer and a check is due (or a
+webhook asked for one), ask the remote which commit the ref points at, and run at most one
+pass: a new commit (or a retry) is applied, a refused commit is not tried again, and with no
+new commit a drift pass re-plans every ``drift_interval``. ``step`` returns how long to wait;
+``run`` waits on an event that webhooks and the lease keeper set. One thread runs the passes,
+so they never overlap. Called by ``controller.runtime.controlling.service``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from controller.engine.reconciler import SyncOptions, SyncResult
+from controller.errors import DeployctlError, StalledError
+from controller.runtime.controlling.metrics import ControllerMetrics
+from controller.runtime.controlling.policy import Outcome, Timing, classify, drift_corrections
+from controller.runtime.controlling.ports import Clock, Leadership, OwnerControl, Reconcile, RemoteWatch
+
+log = logging.getLogger("deployctl.controller")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    options: SyncOptions
+    timing: Timing = Timing()
+    drift: str = "restore"  # "restore", "report-only" or "off"
+
+
+@dataclass
+class LoopState:
+    """What /api/status, /readyz and /healthz read; written by the loop thread only."""
+
+    owner: str
+    role: str = "starting"
+    suspended: bool = False
+    ready: bool = False
+    last_tick: float = 0.0
+    remote_head: str | None = None
+    done_revision: str | None = None
+    refused_revision: str | None = None
+    failures: int = 0
+    last_error: str | None = None
+    last_outcome: str | None = None
+    last_result: SyncResult | None = None
+    passes: int = 0
+
+
+class ControllerLoop:
+    def __init__(
+        self,
+        state: LoopState,
+        source: RemoteWatch,
+        reconciler: Reconcile,
+        leadership: Leadership,
+        control: OwnerControl,
+        config: LoopConfig,
+        metrics: ControllerMetrics,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.state, self.source, self.reconciler = state, source, reconciler
+        self.leadership, self.control, self.config, self.metrics = leadership, control, config, metrics
+        self.clock, self.rng = clock, rng or random.Random()
+        self.timing = config.timing
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        self.on_active: Callable[[], None] | None = None
+        self._refresh = True
+        self._next_check = self._next_drift = 0.0
+        self._reported: str | None = None
+
+    def request_refresh(self) -> None:
+        """A webhook or a relayed request: check the remote at once. Bursts coalesce into one."""
+        self._refresh = True
+        self.wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            delay = self.step()
+            self.wake.wait(max(0.0, delay))
+            self.wake.clear()
+
+    def step(self) -> float:
+        now = self.clock()
+        self.state.last_tick = now
+        if not self._is_active():
+            return self.timing.interval  # the lease keeper wakes us when that changes
+        if now < self._next_check and not self._refresh:
+            return self._next_check - now
+        self._refresh = False
+        head = self._remote_head(now)
+        if head is not None:
+            self._decide(head, now)
+        return max(0.0, self._next_check - self.clock())
+
+    def _is_active(self) -> bool:
+        active = self.leadership.is_active()
+        if active and self.state.role != "active" and self.on_active is not None:
+            self.on_active()
+        self.state.role = "active" if active else "standby"
+        self.metrics.up.set(int(active))
+        return active
+
+    def _remote_head(self, now: float) -> str | None:
+        self.metrics.git_requests.labels("ls-remote").inc()
+        try:
+            head = self.source.remote_head()
+        except DeployctlError as exc:
+            self.metrics.git_failures.labels("ls-remote").inc()
+            self._back_off(now, str(exc))
+            return None
+        self.state.remote_head = head
+        return head
+
+    def _decide(self, head: str, now: float) -> None:
+        self.state.suspended = self.control.suspended()
+        if head == self.state.refused_revision:
+            self._next_check = now + self.timing.next_poll(self.rng)  # tried once; wait for a new commit
+        elif self.state.suspended:
+            self._report_while_suspended(head, now)
+        elif head != self.state.done_revision or self.state.failures:
+            self._run_pass(head, self.config.options, now)
+        elif self.config.drift != "off" and now >= self._next_drift:
+            full = replace(self.config.options, full=True, dry_run=self.config.drift == "report-only")
+            self._run_pass(head, full, now)
+        else:
+            self._next_check = now + self.timing.next_poll(self.rng)
+
+    def _report_while_suspended(self, head: str, now: float) -> None:
+        if head != self._reported:
+            self._run_pass(head, replace(self.config.options, dry_run=True), now)
+            self._reported = head
+        else:
+            self._next_check = now + self.timing.next_poll(self.rng)
+
+    def _run_pass(self, head: str, options: SyncOptions, now: float) -> None:
+        started = self.clock()
+        result, outcome = self._reconcile(head, options)
+        self.metrics.observe_pass(outcome, self.clock() - started, result, fetched=True)
+        with self.lock:
+            self.state.passes += 1
+            self.state.last_result, self.state.last_outcome = result, outcome.value
+        log.info(
+            "pass on %s: %s%s",
+            (result.revision or head)[:12],
+            outcome.value,
+            f" ({result.error})" if result.error else "",
+        )
+        if outcome is Outcome.TRANSIENT:
+            self._back_off(now, result.error or "the pass failed")
+            return
+        self._settle(head, options, result, outcome, now)
+
+    def _reconcile(self, head: str, options: SyncOptions) -> tuple[SyncResult, Outcome]:
+        owner = self.state.owner
+        try:
+            result = self.reconciler.reconcile_once(replace(options, owner=options.owner or owner))
+        except StalledError as exc:
+            return SyncResult(owner, revision=head, error=str(exc)), Outcome.REFUSED
+        except Exception as exc:  # the loop outlives any one pass: a bug in a pass is retried, logged
+            if not isinstance(exc, DeployctlError):
+                log.exception("the pass on %s failed unexpectedly", head[:12])
+            return SyncResult(owner, error=str(exc)), Outcome.TRANSIENT
+        return result, classify(result, options.dry_run)
+
+    def _settle(
+        self, head: str, options: SyncOptions, result: SyncResult, outcome: Outcome, now: float
+    ) -> None:
+        revision = result.revision or head
+        self.state.failures, self.state.last_error = 0, result.error
+        self._next_check = now + self.timing.next_poll(self.rng)
+        if outcome is Outcome.REFUSED:
+            self.state.refused_revision = revision
+        elif not (options.dry_run and not options.full):  # a drift report counts; a suspended preview not
+            self.state.done_revision, self.state.refused_revision = revision, None
+            self._next_drift = now + self.timing.drift_interval
+        if not options.dry_run:
+            self.metrics.drift.inc(drift_corrections(result))
+        self.state.ready = self.state.ready or outcome is not Outcome.REPORTED or options.full
+
+    def _back_off(self, now: float, error: str) -> None:
+        self.state.failures += 1
+        self.state.last_error = error
+        self._next_check = now + self.timing.backoff(self.state.failures, self.rng)
+        log.warning(
+            "retrying in %.1f s after failure %d: %s", self._next_check - now, self.state.failures, error
+        )
+
+    def describe(self) -> dict[str, Any]:
+        with self.lock:
+            state = replace(self.state)
+        result = state.last_result
+        return {
+            "owner": state.owner,
+            "role": state.role,
+            "suspended": state.suspended,
+            "ready": state.ready,
+            "remote_head": state.remote_head,
+            "applied_revision": state.done_revision,
+            "refused_revision": state.refused_revision,
+            "consecutive_failures": state.failures,
+            "last_error": state.last_error,
+            "last_outcome": state.last_outcome,
+            "passes": state.passes,
+            "last_conditions": [c.to_json() for c in result.conditions] if result else [],
+        }

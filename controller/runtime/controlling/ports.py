@@ -1,0 +1,55 @@
+"""What the controller loop needs from the outside, as small protocols.
+
+The composition root passes the git adapter's ``RemoteHead``, the engine's ``Reconciler`` and the
+registry's ``SqliteOwnerControl``; unit tests pass fakes of these protocols, never of a library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from controller.engine.reconciler import SyncOptions, SyncResult
+
+Clock = Callable[[], float]
+"""Monotonic seconds: the loop's notion of now (time.monotonic in production)."""
+
+
+class RemoteWatch(Protocol):
+    def remote_head(self) -> str:
+        """The commit the watched ref points at now; raises TransientError when unreachable."""
+        ...
+
+
+class Reconcile(Protocol):
+    def reconcile_once(self, options: SyncOptions, progress: Callable[[str], None] = ...) -> SyncResult: ...
+
+
+class OwnerControl(Protocol):
+    """The per-owner rows of the registry: writer lease, suspend flag, relayed refreshes."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def suspended(self) -> bool: ...
+
+    def refresh_requests(self) -> int: ...
+
+    def request_refresh(self) -> None: ...
+
+
+class Leadership(Protocol):
+    """Whether this process is the active writer for its owner right now."""
+
+    def is_active(self) -> bool: ...
+
+
+class Engine(Protocol):
+    """The embedded scheduler and runner, started when this controller becomes active."""
+
+    def start(self) -> None: ...
+
+    def drain(self) -> None: ...
+
+    def runs_by_state(self) -> Mapping[str, int]: ...

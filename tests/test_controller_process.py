@@ -1,0 +1,164 @@
+"""The controller as a real process against a real git daemon on loopback and a real SQLite registry:
+webhooks, polling, an unreachable server, invalid commits, drift, SIGTERM, metrics."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.registry.sqlite_lease import set_suspended
+from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
+from tests.gitrepo import deployment_files
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
+    base = tmp_path / "served"
+    base.mkdir()
+    server = GitDaemon(base).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def published(tmp_path: Path, daemon: GitDaemon) -> Published:
+    repo = Published(tmp_path, daemon)
+    repo.push(deployment_files("first"), "initial")
+    return repo
+
+
+def deployments(home: Path) -> set[str]:
+    with sqlite3.connect(home / "registry.db") as db:
+        return {row[0] for row in db.execute("SELECT id FROM deployments")}
+
+
+Start = Callable[..., ControllerProcess]
+
+
+@pytest.fixture
+def start(published: Published) -> Iterator[Start]:
+    """Starts a controller on ``published`` and waits for its first pass; killed at teardown."""
+    started: list[ControllerProcess] = []
+
+    def launch(home: Path, *args: str) -> ControllerProcess:
+        started.append(ControllerProcess(published.url, home, *args))
+        wait_for(lambda: started[-1].get("/readyz") == (200, "ready\n"), what="the first pass")
+        return started[-1]
+
+    yield launch
+    for controller in started:
+        controller.kill()
+
+
+def test_push_then_a_signed_webhook_applies_and_a_forged_one_is_refused(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "300")
+    assert deployments(home) == {"etl/first"}
+    assert controller.get("/healthz")[0] == 200
+    published.push(deployment_files("second"))
+    assert controller.github_push(secret="forged")[0] == 401
+    assert controller.github_push(ref="refs/heads/other")[0] == 202
+    assert deployments(home) == {"etl/first"}
+    assert controller.github_push()[0] == 202
+    wait_for(lambda: deployments(home) == {"etl/first", "etl/second"}, what="the pushed deployment")
+    hooks = {r: controller.metric("deployctl_webhook_requests_total", provider="github", result=r)
+             for r in ("unauthorized", "ignored", "accepted")}  # fmt: skip
+    assert hooks == {"unauthorized": 1, "ignored": 1, "accepted": 1}
+    # only the signed push for the watched branch made the loop look at the remote again
+    assert controller.metric("deployctl_git_requests_total", kind="ls-remote") == 2
+    assert controller.metric("deployctl_reconcile_passes_total", result="applied") == 2
+    assert controller.terminate() == 0
+
+
+def test_polling_applies_within_one_interval_and_an_outage_is_reported_then_recovered(
+    tmp_path: Path, daemon: GitDaemon, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "1")
+    published.push(deployment_files("second"))
+    wait_for(lambda: "etl/second" in deployments(home), timeout=3, what="a poll within one interval")
+    daemon.stop()
+    wait_for(lambda: controller.controller()["consecutive_failures"] >= 2, what="failures to be reported")
+    assert controller.metric("deployctl_git_failures_total", kind="ls-remote") >= 2
+    assert "cannot reach" in controller.controller()["last_error"]
+    assert deployments(home) == {"etl/first", "etl/second"}
+    assert controller.get("/readyz")[0] == 200  # the last applied revision stays in force
+    published.push(deployment_files("third"))
+    daemon.start()
+    wait_for(lambda: "etl/third" in deployments(home), what="recovery after the outage")
+    assert controller.controller()["consecutive_failures"] == 0
+
+
+def test_an_invalid_commit_is_tried_once_and_a_fix_is_applied(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "0.2")
+    bad = published.push({"flows/broken/deployment.yaml": "name: [unclosed\n"}, "broken")
+    wait_for(lambda: controller.controller()["refused_revision"] == bad, what="the refusal")
+    checks = controller.metric("deployctl_git_requests_total", kind="ls-remote")
+    wait_for(
+        lambda: controller.metric("deployctl_git_requests_total", kind="ls-remote") >= checks + 5,
+        what="five more polls",
+    )
+    assert controller.metric("deployctl_reconcile_passes_total", result="refused") == 1
+    assert controller.status()["sources"][0]["conditions"][1]["reason"] == "ValidationFailed"
+    published.work.remove("flows/broken")
+    fixed = published.push(deployment_files("second"), "fix")
+    wait_for(lambda: controller.controller()["applied_revision"] == fixed, what="the fix")
+    assert deployments(home) == {"etl/first", "etl/second"}
+    assert controller.controller()["refused_revision"] is None
+
+
+def test_a_registry_edit_is_restored_by_the_drift_pass(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "0.2", "--drift-interval", "0.5")
+    with sqlite3.connect(home / "registry.db") as db:
+        (original,) = db.execute("SELECT record FROM deployments").fetchone()
+        db.execute(
+            "UPDATE deployments SET record_digest = 'edited', "
+            "record = json_set(record, '$.schedules[0].cron', '30 * * * *')"
+        )
+    wait_for(lambda: controller.metric("deployctl_drift_corrections_total") == 1, what="the drift pass")
+    with sqlite3.connect(home / "registry.db") as db:
+        assert db.execute("SELECT record FROM deployments").fetchone()[0] == original
+
+
+def test_suspend_stops_applying_and_resume_applies(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "0.2")
+    owner = controller.controller()["owner"]
+    set_suspended(home / "registry.db", owner, True)
+    new = published.push(deployment_files("second"))
+    wait_for(lambda: controller.controller()["remote_head"] == new, what="the new commit to be seen")
+    wait_for(lambda: controller.controller()["suspended"], what="suspension to be reported")
+    assert deployments(home) == {"etl/first"}
+    set_suspended(home / "registry.db", owner, False)
+    wait_for(lambda: "etl/second" in deployments(home), what="the resumed apply")
+
+
+def test_sigterm_during_a_pass_exits_0_and_leaves_a_whole_state(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "300", "--grace", "10")
+    names = [f"d{i}" for i in range(40)]
+    files: dict[str, str] = {}
+    for name in names:
+        files |= deployment_files(name)
+    published.push(files, "many")
+    assert controller.github_push()[0] == 202
+    wait_for(lambda: controller.controller()["remote_head"] != controller.controller()["applied_revision"],
+             what="the pass to start")  # fmt: skip
+    assert controller.terminate(timeout=15) == 0
+    found = deployments(home)
+    assert found in ({"etl/first"}, {"etl/first", *(f"etl/{n}" for n in names)})
