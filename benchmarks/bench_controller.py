@@ -35,7 +35,6 @@ from controller.runtime.controlling.metrics import ControllerMetrics
 from controller.runtime.controlling.policy import Timing
 from controller.settings import Settings
 
-ENTRY = Path(__file__).resolve().parent.parent / "tests" / "controller_main.py"
 SECRET = "bench-secret"
 
 
@@ -66,11 +65,12 @@ def start(url: str, home: Path, interval: str) -> tuple[subprocess.Popen[str], s
     env = {**os.environ, "DEPLOYCTL_WEBHOOK_SECRET": SECRET}
     log = home.parent / "controller.log"
     process = subprocess.Popen(
-        [sys.executable, str(ENTRY), url, "--home", str(home), "--interval", interval],
+        [sys.executable, "-m", "controller", "--home", str(home), "controller", url,
+         "--listen", "127.0.0.1:0", "--interval", interval],
         env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
     )  # fmt: skip
     assert process.stdout is not None
-    base = process.stdout.readline().strip()
+    base = process.stdout.readline().strip().removeprefix("listening on ")
     if not base.startswith("http://"):
         raise RuntimeError(f"the controller did not start (exit {process.wait()}): {log.read_text()[-2000:]}")
     wait(lambda: status(base)["controller"].get("ready"), 600)

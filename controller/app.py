@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.errors import ConfigError, Unsupported
 from controller.ports import ArtifactStore, Registry, RunStore, SourceSpec
@@ -20,6 +20,7 @@ from controller.settings import SQLITE_PREFIX, Settings
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
     from controller.engine.reconciler import Reconciler
+    from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
@@ -110,6 +111,45 @@ class App:
             timedelta(seconds=grace),
         )
 
+    def controller_parts(self, source: SourceSpec, lease_seconds: float, engine: bool) -> ControllerParts:
+        """The continuous controller's parts: remote check, reconciler, lease, engine, status."""
+        from controller.adapters.git_remote import RemoteHead
+        from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
+        from controller.runtime.controlling.engine import EngineThread
+        from controller.runtime.controlling.service import ControllerParts, default_holder
+
+        if not self.embedded:
+            raise Unsupported(
+                f"deployctl controller keeps its writer lease in the embedded registry; "
+                f"{self.settings.registry_url} has no controller lease yet (use 'deployctl sync' from CI)"
+            )
+        database, holder = _sqlite_path(self.settings.registry_url), default_holder()
+        store = self.run_store("the controller's engine")
+        loops = self.loop_settings(True, self.runner_config()) if engine else None
+        return ControllerParts(
+            source=RemoteHead(source),
+            reconciler=self.reconciler(source),
+            open_control=lambda owner: SqliteOwnerControl(database, owner, holder, lease_seconds),
+            engine=EngineThread(loops, store.count_by_state) if loops else None,
+            status_report=self._status_document,
+        )
+
+    def _status_document(self, owner: str) -> list[dict[str, Any]]:
+        """``deployctl status --owner OWNER -o json``; its own connection (the HTTP server is threaded)."""
+        from controller.services.status import source_reports
+
+        registry = open_registry(self.settings)
+        try:
+            return [report.to_json() for report in source_reports(registry, owner)]
+        finally:
+            registry.close()
+
+    def set_suspended(self, owner: str, suspended: bool) -> None:
+        from controller.adapters.registry.sqlite_lease import set_suspended
+
+        self.run_store("deployctl suspend and resume").close()  # the embedded registry only, migrated
+        set_suspended(_sqlite_path(self.settings.registry_url), owner, suspended)
+
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
@@ -124,8 +164,15 @@ def open_registry(settings: Settings) -> Registry:
         return SqliteRegistry(_sqlite_path(url))
     if url.startswith("sqlite:"):
         raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes, then the path)")
+    if url == "prefect" or url.startswith("prefect+"):
+        import os
+
+        from controller.adapters.registry.prefect_registry import open_prefect_registry
+
+        return open_prefect_registry(url, os.environ)
     raise ConfigError(
-        f"registry URL {url!r} is not supported: use sqlite:///PATH (the default is "
+        f"registry URL {url!r} is not supported: use sqlite:///PATH, prefect, "
+        "prefect+http://HOST:PORT/api or prefect+https://HOST/api (the default is "
         f"{SQLITE_PREFIX}{settings.home / 'registry.db'})"
     )
 

@@ -1,7 +1,7 @@
 """Real parts for the controller tests: a git daemon on loopback and a controller process.
 
-The controller runs as its own process (``tests/controller_main.py``, later ``deployctl
-controller``); tests talk to it over HTTP only and poll with deadlines, never fixed sleeps.
+The controller runs as its own process (``deployctl controller``); tests talk to it over HTTP
+only and poll with deadlines, never fixed sleeps.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gitrepo import ENV, GitRepo
 
-MAIN = Path(__file__).resolve().parent / "controller_main.py"
 SECRET = "s3cret-for-tests"
 
 
@@ -97,11 +96,12 @@ class ControllerProcess:
         env = {**os.environ, "DEPLOYCTL_WEBHOOK_SECRET": secret, "HOME": str(home.parent)}
         env.pop("DEPLOYCTL_HOME", None)
         self.process = subprocess.Popen(
-            [sys.executable, str(MAIN), source, "--home", str(home), *args],
+            [sys.executable, "-m", "controller", "--home", str(home), "controller", source,
+             "--listen", "127.0.0.1:0", *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
+        self.url = self.process.stdout.readline().strip().removeprefix("listening on ")
         assert self.url.startswith("http://"), self.stderr()
 
     def stderr(self) -> str:

@@ -150,7 +150,7 @@ def test_sigterm_during_a_pass_exits_0_and_leaves_a_whole_state(
     tmp_path: Path, published: Published, start: Start
 ) -> None:
     home = tmp_path / "home"
-    controller = start(home, "--interval", "300", "--grace", "10")
+    controller = start(home, "--interval", "300", "--shutdown-grace", "10")
     names = [f"d{i}" for i in range(40)]
     files: dict[str, str] = {}
     for name in names:

@@ -84,8 +84,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
     "--registry",
     envvar="DEPLOYCTL_REGISTRY",
     metavar="URL",
-    help="Deployment registry: sqlite:///PATH (embedded) [env DEPLOYCTL_REGISTRY; "
-    "default sqlite:///HOME/registry.db].",
+    help="Deployment registry: sqlite:///PATH (embedded), prefect (PREFECT_API_URL or the active "
+    "profile) or prefect+https://HOST/api [env DEPLOYCTL_REGISTRY; default sqlite:///HOME/registry.db].",
 )
 @click.option(
     "--storage",
@@ -112,7 +112,7 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import deployments, engine, runs, syncing
+    from controller.cli import controlling, deployments, engine, runs, syncing
 
     for command in (
         syncing.plan,
@@ -126,6 +126,9 @@ def _register() -> None:
         engine.up,
         engine.scheduler,
         engine.runner,
+        controlling.controller,
+        controlling.suspend,
+        controlling.resume,
     ):
         main.add_command(command)
 

@@ -49,6 +49,11 @@ class SqliteRunStore:
     def close(self) -> None:
         self._connection.close()
 
+    def count_by_state(self) -> dict[str, int]:
+        """Flow runs per state type, for the controller's /metrics."""
+        rows = self._db.execute("SELECT state_type, COUNT(*) FROM flow_runs GROUP BY state_type").fetchall()
+        return {str(state): int(count) for state, count in rows}
+
     # -- scheduling ------------------------------------------------------------------------
 
     def active_schedules(self) -> list[ActiveSchedule]:
