@@ -49,7 +49,7 @@ class App:
         self.registry()  # an unusable registry URL is reported as such first
         if not self.embedded:
             raise Unsupported(
-                f"{purpose} needs the embedded registry; {self.settings.registry_url} schedules and "
+                f"{purpose}: only with the embedded registry; {self.settings.registry_url} schedules and "
                 "runs flows itself (Prefect's scheduler and workers)"
             )
         from controller.adapters.registry.sqlite_runs import SqliteRunStore
