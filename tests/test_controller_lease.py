@@ -16,6 +16,8 @@ from tests.gitrepo import deployment_files
 
 LEASE = 2.0
 
+pytestmark = pytest.mark.controller
+
 
 class Wall:
     def __init__(self) -> None:

@@ -13,6 +13,8 @@ from controller.adapters.registry.sqlite_lease import set_suspended
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
 from tests.gitrepo import deployment_files
 
+pytestmark = pytest.mark.controller
+
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
