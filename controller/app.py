@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
+    from controller.services.engine_runs import RemoteRuns
     from controller.services.queues import Queues
     from controller.services.runs import Runs
 
@@ -78,6 +79,19 @@ class App:
         from controller.services.runs import Runs
 
         return Runs(self.run_store(purpose))
+
+    def run_service(self, purpose: str) -> Runs | RemoteRuns:
+        """Runs of this registry's engine: the embedded runner's, or the Prefect server's."""
+        if self.embedded:
+            return self.runs(purpose)
+        from controller.adapters.registry.prefect_registry import PrefectRegistry
+        from controller.adapters.registry.prefect_runs import PrefectRuns
+        from controller.services.engine_runs import RemoteRuns
+
+        registry = self.registry()
+        if not isinstance(registry, PrefectRegistry):
+            raise Unsupported(f"{purpose} is not supported by {self.settings.registry_url}")
+        return RemoteRuns(PrefectRuns(registry.client))
 
     def queues(self) -> Queues:
         from controller.services.queues import Queues

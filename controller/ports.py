@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from controller.core.plan import Plan
@@ -194,6 +195,38 @@ class Registry(Protocol):
     def last_outcomes(self, owner: str) -> list[SyncOutcome]: ...
 
     def close(self) -> None: ...
+
+
+# -- flow runs on a registry whose own engine runs them (Prefect) ---------------------------
+
+
+class EngineRun(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def state_name(self) -> str: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+class EngineRuns(Protocol):
+    """Create and follow flow runs that another engine (Prefect's workers) executes."""
+
+    def create(
+        self,
+        deployment: str,
+        parameters: Mapping[str, Any] | None = None,
+        scheduled_time: datetime | None = None,
+    ) -> EngineRun: ...
+
+    def get(self, run_id: str) -> EngineRun: ...
+
+    def logs(self, run_id: str, after: int = 0) -> list[tuple[str, str, str]]: ...
 
 
 # -- the run store (embedded engine only) ----------------------------------------------------

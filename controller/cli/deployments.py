@@ -88,11 +88,12 @@ def deployment_run(
     """Create an ad-hoc run of a deployment (a runner executes it)."""
     from controller.cli.runs import echo_log_line, final_line
 
-    runs = app.runs("deployment run")
+    runs = app.run_service("deployment run")
     start_at = datetime.now(UTC) + _duration(start_in) if start_in else None
     run = runs.create(identity, _parameters(params, params_json), start_at)
+    when = getattr(run, "expected_start_time", None)
     click.echo(
-        f"created flow run {run.id} ({run.name}) of {identity}, scheduled for {run.expected_start_time}"
+        f"created flow run {run.id} ({run.name}) of {identity}" + (f", scheduled for {when}" if when else "")
     )
     if watch:
         for line in runs.follow(run.id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,54 @@ def test_a_run_of_an_unknown_deployment_is_one_line(prefect_server: PrefectServe
     runs = PrefectRuns(PrefectClient(prefect_server.api_url))
     with pytest.raises(NotFound, match="no deployment 'nope/never' on the Prefect server"):
         runs.create("nope/never")
+
+
+def test_deployment_run_watch_follows_a_run_on_prefects_worker(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """`deployctl deployment run --watch --registry prefect+…` as a person types it, with only HOME
+    set; Prefect's worker (`--run-once`) executes the run."""
+    repo, flow, pool = hello_repository(prefect_server, tmp_path / "repo", "watched on prefect")
+    env = {"HOME": str(tmp_path / "home"), "PATH": os.environ.get("PATH", "")}
+    command = [sys.executable, "-m", "controller"]
+    registry = f"prefect+{prefect_server.api_url}"
+    synced = subprocess.run(
+        [*command, "sync", "repo", "--registry", registry],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert synced.returncode == 0, synced.stderr
+    watch = subprocess.Popen(
+        [*command, "deployment", "run", f"{flow}/say", "--watch", "--registry", registry],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker_env = {
+        **os.environ,
+        "PATH": f"{prefect_server.bin_dir}:{os.environ.get('PATH', '')}",
+        "PREFECT_API_URL": prefect_server.api_url,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    try:
+        assert watch.stdout is not None
+        assert watch.stdout.readline().startswith("created flow run "), "the run is created first"
+        subprocess.run(
+            [prefect_server.prefect, "worker", "start", "--pool", pool, "--type", "process", "--run-once"],
+            env=worker_env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=300,
+            check=True,
+        )
+        output, _ = watch.communicate(timeout=120)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert watch.returncode == 0, output
+    assert "Finished in state Completed()" in output, "the server's log lines of the run are streamed"
+    assert output.rstrip().endswith("finished: Completed")
