@@ -350,4 +350,3 @@ def _statements(script: str) -> list[str]:
             out.append(buffer.strip())
             buffer = ""
     return out
-

@@ -143,9 +143,12 @@ class SqliteRunStore:
     def create_run(self, run: NewRun, now: str) -> FlowRun:
         """Insert ``run``; with an idempotency key already used, the run created first."""
         with self._write() as db:
-            run_id = self._insert(db, run, now) or db.execute(
-                "SELECT id FROM flow_runs WHERE idempotency_key = ?", (run.idempotency_key,)
-            ).fetchone()[0]
+            run_id = (
+                self._insert(db, run, now)
+                or db.execute(
+                    "SELECT id FROM flow_runs WHERE idempotency_key = ?", (run.idempotency_key,)
+                ).fetchone()[0]
+            )
         found = self.get(run_id)
         assert found is not None
         return found
