@@ -19,6 +19,7 @@ from typing import Any
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"  # Content-Length on every answer: connections are reused cleanly
 
     def do_GET(self) -> None:
         self._serve()
@@ -35,6 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.credentials is not None:
             expected = base64.b64encode(":".join(self.server.credentials).encode()).decode()
             if header != f"Basic {expected}":
+                self._body()  # an unread body would reset the connection
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
                 self.send_header("Content-Length", "0")
@@ -42,10 +44,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._run_backend()
 
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
+
     def _run_backend(self) -> None:
         path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._body()
         env = {
             "GIT_PROJECT_ROOT": str(self.server.root),
             "GIT_HTTP_EXPORT_ALL": "1",
@@ -80,6 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64
     root: Path
     credentials: tuple[str, str] | None
     seen_authorizations: list[str]

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.cli_helpers import invoke
 from tests.gitrepo import repository
 
