@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.bench_sync import git
 from benchmarks.generate import write_repository
-from controller.adapters.git_remote import RemoteHead
+from controller.adapters.git_remote_head import RemoteHead
 from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
 from controller.app import App
 from controller.engine.reconciler import SyncOptions
@@ -148,8 +148,8 @@ def memory_growth(folder: Path, count: int = 100) -> tuple[float, float]:
     config = LoopConfig(SyncOptions(), Timing(interval=0.0, drift_interval=0.0))
     clock = iter(range(10**9))
     loop = ControllerLoop(
-        LoopState(owner), RemoteHead(spec), reconciler, _Always(), control, config, ControllerMetrics(),
-        lambda: float(next(clock)), random.Random(1),
+        LoopState(owner), RemoteHead(spec, settings.home), reconciler, _Always(), control, config,
+        ControllerMetrics(), lambda: float(next(clock)), random.Random(1),
     )  # fmt: skip
     marks = {}
     while loop.state.passes < 1000:

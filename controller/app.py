@@ -127,7 +127,7 @@ class App:
 
     def controller_parts(self, source: SourceSpec, lease_seconds: float, engine: bool) -> ControllerParts:
         """The continuous controller's parts: remote check, reconciler, lease, engine, status."""
-        from controller.adapters.git_remote import RemoteHead
+        from controller.adapters.git_remote_head import RemoteHead
         from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
         from controller.runtime.controlling.engine import EngineThread
         from controller.runtime.controlling.service import ControllerParts, default_holder
@@ -141,7 +141,7 @@ class App:
         store = self.run_store("the controller's engine")
         loops = self.loop_settings(True, self.runner_config()) if engine else None
         return ControllerParts(
-            source=RemoteHead(source),
+            source=RemoteHead(source, self.settings.home),
             reconciler=self.reconciler(source),
             open_control=lambda owner: SqliteOwnerControl(database, owner, holder, lease_seconds),
             engine=EngineThread(loops, store.count_by_state) if loops else None,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.adapters.git_remote import RemoteHead
+from controller.adapters.git_remote_head import RemoteHead
 from controller.adapters.registry.sqlite import parse_sqlite_url
 from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
 from controller.app import App
@@ -74,7 +74,7 @@ class Running:
         self.gate = Gate(reconciler.reconcile_once) if gate else None
         database = parse_sqlite_url(config.registry_url)
         parts = ControllerParts(
-            RemoteHead(spec),
+            RemoteHead(spec, config.home),
             self.gate or reconciler,
             lambda owner: SqliteOwnerControl(database, owner, "in-process", 3.0),
             engine=self.engine,

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.cli_helpers import invoke
 from tests.gitrepo import repository
 
@@ -30,7 +28,6 @@ def test_one_home_seen_from_every_directory_and_nothing_written_into_the_repo(tm
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["etl/a", "etl/b"]
 
 
-@pytest.mark.xfail(strict=True, reason="owner identity from the canonical repository: lands with issue 7.2")
 def test_a_repository_typed_another_way_is_the_same_source(tmp_path: Path) -> None:
     repo = repository(tmp_path / "repo", ["a"])
     (tmp_path / "elsewhere").mkdir()

@@ -8,9 +8,11 @@ Called by ``controller.engine.desired``.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import closing
+from typing import IO
 
 import git
 
@@ -60,32 +62,22 @@ def _owners(
 
 
 def _walk(repo: git.Repo, commit: str, root: str) -> Generator[tuple[str, list[str]], None, None]:
-    args = [
-        "-c",
-        "core.quotePath=false",
-        "log",
-        "--first-parent",
-        "-m",
-        "--name-only",
-        "--no-renames",
-        "--format=%x01%H",
-        commit,
-        "--",
-        root or ".",
-    ]
+    # -z: any name git can hold (quotes, tabs, backslashes, newlines) arrives as it is
+    args = ["log", "-z", "--first-parent", "-m", "--name-only", "--no-renames", "--format=%x01%H"]
     cut = len(root) + 1 if root else 0
-    process = repo.git.execute(["git", *args], as_process=True)
+    process = repo.git.execute(["git", *args, commit, "--", root or "."], as_process=True)
     sha: str | None = None
     paths: list[str] = []
     try:
-        for raw in process.stdout:
-            line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-            if line.startswith("\x01"):
+        for token in _records(process.stdout):
+            if sha is not None and not paths:
+                token = token.removeprefix("\n")  # the separator after the commit line
+            if token.startswith("\x01"):
                 if sha is not None:
                     yield sha, paths
-                sha, paths = line[1:], []
-            elif line:
-                paths.append(line[cut:])
+                sha, paths = token[1:], []
+            elif token:
+                paths.append(token[cut:])
         if sha is not None:
             yield sha, paths
     except (OSError, git.GitError) as exc:
@@ -94,3 +86,15 @@ def _walk(repo: git.Repo, commit: str, root: str) -> Generator[tuple[str, list[s
         if process.proc is not None:
             process.proc.kill()
             process.proc.wait()
+
+
+def _records(stream: IO[bytes]) -> Iterator[str]:
+    """NUL-terminated records of a stream, decoded as git paths are."""
+    pending = b""
+    while chunk := os.read(stream.fileno(), 65536):
+        pending += chunk
+        *complete, pending = pending.split(b"\0")
+        for record in complete:
+            yield record.decode("utf-8", "surrogateescape")
+    if pending:
+        yield pending.decode("utf-8", "surrogateescape")

@@ -1,66 +1,234 @@
-"""The cheap remote check of the controller loop: which commit does the watched ref point at now?
+"""The clone cache of a remote repository: bounded network calls, credentials kept off disk.
 
-One ``git ls-remote`` for a URL (no objects are transferred), one ``rev-parse`` for a local
-repository. Credentials and redaction are the git source's own. Built by the composition root;
-the controller loop sees it as ``controller.runtime.controlling.ports.RemoteWatch``.
+Every network call is a ``git`` subprocess in its own process group with low-speed limits
+and an overall deadline. Credentials travel through the environment only: a token as an
+``http.extraHeader`` in ``GIT_CONFIG_*`` variables, ``user:password@`` from a URL through an
+askpass script that reads them from variables. The cache is keyed by the credential-free URL,
+cloned into a temporary folder and renamed into place; a cache that git cannot use is
+re-cloned once, with a warning. Called by ``git_source``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
-import re
-from collections.abc import Mapping
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
+from controller.adapters.git_identity import clean_url, split_credentials
 
-from controller.adapters.git_source import _git_environment, _last_line, is_remote, redact
-from controller.errors import InvalidSource, SourceUnavailable
-from controller.ports import SourceSpec
+DEFAULT_TIMEOUT = 300.0
+LOW_SPEED_BYTES = 1000
+_ASKPASS = """#!/bin/sh
+# deployctl: answers git's credential prompts from variables; holds no secret itself.
+case "$1" in
+  Username*) value=$DEPLOYCTL_ASKPASS_USERNAME ;;
+  *) value=$DEPLOYCTL_ASKPASS_PASSWORD ;;
+esac
+[ -n "$value" ] || exit 1
+printf '%s\\n' "$value"
+"""
 
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+class GitFailed(Exception):
+    """A git subprocess failed; ``detail`` is the line of its stderr that says why."""
+
+    def __init__(self, detail: str, timed_out: bool = False) -> None:
+        super().__init__(detail)
+        self.detail, self.timed_out = detail, timed_out
 
 
-class RemoteHead:
-    def __init__(self, spec: SourceSpec, environ: Mapping[str, str] | None = None) -> None:
-        environ = os.environ if environ is None else environ
-        self.spec = spec
-        self._token = environ.get("DEPLOYCTL_GIT_TOKEN", "")
-        self._env = _git_environment(self._token, environ.get("DEPLOYCTL_GIT_SSH_KEY", ""))
-        self.display_url = redact(spec.location, [self._token])
+def run_git(args: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Path | None = None) -> str:
+    """Run git to completion within ``timeout`` seconds, killing its whole process group if not."""
+    process = subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # git-remote-https and ssh die with it
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise GitFailed(f"no answer within {timeout:g} s (DEPLOYCTL_GIT_TIMEOUT)", timed_out=True) from None
+    if process.returncode:
+        raise GitFailed(last_line(err))
+    return out.decode("utf-8", "surrogateescape")
 
-    def remote_head(self) -> str:
-        """The commit the ref points at; a full commit id as ``ref`` never moves."""
-        ref = self.spec.ref or "HEAD"
-        if _FULL_SHA.match(ref):
-            return ref
-        if is_remote(self.spec.location):
-            return self._ls_remote(ref)
-        return self._local_head(ref)
 
-    def _ls_remote(self, ref: str) -> str:
+def last_line(stderr: str | bytes | None) -> str:
+    """The line of git's stderr that says what went wrong."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
+    text = text.strip().removeprefix("stderr:").strip().strip("'").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (fatal or lines or ["git failed"])[0]
+
+
+@dataclass
+class RemoteAuth:
+    """Credentials for one URL, as environment variables for git and nothing else."""
+
+    token: str = ""
+    ssh_key: str = ""
+    user: str = ""
+    password: str = ""
+    askpass: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    secrets: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self.secrets = tuple(s for s in (self.token, self.password) if s)
+
+    def environment(self) -> dict[str, str]:
+        low_speed_time = str(max(1, int(min(30.0, self.timeout))))
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
+            "GIT_HTTP_LOW_SPEED_LIMIT": str(LOW_SPEED_BYTES),
+            "GIT_HTTP_LOW_SPEED_TIME": low_speed_time,
+        }
+        config: list[tuple[str, str]] = []
+        if self.token:
+            basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+            config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
+        if (self.user or self.password) and self.askpass is not None:
+            # An empty helper list: no credential helper may store what the URL carried.
+            config.append(("credential.helper", ""))
+            env |= {
+                "GIT_ASKPASS": str(self.askpass),
+                "DEPLOYCTL_ASKPASS_USERNAME": self.user,
+                "DEPLOYCTL_ASKPASS_PASSWORD": self.password,
+            }
+        if self.ssh_key:
+            env["GIT_SSH_COMMAND"] = (
+                f"ssh -i '{self.ssh_key}' -o IdentitiesOnly=yes -o BatchMode=yes "
+                f"-o ConnectTimeout={low_speed_time} -o ServerAliveInterval=10 -o ServerAliveCountMax=3"
+            )
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+        return env
+
+
+def write_askpass(folder: Path) -> Path:
+    """The askpass script (no secret in it), written once beside the caches."""
+    script = folder / "askpass.sh"
+    if not script.is_file() or script.read_text() != _ASKPASS:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".askpass-{os.getpid()}"
+        temporary.write_text(_ASKPASS)
+        temporary.chmod(0o700)
+        os.replace(temporary, script)
+    return script
+
+
+@dataclass
+class CachedRemote:
+    """A bare clone of ``url`` under ``root``, fetched on demand and re-cloned if unusable."""
+
+    location: str
+    root: Path
+    auth: RemoteAuth
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.url = clean_url(self.location)
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self.folder = self.root / key
+
+    def update(self, follow_default_branch: bool) -> Path:
+        """Clone or fetch; with ``follow_default_branch``, point HEAD where the remote's points."""
+        env = self.auth.environment()
+        self._remove_partial_clones()
+        if not _usable(self.folder):
+            if self.folder.exists():
+                self.warnings.append(f"the git cache {self.folder} was incomplete: cloned it again")
+            self._clone(env)
+            return self.folder
         try:
-            output = git.cmd.Git().ls_remote(self.spec.location, ref, env=self._env)
-        except git.GitCommandError as exc:
-            detail = redact(_last_line(exc.stderr), [self._token])
-            raise SourceUnavailable(f"cannot reach {self.display_url}: {detail}") from None
-        refs: dict[str, str] = {}
-        for line in str(output).splitlines():
-            sha, _, name = line.partition("\t")
-            refs[name] = sha
-        for name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}"):
-            if name in refs:
-                return refs[name]
-        raise InvalidSource(
-            f"ref '{ref}' does not exist in {self.display_url} (was the branch deleted?): "
-            "the last applied revision stays in force"
-        )
+            self._fetch(env)
+        except GitFailed as exc:
+            if exc.timed_out:
+                raise
+            self.ls_remote(env)  # the remote answers: the cache is what failed
+            self.warnings.append(f"the git cache {self.folder} was unusable ({exc.detail}): cloned it again")
+            self._clone(env)
+            return self.folder
+        if follow_default_branch:
+            self._follow_head(env)
+        return self.folder
 
-    def _local_head(self, ref: str) -> str:
+    def ls_remote(self, env: Mapping[str, str], *options: str) -> str:
+        return run_git(["ls-remote", *options, "--", self.url, "HEAD"], env, self.auth.timeout)
+
+    def _fetch(self, env: Mapping[str, str]) -> None:
+        refspec = "+refs/heads/*:refs/heads/*"
+        fetch = ["fetch", "--prune", "--force", "--tags", "--", self.url, refspec]
+        run_git(fetch, env, self.auth.timeout, self.folder)
+        stored = run_git(["config", "--get", "remote.origin.url"], env, self.auth.timeout, self.folder)
+        if stored.strip() != self.url:  # a cache written before URLs were cleaned held credentials
+            run_git(["remote", "set-url", "origin", self.url], env, self.auth.timeout, self.folder)
+
+    def _follow_head(self, env: Mapping[str, str]) -> None:
+        for line in self.ls_remote(env, "--symref").splitlines():
+            if line.startswith("ref: ") and line.endswith("\tHEAD"):
+                target = line[5:].split("\t", 1)[0]
+                run_git(["symbolic-ref", "HEAD", target], env, self.auth.timeout, self.folder)
+                return
+
+    def _clone(self, env: Mapping[str, str]) -> None:
+        temporary = self.root / f".{self.folder.name}.partial-{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         try:
-            repo = git.Repo(Path(self.spec.location).resolve(), search_parent_directories=True)
-            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise InvalidSource(f"{self.spec.location} is not inside a git repository") from exc
-        except git.GitCommandError:
-            raise InvalidSource(f"ref '{ref}' does not exist in {self.spec.location}") from None
+            run_git(["clone", "--bare", "--quiet", "--", self.url, str(temporary)], env, self.auth.timeout)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            os.replace(temporary, self.folder)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def _remove_partial_clones(self) -> None:
+        """Clones killed part-way leave a temporary folder; the process that made it is gone."""
+        for stale in self.root.glob(f".{self.folder.name}.partial-*"):
+            pid = stale.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _usable(folder: Path) -> bool:
+    return (folder / "HEAD").is_file() and (folder / "objects").is_dir() and (folder / "refs").is_dir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def auth_for(location: str, environ: Mapping[str, str], askpass_folder: Path) -> RemoteAuth:
+    """Credentials for ``location`` from the URL itself and ``DEPLOYCTL_GIT_*`` variables."""
+    _, user, password = split_credentials(location)
+    timeout = environ.get("DEPLOYCTL_GIT_TIMEOUT", "")
+    return RemoteAuth(
+        token=environ.get("DEPLOYCTL_GIT_TOKEN", ""),
+        ssh_key=environ.get("DEPLOYCTL_GIT_SSH_KEY", ""),
+        user=user,
+        password=password,
+        askpass=write_askpass(askpass_folder) if user or password else None,
+        timeout=float(timeout) if timeout.replace(".", "", 1).isdigit() else DEFAULT_TIMEOUT,
+    )

@@ -1,17 +1,16 @@
 """Git source: a local repository or a URL, a ref and a sub-folder -> a snapshot of one commit.
 
-Uses gitpython. URLs are cloned once (bare) into a cache and fetched afterwards; everything
-is read from git objects at the resolved commit, never from a working tree. Credentials come
-from the environment (``DEPLOYCTL_GIT_TOKEN``, ``DEPLOYCTL_GIT_SSH_KEY``) or the user's git
-config, are passed to git through its environment, and are redacted from every message.
-Called by the app's composition root; the reconciler sees only ``Snapshot``.
+Uses gitpython for local reads. URLs are cloned once (bare) into a cache and fetched
+afterwards (``git_remote``: bounded, credentials off disk and off command lines); everything
+is read from git objects at the resolved commit, never from a working tree. A snapshot
+carries the repository's canonical identity (``git_identity``), from which owners derive.
+Secrets are redacted from every message. Called by the app's composition root; the
+reconciler sees only ``Snapshot``.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,17 +19,17 @@ from pathlib import Path
 
 import git
 
+from controller.adapters.git_blobs import BlobReader
 from controller.adapters.git_history import InputFilter, last_changing_commits
+from controller.adapters.git_identity import clean_url, is_remote, repository_identity
+from controller.adapters.git_remote import CachedRemote, GitFailed, auth_for
+from controller.adapters.git_tree import GitTree, read_tree
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import SourceSpec
 
-_SCP_STYLE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_SYMLINK_MODE = "120000"
 
-
-def is_remote(location: str) -> bool:
-    return "://" in location or bool(_SCP_STYLE.match(location))
+__all__ = ["GitSource", "GitTree", "Snapshot", "is_remote", "redact"]
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
@@ -40,45 +39,6 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-@dataclass
-class GitTree:
-    """The files of one commit below a sub-folder: a ``SourceTree`` read from git objects."""
-
-    repo: git.Repo
-    entries: dict[str, tuple[str, str]]  # path -> (mode, blob sha)
-    _files: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._files = sorted(self.entries)
-        self._links = {
-            p: self.read(p).decode("utf-8", "replace")
-            for p, (mode, _) in self.entries.items()
-            if mode == _SYMLINK_MODE
-        }
-
-    def files(self) -> Sequence[str]:
-        return self._files
-
-    def read(self, path: str) -> bytes:
-        return self.read_blob(self.entries[path][1], path)
-
-    def read_blob(self, sha: str, path: str = "") -> bytes:
-        try:
-            data: bytes = self.repo.odb.stream(bytes.fromhex(sha)).read()
-        except (ValueError, OSError, git.GitError) as exc:
-            raise SourceUnavailable(f"cannot read {path or 'blob'} ({sha[:12]}) from git: {exc}") from exc
-        return data
-
-    def symlinks(self) -> Mapping[str, str]:
-        return self._links
-
-    def content_id(self, path: str) -> str | None:
-        return self.entries[path][1]
-
-    def mode(self, path: str) -> str:
-        return self.entries[path][0]
 
 
 @dataclass(frozen=True)
@@ -92,14 +52,13 @@ class Snapshot:
     path: str
     repo: git.Repo = field(repr=False)
     local: bool = False
-
-    @property
-    def identity(self) -> str:
-        return self.repo_url
+    identity: str = ""
+    """The repository's canonical identity: a normalised URL or the resolved top level."""
+    notes: tuple[str, ...] = ()
 
     @functools.cached_property
     def tree(self) -> GitTree:
-        return _read_tree(self.repo, self.commit, self.path)
+        return read_tree(Path(self.repo.git_dir), BlobReader(Path(self.repo.git_dir)), self.commit, self.path)
 
     def read_file(self, relative: str) -> bytes | None:
         """One file of the commit without listing the tree, or None when there is none."""
@@ -122,16 +81,21 @@ class Snapshot:
 
     @functools.cached_property
     def warnings(self) -> tuple[str, ...]:
-        return _uncommitted(self.repo, self.path) if self.local else ()
+        uncommitted = _uncommitted(self.repo, self.path) if self.local else ()
+        lfs = tuple(
+            f"{p} is a Git LFS pointer, not the file's content: it is packaged as the pointer "
+            "(deployctl does not fetch LFS objects); commit the file itself or fetch it in the flow"
+            for p in self.tree.lfs_pointers()
+        )
+        return (*self.notes, *uncommitted, *lfs)
 
 
 class GitSource:
     def __init__(self, spec: SourceSpec, cache_dir: Path, environ: Mapping[str, str] | None = None) -> None:
         self.spec = spec
         self.cache_dir = cache_dir
-        environ = os.environ if environ is None else environ
-        self._token = environ.get("DEPLOYCTL_GIT_TOKEN", "")
-        self._env = _git_environment(self._token, environ.get("DEPLOYCTL_GIT_SSH_KEY", ""))
+        self._environ = os.environ if environ is None else environ
+        self._token = self._environ.get("DEPLOYCTL_GIT_TOKEN", "")
         self.display_url = redact(spec.location, [self._token])
         self.requested_ref = spec.ref
 
@@ -139,14 +103,20 @@ class GitSource:
         return redact(text, [self._token])
 
     def snapshot(self) -> Snapshot:
-        remote = is_remote(self.spec.location)
-        repo, prefix = (self._fetch_remote(), "") if remote else self._open_local()
+        if is_remote(self.spec.location):
+            repo, prefix, notes = self._fetch_remote()
+            url, local = clean_url(self.spec.location), False
+            identity = repository_identity(self.spec.location)
+        else:
+            repo, prefix = self._open_local()
+            top = _top_level(repo)
+            url, identity, notes, local = top.as_posix(), top.as_posix(), (), True
         ref = self.spec.ref or _default_branch(repo, self.display_url)
         commit = self._resolve(repo, ref)
         path = "/".join(p for p in (prefix, self.spec.path.strip("/")) if p and p != ".")
         if path:
             _require_folder(repo, commit, path)
-        return Snapshot(commit, ref, self.display_url, path, repo, local=not remote)
+        return Snapshot(commit, ref, url, path, repo, local, identity, notes)
 
     def _open_local(self) -> tuple[git.Repo, str]:
         location = Path(self.spec.location).resolve()
@@ -157,33 +127,26 @@ class GitSource:
                 f"{self.spec.location} is not inside a git repository: commit the "
                 "manifests to git first (deployctl reads commits, not folders)"
             ) from exc
-        top = Path(repo.working_tree_dir or repo.git_dir).resolve()
+        top = _top_level(repo)
         prefix = location.relative_to(top).as_posix() if location != top else ""
         return repo, prefix
 
-    def _fetch_remote(self) -> git.Repo:
-        key = hashlib.sha256(_USERINFO.sub("", self.spec.location).encode()).hexdigest()[:16]
-        folder = self.cache_dir / "git" / key
+    def _fetch_remote(self) -> tuple[git.Repo, str, tuple[str, ...]]:
+        auth = auth_for(self.spec.location, self._environ, self.cache_dir / "git")
+        cache = CachedRemote(self.spec.location, self.cache_dir / "git", auth)
+        secrets = (self._token, *auth.secrets)
         try:
-            if not (folder / "HEAD").exists():
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                return git.Repo.clone_from(self.spec.location, folder, bare=True, env=self._env)
+            folder = cache.update(follow_default_branch=self.spec.ref is None)
             repo = git.Repo(folder)
-            repo.git.fetch(
-                "--prune", "--force", "--tags", "origin", "+refs/heads/*:refs/heads/*", env=self._env
-            )
-            return repo
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise SourceUnavailable(
-                f"the git cache {folder} is corrupt ({type(exc).__name__}): remove that folder and retry"
-            ) from None
-        except git.GitCommandError as exc:
-            detail = self._redact(_last_line(exc.stderr))
-            if "not a git repository" in detail or "corrupt" in detail or "bad object" in detail:
-                raise SourceUnavailable(
-                    f"the git cache {folder} is corrupt ({detail}): remove that folder and retry"
-                ) from None
+        except GitFailed as exc:
+            detail = redact(exc.detail, secrets)
             raise SourceUnavailable(f"cannot fetch {self.display_url}: {detail}") from None
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, OSError) as exc:
+            raise SourceUnavailable(
+                f"the git cache {cache.folder} is unusable ({type(exc).__name__}): "
+                "remove that folder and retry"
+            ) from None
+        return repo, "", tuple(cache.warnings)
 
     def _resolve(self, repo: git.Repo, ref: str) -> str:
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/remotes/origin/{ref}", ref):
@@ -197,18 +160,8 @@ class GitSource:
         )
 
 
-def _git_environment(token: str, ssh_key: str) -> dict[str, str]:
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
-    if token:
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        env |= {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-        }
-    if ssh_key:
-        env["GIT_SSH_COMMAND"] = f"ssh -i '{ssh_key}' -o IdentitiesOnly=yes -o BatchMode=yes"
-    return env
+def _top_level(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir or repo.git_dir).resolve()
 
 
 def _default_branch(repo: git.Repo, url: str) -> str:
@@ -230,43 +183,22 @@ def _require_folder(repo: git.Repo, commit: str, path: str) -> None:
         raise InvalidSource(f"path '{path}' is not a folder at commit {commit[:12]}: check --path")
 
 
-def _read_tree(repo: git.Repo, commit: str, path: str) -> GitTree:
-    args = ["-r", "-z", "--full-tree", commit]
-    if path:
-        args += ["--", path + "/"]
-    output = repo.git.ls_tree(*args)
-    entries: dict[str, tuple[str, str]] = {}
-    cut = len(path) + 1 if path else 0
-    for line in output.split("\0"):
-        if not line:
-            continue
-        meta, name = line.split("\t", 1)
-        mode, kind, sha = meta.split(" ")
-        if kind == "blob":
-            entries[name[cut:]] = (mode, sha)
-    return GitTree(repo, entries)
-
-
 def _uncommitted(repo: git.Repo, path: str) -> tuple[str, ...]:
     if repo.bare:
         return ()
     try:
-        status = repo.git.status("--porcelain", "--", path or ".")
+        status = repo.git.status("--porcelain", "-z", "--", path or ".")
     except git.GitCommandError:
         return ()
-    count = len([line for line in status.splitlines() if line.strip()])
+    count, skip = 0, False
+    for record in status.split("\0"):  # -z: a rename or copy is followed by its original path
+        if skip or not record:
+            skip = False
+            continue
+        count, skip = count + 1, "R" in record[:2] or "C" in record[:2]
     if not count:
         return ()
     return (
         f"{count} uncommitted change{'s' * (count != 1)} under {path or 'the repository'} "
         "ignored: deployctl applies commits only",
     )
-
-
-def _last_line(stderr: str | bytes | None) -> str:
-    """The line of git's stderr that says what went wrong (gitpython wraps it in "stderr: '…'")."""
-    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
-    text = text.strip().removeprefix("stderr:").strip().strip("'").strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    fatal = [line for line in lines if line.startswith("fatal:")]
-    return (fatal or lines or ["git failed"])[0]

@@ -69,7 +69,9 @@ class SyncResult:
 
 
 def default_owner(repo_url: str, ref: str, path: str) -> str:
-    digest = hashlib.sha256(f"{repo_url}#{ref}:{path}".encode()).hexdigest()[:12]
+    """From the repository's canonical identity (``Snapshot.identity``), the ref as named ("": the
+    default branch, whatever it is called) and the sub-path."""
+    digest = hashlib.sha256(f"{repo_url}#{ref}:{path.strip('/')}".encode()).hexdigest()[:12]
     return f"deployctl-{digest}"
 
 
@@ -90,7 +92,7 @@ class Reconciler:
         owner = (
             options.owner
             or _declared_owner(snapshot)
-            or default_owner(snapshot.repo_url, snapshot.ref, snapshot.path)
+            or default_owner(snapshot.identity, self.source.requested_ref or "", snapshot.path)
         )
         base = SyncResult(owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path)
         try:
@@ -169,6 +171,13 @@ class Reconciler:
             return None
         if snapshot.descends_from(last):
             return None
+        if status and status.repo_url != snapshot.repo_url:
+            return (
+                f"this source now reads {snapshot.repo_url}, but its last applied commit {last[:12]} "
+                f"came from {status.repo_url} and is not in the history of '{snapshot.ref}': a "
+                "different repository, not a rewritten branch; nothing was changed. Give each "
+                f"repository its own owner, or pass --allow-rewind to apply {snapshot.commit[:12]} anyway"
+            )
         return (
             f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
             f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "

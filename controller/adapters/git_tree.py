@@ -1,0 +1,164 @@
+"""The files of one commit below a sub-folder, read from git objects: the ``CommitTree`` port.
+
+Paths come from ``ls-tree -z``, so any name git can hold (quotes, tabs, backslashes,
+newlines) is listed as it is. Symlinks that resolve inside the tree are presented as the
+files they point to, so validation sees them and packages carry their content; links that
+leave the tree or dangle stay links, and the loader refuses the escaping ones. Reads that
+come in runs (every manifest, every entry file, every file of a package) are served by
+pipelined read-ahead. Git LFS pointer files are named in ``lfs_pointers``. Made by the snapshot.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from controller.adapters.git_blobs import BlobReader
+from controller.adapters.git_remote import GitFailed, run_git
+from controller.errors import SourceUnavailable
+
+SYMLINK_MODE = "120000"
+READ_AHEAD = 512
+"""Blobs fetched in one pipelined request once reads of one file name come in a run."""
+_RUN = 2
+_MAX_HOPS = 16
+_LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
+
+
+class GitTree:
+    def __init__(self, reader: BlobReader, entries: dict[str, tuple[str, str]]) -> None:
+        self.reader = reader
+        links = {p: sha for p, (mode, sha) in entries.items() if mode == SYMLINK_MODE}
+        targets = dict(zip(links, reader.read_many(list(links.values())), strict=True))
+        texts = {p: target.decode("utf-8", "replace") for p, target in targets.items()}
+        self.entries, self._links = _resolve_links(entries, texts)
+        self._files = sorted(self.entries)
+        self._by_name: dict[str, list[str]] = {}
+        for path in self._files:
+            self._by_name.setdefault(posixpath.basename(path), []).append(path)
+        self._ahead: dict[str, bytes] = {}
+        self._misses: dict[str, int] = {}
+
+    def files(self) -> Sequence[str]:
+        return self._files
+
+    def read(self, path: str) -> bytes:
+        return self.read_blob(self.entries[path][1], path)
+
+    def read_blob(self, sha: str, path: str = "") -> bytes:
+        """A blob by id; ``path`` (any suffix of the tree path) names it in errors and read-ahead."""
+        data = self._ahead.pop(sha, None)
+        if data is not None:
+            return data
+        name = posixpath.basename(path)
+        self._misses[name] = self._misses.get(name, 0) + 1
+        wanted = [sha]
+        if self._misses[name] >= _RUN:
+            wanted += self._next_of_name(name, sha)
+        try:
+            blobs = self.reader.read_many(wanted)
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(f"cannot read {path or 'blob'} ({sha[:12]}) from git: {exc}") from exc
+        self._ahead.update(zip(wanted[1:], blobs[1:], strict=True))
+        return blobs[0]
+
+    def _next_of_name(self, name: str, sha: str) -> list[str]:
+        """The blobs of the next files with the same name, in the order the callers read them."""
+        paths = self._by_name.get(name, [])
+        shas = [self.entries[p][1] for p in paths]
+        start = shas.index(sha) + 1 if sha in shas else 0
+        return [s for s in dict.fromkeys(shas[start:]) if s != sha and s not in self._ahead][:READ_AHEAD]
+
+    def symlinks(self) -> Mapping[str, str]:
+        return self._links
+
+    def content_id(self, path: str) -> str | None:
+        return self.entries[path][1]
+
+    def mode(self, path: str) -> str:
+        return self.entries[path][0]
+
+    def lfs_pointers(self) -> list[str]:
+        """Files that are Git LFS pointers rather than content (only looked for where LFS is set up)."""
+        attributes = [p for p in self._files if posixpath.basename(p) == ".gitattributes"]
+        if not any(b"filter=lfs" in self.read(p) for p in attributes):
+            return []
+        blobs = [p for p in self._files if p not in self._links]
+        sizes = self.reader.sizes([self.entries[p][1] for p in blobs])
+        small = [p for p, size in zip(blobs, sizes, strict=True) if size < 1024]
+        contents = self.reader.read_many([self.entries[p][1] for p in small])
+        return [p for p, data in zip(small, contents, strict=True) if data.startswith(_LFS_SIGNATURE)]
+
+
+def read_tree(git_dir: Path, reader: BlobReader, commit: str, path: str) -> GitTree:
+    args = ["--git-dir", str(git_dir), "ls-tree", "-r", "-z", "--full-tree", commit]
+    if path:
+        args += ["--", path + "/"]
+    try:
+        output = run_git(args, {}, timeout=600.0)
+    except GitFailed as exc:
+        raise SourceUnavailable(f"cannot list the files of {commit[:12]}: {exc.detail}") from exc
+    entries: dict[str, tuple[str, str]] = {}
+    cut = len(path) + 1 if path else 0
+    for record in output.split("\0"):
+        if not record:
+            continue
+        meta, name = record.split("\t", 1)
+        mode, kind, sha = meta.split(" ")
+        if kind == "blob":
+            entries[name[cut:]] = (mode, sha)
+    return GitTree(reader, entries)
+
+
+def _resolve_links(
+    entries: Mapping[str, tuple[str, str]], targets: Mapping[str, str]
+) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """Entries with in-tree links replaced by what they point to; the links left unresolved."""
+    if not targets:
+        return dict(entries), {}
+    real = {p: e for p, e in entries.items() if p not in targets}
+    resolved = dict(real)
+    unresolved: dict[str, str] = {}
+    folders = _folders(real)
+    for link, target in targets.items():
+        found = _follow(link, targets, real, folders)
+        if found is None:
+            resolved[link], unresolved[link] = entries[link], target
+        elif found in real:
+            resolved[link] = real[found]
+        else:
+            for path in folders[found]:
+                resolved[f"{link}/{path[len(found) + 1 :]}"] = real[path]
+    return resolved, unresolved
+
+
+def _follow(
+    link: str, targets: Mapping[str, str], real: Mapping[str, object], folders: Mapping[str, list[str]]
+) -> str | None:
+    """The real file or folder a link ends at inside the tree, or None (outside, dangling, a loop)."""
+    current = link
+    for _ in range(_MAX_HOPS):
+        target = targets[current]
+        if target.startswith("/"):
+            return None
+        place = posixpath.normpath(posixpath.join(posixpath.dirname(current), target))
+        if place == ".." or place.startswith("../"):
+            return None
+        if place in real or place in folders:
+            return place
+        if place not in targets:
+            return None
+        current = place
+    return None
+
+
+def _folders(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Every folder (not the root) -> the real files below it."""
+    folders: dict[str, list[str]] = {}
+    for path in paths:
+        folder = posixpath.dirname(path)
+        while folder:
+            folders.setdefault(folder, []).append(path)
+            folder = posixpath.dirname(folder)
+    return folders
