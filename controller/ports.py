@@ -307,6 +307,25 @@ class RunStore(Protocol):
         **columns: Any,
     ) -> None: ...
 
+    def transition(
+        self,
+        run_id: str,
+        allowed_from: Sequence[StateType],
+        state: StateType,
+        name: str,
+        now: str,
+        message: str = "",
+        **columns: Any,
+    ) -> bool:
+        """``set_state`` only if the run is still in one of ``allowed_from``."""
+        ...
+
+    def request_cancel(self, run_id: str, now: str) -> FlowRun | None:
+        """Scheduled -> Cancelled, Pending/Running -> Cancelling, finished: unchanged; atomically."""
+        ...
+
+    def prune_logs(self, finished_before: str) -> int: ...
+
     def states(self, run_id: str) -> list[dict[str, str]]: ...
 
     def process_of(self, run_id: str) -> tuple[int | None, str | None]: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,10 +59,13 @@ def make_engine(root: Path, files: dict[str, str]) -> Engine:
 
 def finish(runner: Runner, run_id: str, now: datetime, timeout: float = 60) -> None:
     """Wait for the run's process to exit (an event, not a timer), then let the runner record it."""
-    process = runner.running.get(run_id)
-    if process is not None:
-        process.popen.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
     runner.tick(now)
+    while run_id in runner.running:
+        assert time.monotonic() < deadline, f"run {run_id} did not end within {timeout} s"
+        runner.wake.wait(0.1)  # set when the flow's output closes
+        runner.wake.clear()
+        runner.tick(now)
 
 
 def pgids(pgid: int) -> Iterator[int]:

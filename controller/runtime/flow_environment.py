@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 
+LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
+
 SECRET_VARIABLES = (
     "DEPLOYCTL_GIT_TOKEN",
     "DEPLOYCTL_GIT_SSH_KEY",
@@ -64,16 +66,40 @@ def flow_environment(
             env[key] = str(value)
     env["DEPLOYCTL_FLOW_RUN_ID"] = run_id
     env.setdefault("PYTHONUNBUFFERED", "1")
+    for key, value in env.items():
+        problem = _env_problem(key, value)
+        if problem:
+            raise EnvironmentProblem(f"environment variable {key!r}: {problem}")
     return env
 
 
+class EnvironmentProblem(ValueError):
+    """A variable no process can be given (the run is Crashed with this reason)."""
+
+
+def _env_problem(key: str, value: str) -> str | None:
+    if not key:
+        return "an empty name"
+    if "=" in key or "\0" in key:
+        return "a name cannot contain '=' or a NUL byte"
+    if "\0" in value:
+        return "a value cannot contain a NUL byte"
+    return None
+
+
+def uses_launcher(record: Mapping[str, Any]) -> bool:
+    return not infrastructure_settings(record).get("command")
+
+
 def flow_command(record: Mapping[str, Any], spec_file: Path) -> list[str]:
+    """The flow's command; the launcher by absolute path, with ``-P`` so nothing shadows it."""
     command = infrastructure_settings(record).get("command")
     if command:
         return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
-    return [sys.executable, "-m", "controller.runtime.launcher", str(spec_file)]
+    return [sys.executable, "-P", str(LAUNCHER), str(spec_file)]
 
 
 def working_directory(record: Mapping[str, Any], run_folder: Path) -> Path:
+    """The configured ``working_dir`` (a relative one is inside the run's code), else the code."""
     configured = infrastructure_settings(record).get("working_dir")
-    return Path(configured) if configured else run_folder
+    return run_folder / Path(str(configured)).expanduser() if configured else run_folder

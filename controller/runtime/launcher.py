@@ -1,11 +1,12 @@
-"""Runs one flow in its own process: ``python -m controller.runtime.launcher SPEC.json``.
+"""Runs one flow in its own process: ``python -P /abs/launcher.py SPEC.json``.
 
-Started by the runner, without a shell, in the run's fresh folder. Loads the entrypoint's
-file by path (never from the controller's import path), calls the function with the run's
-parameters, and exits 0, or prints the traceback and exits 1. A Prefect ``@flow`` object is
-called as such when Prefect is installed. When it is not, a stand-in ``prefect`` module
-(``flow``, ``task``, ``get_run_logger``) lets the flow's file import, and the decorated
-function itself runs.
+Started by the runner, without a shell, by absolute path with ``-P`` and importing nothing
+of deployctl, so a flow folder holding ``controller.py`` or ``logging.py`` cannot shadow it.
+Loads the entrypoint's file by path, calls the function with the run's parameters, and
+writes the outcome to the spec's ``result`` file (the runner tells a launcher failure from
+a flow failure by it): exit 0, the flow's own ``sys.exit`` code, or 1 with the exception.
+A Prefect ``@flow`` is called as such when Prefect is installed; else a stand-in ``prefect``
+module lets the flow's file import, and the decorated function itself runs.
 """
 
 from __future__ import annotations
@@ -60,18 +61,30 @@ def load_callable(code_dir: Path, entrypoint: str) -> Any:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text())
+    result = Path(spec["result"])
     install_prefect_stand_in()
+    result.write_text(json.dumps({"phase": "flow"}))  # from here on, what happens is the flow's
+    code, message = run_flow(spec)
+    result.write_text(json.dumps({"phase": "done", "code": code, "message": message}))
+    return code
+
+
+def run_flow(spec: dict[str, Any]) -> tuple[int, str]:
+    """The exit code and a one-line message of the flow's outcome."""
     try:
         target = load_callable(Path(spec["code_dir"]), spec["entrypoint"])
-        result = target(**spec["parameters"])
-        if inspect.isawaitable(result):
-            asyncio.run(result)  # type: ignore[arg-type]
+        outcome = target(**spec["parameters"])
+        if inspect.isawaitable(outcome):
+            asyncio.run(outcome)  # type: ignore[arg-type]
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0, f"the flow called sys.exit({exc.code})" if exc.code else ""
+        print(exc.code, file=sys.stderr)
+        return 1, str(exc.code)
     except BaseException as exc:  # the flow's own failure: report it, exit non-zero
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            return 0
         traceback.print_exc()
-        return 1
-    return 0
+        return 1, traceback.format_exception_only(exc)[-1].strip()
+    return 0, ""
 
 
 if __name__ == "__main__":

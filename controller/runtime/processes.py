@@ -1,10 +1,10 @@
 """Process manager: start a flow's process in its own group, stream its output, stop it safely.
 
-Each run is a new session (its own process group), so cancellation and timeouts signal the
-whole tree: SIGTERM, a grace period, then SIGKILL. A group recorded by a runner that died is
-killed only if its id was not reused: a process with that pid and a different start time
-means the group is someone else's now. Output lines are read by one thread per stream into
-a queue the runner drains. Linux ``/proc`` gives start times. Used by ``runtime.runner``.
+Each run is a new session (its own process group), so cancellation, timeouts and the end of
+the run signal the whole tree: SIGTERM, a grace period, then SIGKILL. A group recorded by a
+runner that died is killed only if its id was not reused (same pid, same start time). Output
+is read by one thread per stream in bounded chunks: a line is capped at ``MAX_LINE`` bytes
+plus a truncation marker, so no output line can grow memory. Used by ``runtime.runner``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from controller.core.runs import iso
 
-MAX_LINE = 10_000
+MAX_LINE = 64 * 1024
+CHUNK = 64 * 1024
 LogLine = tuple[str, str, str, str]  # run id, timestamp, stream, line
 
 
@@ -36,10 +38,16 @@ class RunningProcess:
     stderr_tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=8))
     stop_reason: str | None = None
     signalled_at: datetime | None = None
+    exited_at: float | None = None
+    """Monotonic time the runner saw the process end; readers get a short drain after it."""
+    abandon: threading.Event = field(default_factory=threading.Event)
 
     @property
     def pgid(self) -> int:
         return self.popen.pid
+
+    def output_closed(self) -> bool:
+        return not any(reader.is_alive() for reader in self.readers)
 
 
 def spawn(
@@ -51,7 +59,7 @@ def spawn(
     now: datetime,
     on_exit: threading.Event | None = None,
 ) -> RunningProcess:
-    """Start ``argv`` in a new session; ``on_exit`` is set when its output closes (it ended)."""
+    """Start ``argv`` in a new session; ``on_exit`` is set when an output stream closes."""
     popen = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -63,7 +71,10 @@ def spawn(
     )
     process = RunningProcess(run_id, popen, start_ticks(popen.pid), now, [])
     for stream, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
-        reader = threading.Thread(target=_pump, args=(process, stream, pipe, lines, on_exit), daemon=True)
+        assert pipe is not None
+        reader = threading.Thread(
+            target=_pump, args=(process, stream, pipe.fileno(), lines, on_exit), daemon=True
+        )
         reader.start()
         process.readers.append(reader)
     return process
@@ -72,18 +83,88 @@ def spawn(
 def _pump(
     process: RunningProcess,
     stream: str,
-    pipe: object,
+    fd: int,
     lines: queue.Queue[LogLine],
     on_exit: threading.Event | None,
 ) -> None:
-    for raw in iter(pipe.readline, b""):  # type: ignore[attr-defined]
-        text = raw.decode("utf-8", "replace").rstrip("\n")[:MAX_LINE]
-        if stream == "stderr":
-            process.stderr_tail.append(text)
-        lines.put((process.run_id, iso(datetime.now(UTC)), stream, text))
-    pipe.close()  # type: ignore[attr-defined]
-    if on_exit is not None:
-        on_exit.set()
+    splitter = LineSplitter()
+    try:
+        _read(process, stream, fd, lines, on_exit, splitter)
+    except (OSError, ValueError):  # the pipe was closed under an abandoned reader
+        pass
+    finally:
+        if on_exit is not None:
+            on_exit.set()
+
+
+def _read(
+    process: RunningProcess,
+    stream: str,
+    fd: int,
+    lines: queue.Queue[LogLine],
+    on_exit: threading.Event | None,
+    splitter: LineSplitter,
+) -> None:
+    while not process.abandon.is_set():
+        # select with a timeout: a pipe held open by an escaped child cannot pin this thread
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
+        chunk = os.read(fd, CHUNK)
+        if not chunk:
+            break
+        for text in splitter.feed(chunk):
+            _emit(process, stream, text, lines, on_exit)
+    for text in splitter.finish():
+        _emit(process, stream, text, lines, on_exit)
+
+
+def _emit(
+    process: RunningProcess,
+    stream: str,
+    text: str,
+    lines: queue.Queue[LogLine],
+    wake: threading.Event | None,
+) -> None:
+    if stream == "stderr":
+        process.stderr_tail.append(text)
+    item = (process.run_id, iso(datetime.now(UTC)), stream, text)
+    while not process.abandon.is_set():
+        try:
+            lines.put(item, timeout=0.2)  # a full queue slows the flow's output, never the runner
+            return
+        except queue.Full:
+            if wake is not None:
+                wake.set()  # let the loop flush now
+
+
+class LineSplitter:
+    """Bytes in, lines out; a line longer than ``MAX_LINE`` keeps its head and a marker."""
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.limit = limit
+        self.buffer = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> list[str]:
+        out = []
+        while chunk:
+            head, newline, chunk = chunk.partition(b"\n")
+            room = self.limit - len(self.buffer)
+            self.buffer += head[: max(room, 0)]
+            self.dropped += max(len(head) - max(room, 0), 0)
+            if newline:
+                out.append(self._line())
+        return out
+
+    def finish(self) -> list[str]:
+        return [self._line()] if self.buffer or self.dropped else []
+
+    def _line(self) -> str:
+        text = self.buffer.decode("utf-8", "replace").removesuffix("\r")
+        if self.dropped:
+            text += f" [line truncated: {self.dropped} more bytes]"
+        self.buffer, self.dropped = bytearray(), 0
+        return text
 
 
 def start_ticks(pid: int) -> str | None:

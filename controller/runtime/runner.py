@@ -18,6 +18,7 @@ import shutil
 import signal
 import tarfile
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from controller.runtime.flow_environment import (
     flow_command,
     flow_environment,
     parameter_problem,
+    uses_launcher,
     working_directory,
 )
 
@@ -46,6 +48,14 @@ class RunnerConfig:
     limit: int = 4
     heartbeat_timeout: timedelta = timedelta(seconds=20)
     cancel_grace: timedelta = timedelta(seconds=10)
+    retention: timedelta = timedelta(days=7)
+    """Run folders and logs of runs older than this are removed."""
+    output_drain: float = 1.0
+    """Seconds the output of an ended flow is still read (a child may hold its pipes)."""
+
+    def __post_init__(self) -> None:
+        # resolved once: flows run in other folders, and the runner's cwd must not matter
+        object.__setattr__(self, "work_dir", Path(os.path.abspath(self.work_dir)))
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Runner:
     _lines: queue.Queue[processes.LogLine] = field(default_factory=queue.Queue)
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a flow's process ends, so the loop can record it and claim the next run at once."""
+    _pruned_at: datetime | None = None
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """One pass; returns the ids of the runs it started."""
@@ -72,14 +83,28 @@ class Runner:
         if self.accepting:
             capacity = self.config.limit - len(self.running)
             for run in self.store.claim(self.id, self.config.queues, iso(now), capacity):
-                if self._start(run, now):
+                if self._start_safely(run, now):
                     started.append(run.id)
         self.flush_logs()
+        self._prune(now)
         return started
+
+    def _start_safely(self, run: FlowRun, now: datetime) -> bool:
+        """Start one claimed run; whatever goes wrong crashes that run, never the claim pass."""
+        try:
+            return self._start(run, now)
+        except Exception as exc:
+            self._crash(run.id, now, f"cannot start the flow: {exc}")
+            return False
+
+    def _crash(self, run_id: str, now: datetime, message: str) -> None:
+        self.store.set_state(run_id, StateType.CRASHED, "Crashed", iso(now), message, end_time=iso(now))
 
     # -- starting -------------------------------------------------------------------------
 
     def _start(self, run: FlowRun, now: datetime) -> bool:
+        if self._cancelled_before_start(run.id, now):
+            return False
         record, artifact = self.store.snapshot(run.snapshot)
         problem = parameter_problem(record, run.parameters)
         if problem:
@@ -99,33 +124,27 @@ class Runner:
         spec = folder.parent / "run.json"
         spec.write_text(
             json.dumps(
-                {"code_dir": str(folder), "entrypoint": record["entrypoint"], "parameters": run.parameters}
+                {
+                    "code_dir": str(folder),
+                    "entrypoint": record["entrypoint"],
+                    "parameters": run.parameters,
+                    "result": str(folder.parent / "result.json"),
+                }
             )
         )
-        try:
-            process = processes.spawn(
-                run.id,
-                flow_command(record, spec),
-                flow_environment(record, run.id),
-                working_directory(record, folder),
-                self._lines,
-                now,
-                self.wake,
-            )
-        except OSError as exc:  # missing command or working_dir: the run cannot start
-            self.store.set_state(
-                run.id,
-                StateType.CRASHED,
-                "Crashed",
-                iso(now),
-                f"cannot start the flow: {exc}",
-                end_time=iso(now),
-            )
-            return False
-        self.running[run.id], self._records[run.id] = process, record
-        name = "Retrying" if run.run_count > 0 else "Running"
-        self.store.set_state(
+        process = processes.spawn(
             run.id,
+            flow_command(record, spec),
+            flow_environment(record, run.id),
+            working_directory(record, folder),
+            self._lines,
+            now,
+            self.wake,
+        )
+        name = "Retrying" if run.run_count > 0 else "Running"
+        started = self.store.transition(
+            run.id,
+            (StateType.PENDING,),
             StateType.RUNNING,
             name,
             iso(now),
@@ -133,6 +152,28 @@ class Runner:
             run_count=run.run_count + 1,
             pid=process.pgid,
             process_start=process.start_ticks,
+        )
+        if not started:  # cancelled while it was starting: it never runs
+            processes.signal_group(process.pgid, signal.SIGKILL)
+            process.popen.wait()
+            process.abandon.set()
+            self._cancelled_before_start(run.id, now)
+            return False
+        self.running[run.id], self._records[run.id] = process, record
+        return True
+
+    def _cancelled_before_start(self, run_id: str, now: datetime) -> bool:
+        current = self.store.get(run_id)
+        if current is None or current.state_type not in (StateType.CANCELLING, StateType.CANCELLED):
+            return False
+        self.store.transition(
+            run_id,
+            (StateType.CANCELLING,),
+            StateType.CANCELLED,
+            "Cancelled",
+            iso(now),
+            "cancelled before it started",
+            end_time=iso(now),
         )
         return True
 
@@ -153,7 +194,14 @@ class Runner:
             code = process.popen.poll()
             if code is None:
                 self._enforce(run_id, process, now)
-            else:
+                continue
+            if process.exited_at is None:
+                # the run ends with its process: whatever it left in its group goes too
+                process.exited_at = time.monotonic()
+                processes.signal_group(process.pgid, signal.SIGKILL)
+            drained = time.monotonic() - process.exited_at > self.config.output_drain
+            if process.output_closed() or drained:
+                process.abandon.set()  # an escaped child holding the pipes is not waited for
                 self._finish(run_id, process, code, now)
 
     def _enforce(self, run_id: str, process: processes.RunningProcess, now: datetime) -> None:
@@ -172,20 +220,19 @@ class Runner:
         processes.signal_group(process.pgid, signal.SIGTERM)
 
     def _finish(self, run_id: str, process: processes.RunningProcess, code: int, now: datetime) -> None:
-        if process.stop_reason and processes.group_alive(process.pgid):
-            processes.signal_group(process.pgid, signal.SIGKILL)  # children that outlived their parent
-        for reader in process.readers:
-            reader.join(timeout=5)
-        self.flush_logs()
+        self.flush_logs(limit=None)
         del self.running[run_id]
         record = self._records.pop(run_id)
-        state, name, message = _outcome(code, process)
+        state, name, message = _outcome(code, process, uses_launcher(record))
         run = self.store.get(run_id)
         policy = record["run_policy"]
-        if state is StateType.FAILED and run is not None and run.run_count <= policy["retries"]:
+        active = (StateType.RUNNING, StateType.CANCELLING)
+        retry = run is not None and run.state_type is StateType.RUNNING and run.run_count <= policy["retries"]
+        if state is StateType.FAILED and name == "Failed" and retry:
             retry_at = now + timedelta(seconds=policy["retry_delay_seconds"])
-            self.store.set_state(
+            self.store.transition(
                 run_id,
+                (StateType.RUNNING,),
                 StateType.SCHEDULED,
                 "AwaitingRetry",
                 iso(now),
@@ -194,7 +241,25 @@ class Runner:
                 runner_id=None,
             )
             return
-        self.store.set_state(run_id, state, name, iso(now), message, end_time=iso(now))
+        # the real outcome wins over a cancel request that raced the end of the process
+        self.store.transition(run_id, active, state, name, iso(now), message, end_time=iso(now))
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def _prune(self, now: datetime) -> None:
+        """At most hourly: drop run folders and logs older than the retention setting."""
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return
+        self._pruned_at = now
+        cutoff = now - self.config.retention
+        self.store.prune_logs(iso(cutoff))
+        if not self.config.work_dir.is_dir():
+            return
+        for folder in self.config.work_dir.iterdir():
+            if folder.name in self.running or not folder.is_dir():
+                continue
+            if datetime.fromtimestamp(folder.stat().st_mtime, UTC) < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- recovery and shutdown --------------------------------------------------------------
 
@@ -229,9 +294,12 @@ class Runner:
     def close(self) -> None:
         self.store.remove_runner(self.id)
 
-    def flush_logs(self) -> None:
+    def flush_logs(self, limit: int | None = 20_000) -> None:
+        """Write queued output; at most ``limit`` lines, so a chatty flow cannot hold up a tick."""
         batches: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-        while True:
+        count = 0
+        while limit is None or count < limit:
+            count += 1
             try:
                 run_id, timestamp, stream, line = self._lines.get_nowait()
             except queue.Empty:
@@ -241,14 +309,29 @@ class Runner:
             self.store.append_logs(run_id, lines)
 
 
-def _outcome(code: int, process: processes.RunningProcess) -> tuple[StateType, str, str]:
+def _outcome(code: int, process: processes.RunningProcess, launcher: bool) -> tuple[StateType, str, str]:
     if process.stop_reason == "Cancelled":
         return StateType.CANCELLED, "Cancelled", "cancelled on request"
     if process.stop_reason == "TimedOut":
         return StateType.FAILED, "TimedOut", "the run exceeded its timeout"
+    result = _launcher_result(process) if launcher else None
+    tail = process.stderr_tail[-1] if process.stderr_tail else ""
+    if launcher and result is None:  # the launcher failed before the flow's code ran
+        reason = f"the flow launcher failed (exit code {code})" + (f": {tail}" if tail else "")
+        return StateType.CRASHED, "Crashed", reason
     if code == 0:
         return StateType.COMPLETED, "Completed", ""
     if code < 0:
         return StateType.CRASHED, "Crashed", f"the process was killed by signal {-code}"
-    tail = "\n".join(process.stderr_tail)
-    return StateType.FAILED, "Failed", f"exit code {code}" + (f":\n{tail}" if tail else "")
+    last = (result or {}).get("message") or tail
+    return StateType.FAILED, "Failed", f"exit code {code}" + (f":\n{last}" if last else "")
+
+
+def _launcher_result(process: processes.RunningProcess) -> dict[str, Any] | None:
+    """What the launcher recorded (None: it never reached the flow's code)."""
+    spec = process.popen.args[-1]  # type: ignore[index]
+    try:
+        found = json.loads((Path(str(spec)).parent / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

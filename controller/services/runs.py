@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.core.runs import FlowRun, StateType, iso
+from controller.core.runs import FlowRun, iso
 from controller.errors import Ambiguous, NotFound, UsageError
 from controller.ports import RunStore
 from controller.runtime.ad_hoc import create_run, wait_for
@@ -84,12 +84,7 @@ class Runs:
         stamp = iso(now or datetime.now(UTC))
         if run.state_type.terminal:
             raise UsageError(f"flow run {run.id} has already finished ({run.state_name})")
-        if run.state_type is StateType.SCHEDULED:
-            self.store.set_state(
-                run.id, StateType.CANCELLED, "Cancelled", stamp, "cancelled before it started", end_time=stamp
-            )
-        else:
-            self.store.set_state(run.id, StateType.CANCELLING, "Cancelling", stamp, "cancellation requested")
-        found = self.store.get(run.id)
+        # one atomic step: a cancel racing the run's end leaves the real final state
+        found = self.store.request_cancel(run.id, stamp)
         assert found is not None
         return found

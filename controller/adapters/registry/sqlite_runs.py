@@ -246,6 +246,37 @@ class SqliteRunStore:
         with self._write() as db:
             self._transition(db, run_id, state, name, message, now, **columns)
 
+    def transition(
+        self,
+        run_id: str,
+        allowed_from: Sequence[StateType],
+        state: StateType,
+        name: str,
+        now: str,
+        message: str = "",
+        **columns: Any,
+    ) -> bool:
+        """``set_state`` only if the run is still in one of ``allowed_from``; False if it was not."""
+        with self._write() as db:
+            row = db.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or StateType(row[0]) not in allowed_from:
+                return False
+            self._transition(db, run_id, state, name, message, now, **columns)
+            return True
+
+    def request_cancel(self, run_id: str, now: str) -> FlowRun | None:
+        """Atomically: a run not started is Cancelled, an active one Cancelling, a finished one kept."""
+        with self._write() as db:
+            row = db.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+            state = StateType(row[0]) if row else None
+            if state is StateType.SCHEDULED:
+                message = "cancelled before it started"
+                self._transition(db, run_id, StateType.CANCELLED, "Cancelled", message, now, end_time=now)
+            elif state in (StateType.PENDING, StateType.RUNNING):
+                message = "cancellation requested"
+                self._transition(db, run_id, StateType.CANCELLING, "Cancelling", message, now)
+        return self.get(run_id)
+
     def _transition(
         self,
         db: sqlite3.Connection,
@@ -299,6 +330,18 @@ class SqliteRunStore:
                 "INSERT INTO flow_run_logs (run_id, seq, timestamp, stream, line) VALUES (?,?,?,?,?)",
                 [(run_id, last + i + 1, *row) for i, row in enumerate(lines)],
             )
+
+    def prune_logs(self, finished_before: str) -> int:
+        """Delete the logs of runs that finished before ``finished_before``; how many lines went."""
+        terminal = tuple(s.value for s in StateType if s.terminal)
+        marks = ",".join("?" * len(terminal))
+        with self._write() as db:
+            cursor = db.execute(
+                f"DELETE FROM flow_run_logs WHERE run_id IN (SELECT id FROM flow_runs WHERE state_type IN "
+                f"({marks}) AND end_time IS NOT NULL AND end_time < ?)",
+                (*terminal, finished_before),
+            )
+            return int(cursor.rowcount)
 
     def logs(self, run_id: str, after: int = 0, limit: int = 100_000) -> list[tuple[int, str, str, str]]:
         return self._db.execute(
