@@ -7,6 +7,7 @@ issue 12 item 4 (process groups, output that never blocks or bloats the runner, 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import time
 from datetime import timedelta
@@ -146,7 +147,10 @@ def test_the_run_ends_with_its_process_and_its_leftovers_are_killed(engine: Engi
 
 
 def test_one_huge_line_is_capped_with_a_marker_and_memory_stays_bounded(engine: Engine) -> None:
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; the runner runs in-process
     run = run_to_end(engine, engine.runner(), "long_line/long_line")
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert growth < 100 * 1024, f"a 400 MB line grew the runner's peak memory by {growth // 1024} MB"
     assert run.state_name == "Completed", run.state_message
     huge, after = lines(engine, run.id)
     assert huge == "x" * 65536 + f" [line truncated: {400 * (1 << 20) - 65536} more bytes]"
