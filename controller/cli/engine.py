@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,6 +32,13 @@ runner_options = with_options(
             default=30.0,
             show_default=True,
             help="Seconds running flows get to finish on shutdown before they are cancelled.",
+        ),
+        click.option(
+            "--retention-days",
+            default=7.0,
+            show_default=True,
+            envvar="DEPLOYCTL_RETENTION_DAYS",
+            help="Days run folders and logs are kept [env DEPLOYCTL_RETENTION_DAYS].",
         ),
     ]
 )
@@ -60,6 +68,7 @@ def up(
     limit: int,
     poll: float,
     shutdown_grace: float,
+    retention_days: float,
     scheduler_interval: float,
     **flags: Any,
 ) -> None:
@@ -77,7 +86,11 @@ def up(
             "deployctl up: this commit was not applied; the last applied revision keeps running", err=True
         )
     loops = app.loop_settings(
-        True, app.runner_config(queues, limit), scheduler_interval, poll, shutdown_grace
+        True,
+        app.runner_config(queues, limit, retention=timedelta(days=retention_days)),
+        scheduler_interval,
+        poll,
+        shutdown_grace,
     )
     serve(
         loops,
@@ -102,13 +115,20 @@ def scheduler(app: App, interval: float) -> None:
 @click.command()
 @runner_options
 @click.pass_obj
-def runner(app: App, queues: tuple[str, ...], limit: int, poll: float, shutdown_grace: float) -> None:
+def runner(
+    app: App, queues: tuple[str, ...], limit: int, poll: float, shutdown_grace: float, retention_days: float
+) -> None:
     """Run a process runner alone, in the foreground."""
     from controller.runtime.loops import serve
 
     _logging()
     serve(
-        app.loop_settings(False, app.runner_config(queues, limit), poll=poll, grace=shutdown_grace),
+        app.loop_settings(
+            False,
+            app.runner_config(queues, limit, retention=timedelta(days=retention_days)),
+            poll=poll,
+            grace=shutdown_grace,
+        ),
         on_ready=lambda: click.echo(f"runner started (pid {os.getpid()})", err=True),
     )
 

@@ -80,8 +80,10 @@ def flow_run_cancel(app: App, run_id: str) -> None:
 
 
 def echo_log_line(line: LogLine) -> None:
+    from controller.core.log_text import printable
+
     timestamp, stream, text = line
-    click.echo(f"{timestamp} {stream}: {text}", err=stream == "stderr")
+    click.echo(f"{timestamp} {stream}: {printable(text)}", err=stream == "stderr")
 
 
 def final_line(run: FlowRun | EngineRun) -> str:
