@@ -22,6 +22,7 @@ SYMLINK_MODE = "120000"
 READ_AHEAD = 512
 """Blobs fetched in one pipelined request once reads of one file name come in a run."""
 _RUN = 2
+_KEEP_BYTES = 64 << 20
 _MAX_HOPS = 16
 _LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/v1"
 
@@ -34,10 +35,12 @@ class GitTree:
         texts = {p: target.decode("utf-8", "replace") for p, target in targets.items()}
         self.entries, self._links = _resolve_links(entries, texts)
         self._files = sorted(self.entries)
-        self._by_name: dict[str, list[str]] = {}
+        self._by_name: dict[str, list[str]] = {}  # file name -> blob ids, in path order
         for path in self._files:
-            self._by_name.setdefault(posixpath.basename(path), []).append(path)
+            self._by_name.setdefault(posixpath.basename(path), []).append(self.entries[path][1])
+        self._cursor: dict[str, int] = {}
         self._ahead: dict[str, bytes] = {}
+        self._ahead_bytes = 0
         self._misses: dict[str, int] = {}
 
     def files(self) -> Sequence[str]:
@@ -48,7 +51,7 @@ class GitTree:
 
     def read_blob(self, sha: str, path: str = "") -> bytes:
         """A blob by id; ``path`` (any suffix of the tree path) names it in errors and read-ahead."""
-        data = self._ahead.pop(sha, None)
+        data = self._ahead.get(sha)
         if data is not None:
             return data
         name = posixpath.basename(path)
@@ -60,15 +63,30 @@ class GitTree:
             blobs = self.reader.read_many(wanted)
         except SourceUnavailable as exc:
             raise SourceUnavailable(f"cannot read {path or 'blob'} ({sha[:12]}) from git: {exc}") from exc
-        self._ahead.update(zip(wanted[1:], blobs[1:], strict=True))
+        self._keep(zip(wanted, blobs, strict=True))
         return blobs[0]
 
     def _next_of_name(self, name: str, sha: str) -> list[str]:
-        """The blobs of the next files with the same name, in the order the callers read them."""
-        paths = self._by_name.get(name, [])
-        shas = [self.entries[p][1] for p in paths]
-        start = shas.index(sha) + 1 if sha in shas else 0
-        return [s for s in dict.fromkeys(shas[start:]) if s != sha and s not in self._ahead][:READ_AHEAD]
+        """Blobs of the next files with this name, in path order (the order callers read in)."""
+        shas, start = self._by_name.get(name, []), self._cursor.get(name, 0)
+        found: dict[str, None] = {}
+        end = start
+        while end < len(shas) and len(found) < READ_AHEAD:
+            if shas[end] != sha and shas[end] not in self._ahead:
+                found[shas[end]] = None
+            end += 1
+        self._cursor[name] = end
+        return list(found)
+
+    def _keep(self, blobs: Iterable[tuple[str, bytes]]) -> None:
+        """Remember blobs read, oldest forgotten first past a memory bound."""
+        for sha, data in blobs:
+            if sha not in self._ahead:
+                self._ahead[sha] = data
+                self._ahead_bytes += len(data)
+        while self._ahead_bytes > _KEEP_BYTES and self._ahead:
+            oldest = next(iter(self._ahead))
+            self._ahead_bytes -= len(self._ahead.pop(oldest))
 
     def symlinks(self) -> Mapping[str, str]:
         return self._links
