@@ -105,10 +105,26 @@ def _parse(
     key = (path, tree.content_id(path) or "")
     if key[1] and key in cache.parsed:
         return cache.parsed[key]
-    result = parse_manifest(path, tree.read(path), defaults, env)
+    try:
+        result = parse_manifest(path, tree.read(path), defaults, env)
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others
+        result = ParsedManifest((), (_internal_error(path, exc),))
     if key[1]:
         cache.parsed[key] = result
     return result
+
+
+def _internal_error(path: str, exc: Exception) -> Diagnostic:
+    return Diagnostic(path, 1, 1, "", _internal_message(exc), "internal-error")
+
+
+def _internal_message(exc: Exception) -> str:
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return (
+        f"deployctl could not read this ({type(exc).__name__}: {text}); the other files are "
+        "still checked. Please report this input as a deployctl bug"
+    )
 
 
 def _check_code(
@@ -142,10 +158,15 @@ def _code_outcome(
     key = (spec.entrypoint, spec.code_dir, blob or "")
     if blob and not outside and key in cache.code:
         return cache.code[key]
-    checked = check_entrypoint(spec, tree, files, outside)
-    outcome = (
-        checked if isinstance(checked, EntrypointProblem) else flow_info(checked, spec.entrypoint_function)
-    )
+    try:
+        checked = check_entrypoint(spec, tree, files, outside)
+        outcome = (
+            checked
+            if isinstance(checked, EntrypointProblem)
+            else flow_info(checked, spec.entrypoint_function)
+        )
+    except Exception as exc:  # noqa: BLE001 - one unreadable flow file must not hide the others
+        outcome = EntrypointProblem("entrypoint", "internal-error", _internal_message(exc))
     if blob and not outside:
         cache.code[key] = outcome
     return outcome

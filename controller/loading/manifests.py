@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from controller.core.diagnostics import Diagnostic, FieldPath, format_field_path
 from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
 from controller.loading.models.base import CronModel, IntervalModel, RRuleModel
-from controller.loading.models.block_deployment import BlockDeploymentManifest, _Block
+from controller.loading.models.block_deployment import BlockDeploymentManifest, _Block, apply_overrides
 from controller.loading.models.project import ProjectDeployment, ProjectManifest
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
 from controller.loading.placeholders import resolve_env_placeholders
@@ -74,8 +74,8 @@ def _read_mapping(path: str, raw: bytes) -> ParsedYaml | Diagnostic:
         what = "empty" if parsed.data is None else f"a {type(parsed.data).__name__}"
         return Diagnostic(
             path,
-            1 if parsed.data is not None else 0,
-            1 if parsed.data is not None else 0,
+            1,
+            1,
             "",
             f"file is {what}; a manifest is a mapping of keys (name: …, entrypoint: …)",
             "not-a-mapping",
@@ -145,7 +145,7 @@ def _spec_from_block_deployment(
         schedules = ()
     if m.is_schedule_active is False:
         schedules = tuple(replace(s, active=False) for s in schedules)
-    overrides = m.job_variables or _nest_dotted(m.infra_overrides)
+    overrides = m.job_variables or apply_overrides({}, m.infra_overrides)
     return DeploymentSpec(
         flow_name=m.flow_name,
         name=m.name,
@@ -224,7 +224,9 @@ def _infrastructure(m: BlockDeploymentManifest) -> InfrastructureSpec:
         return InfrastructureSpec()
     block_name = None if infra.is_anonymous or infra.is_anonymous is None else infra.block_document_name
     settings = {k: v for k, v in infra.model_dump(by_alias=True).items() if k not in _BLOCK_META}
-    return InfrastructureSpec(type=infra.type, block_name=block_name, settings=settings)
+    return InfrastructureSpec(
+        type=infra.type, block_name=block_name, settings=apply_overrides(settings, m.infra_overrides)
+    )
 
 
 def _block_fields(block: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -244,18 +246,6 @@ def _queue(name: str | None, defaults: DeploymentDefaults) -> str:
 
 def _enforce(value: bool | None, defaults: DeploymentDefaults) -> bool:
     return bool(value if value is not None else defaults.enforce_parameter_schema)
-
-
-def _nest_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"env.LOG_LEVEL": "DEBUG"}`` -> ``{"env": {"LOG_LEVEL": "DEBUG"}}``, as Prefect's agent reads it."""
-    nested: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        target = nested
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return nested
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

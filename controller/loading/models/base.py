@@ -70,7 +70,12 @@ class RRuleModel(_Zoned):
 
 
 def _schedule_kind(value: Any) -> str | None:
-    keys = value if isinstance(value, dict) else type(value).model_fields
+    if isinstance(value, dict):
+        keys: Any = value
+    elif isinstance(value, BaseModel):
+        keys = type(value).model_fields
+    else:
+        return None
     for kind in ("cron", "interval", "rrule"):
         if kind in keys:
             return kind

@@ -8,9 +8,10 @@ and ignored: the code lives beside the manifest and git gives the version.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from controller.loading.models.base import UNION_TAGS, CoreSchedule, StrictModel
 
@@ -136,6 +137,12 @@ class BlockDeploymentManifest(StrictModel):
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     timestamp: str | None = Field(None, description="Ignored.")
 
+    @field_validator("infra_overrides")
+    @classmethod
+    def _overrides_apply(cls, value: dict[str, Any]) -> dict[str, Any]:
+        apply_overrides({}, value)
+        return value
+
     @model_validator(mode="after")
     def _one_schedule_shape(self) -> BlockDeploymentManifest:
         if self.schedule is not None and self.schedules:
@@ -143,3 +150,23 @@ class BlockDeploymentManifest(StrictModel):
         if self.infra_overrides and self.job_variables:
             raise ValueError("infra_overrides and job_variables are the same setting: keep job_variables")
         return self
+
+
+def apply_overrides(settings: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with each (dotted) override set in order, as Prefect 2's agent applies
+    ``infra_overrides``: ``env.A`` sets one variable, a plain ``env`` replaces the mapping."""
+    result = copy.deepcopy(settings)
+    for dotted, value in overrides.items():
+        *parents, leaf = str(dotted).split(".")
+        target = result
+        for depth, part in enumerate(parents):
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: depth + 1])
+                raise ValueError(
+                    f"key '{dotted}' sets a field inside '{where}', which is not a mapping here: "
+                    f"drop one of '{where}' and '{dotted}'"
+                )
+            target = child
+        target[leaf] = copy.deepcopy(value)
+    return result
