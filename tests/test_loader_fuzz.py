@@ -82,19 +82,82 @@ SEEDS = {"a/deployment.yaml": BLOCK, "b/prefect.yaml": PROJECT, "c/deployment.ya
 HEALTHY = ("healthy/deployment.yaml", b"name: keep\nflow_name: kept\nentrypoint: flows.py:my_flow\n")
 
 TRICKY_SCALARS = [
-    "2024-01-01", "2024-02-30", "2024-01-01 10:00:00Z", "!!bool maybe", "9" * 5000, "0x" + "f" * 4000,
-    ".inf", "-.nan", "1e999", "~", "[]", "{}", "hourly", "P99999999999W", "0.000001", "-1", "0",
-    "'{{ $DEPLOYCTL_GIT_TOKEN }}'", "'{{ $UNSET_VAR }}'", "!!binary aGk=", "!!set {a: null}",
-    "!!int x", "!!float y", "!!timestamp z", "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30", "'61 * * * *'",
-    "{env: x, env.A: b}", "{1: a, b: c}", "{null: 1, true: 2}", "[[[[]]]]", "&x [*x]", "'\\x00'",
-    "Europe/Berln", "yes", "no", "on", "12:30:00", "1_000", "0o17", "-0", "''", "'a:b'", "*undefined",
+    "2024-01-01",
+    "2024-02-30",
+    "2024-01-01 10:00:00Z",
+    "!!bool maybe",
+    "9" * 5000,
+    "0x" + "f" * 4000,
+    ".inf",
+    "-.nan",
+    "1e999",
+    "~",
+    "[]",
+    "{}",
+    "hourly",
+    "P99999999999W",
+    "0.000001",
+    "-1",
+    "0",
+    "'{{ $DEPLOYCTL_GIT_TOKEN }}'",
+    "'{{ $UNSET_VAR }}'",
+    "!!binary aGk=",
+    "!!set {a: null}",
+    "!!int x",
+    "!!float y",
+    "!!timestamp z",
+    "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30",
+    "'61 * * * *'",
+    "{env: x, env.A: b}",
+    "{1: a, b: c}",
+    "{null: 1, true: 2}",
+    "[[[[]]]]",
+    "&x [*x]",
+    "'\\x00'",
+    "Europe/Berln",
+    "yes",
+    "no",
+    "on",
+    "12:30:00",
+    "1_000",
+    "0o17",
+    "-0",
+    "''",
+    "'a:b'",
+    "*undefined",
 ]
 KEYS = [
-    "name", "flow_name", "entrypoint", "schedule", "schedules", "parameters", "tags", "interval",
-    "cron", "rrule", "anchor_date", "timezone", "infra_overrides", "job_variables", "infrastructure",
-    "description", "version", "paused", "active", "slug", "work_pool", "deployments", "env", "<<",
-    "is_schedule_active", "enforce_parameter_schema", "parameter_openapi_schema", "concurrency_limit",
-    "shedule", "1", "null",
+    "name",
+    "flow_name",
+    "entrypoint",
+    "schedule",
+    "schedules",
+    "parameters",
+    "tags",
+    "interval",
+    "cron",
+    "rrule",
+    "anchor_date",
+    "timezone",
+    "infra_overrides",
+    "job_variables",
+    "infrastructure",
+    "description",
+    "version",
+    "paused",
+    "active",
+    "slug",
+    "work_pool",
+    "deployments",
+    "env",
+    "<<",
+    "is_schedule_active",
+    "enforce_parameter_schema",
+    "parameter_openapi_schema",
+    "concurrency_limit",
+    "shedule",
+    "1",
+    "null",
 ]
 
 
@@ -139,7 +202,9 @@ def _lines(draw: st.DrawFn, raw: bytes) -> bytes:
 
 def _bytes(draw: st.DrawFn, raw: bytes) -> bytes:
     at = draw(st.integers(0, len(raw)))
-    junk = draw(st.binary(min_size=0, max_size=4) | st.sampled_from([b":", b"-", b"[", b"{", b"&", b"*", b"'"]))
+    junk = draw(
+        st.binary(min_size=0, max_size=4) | st.sampled_from([b":", b"-", b"[", b"{", b"&", b"*", b"'"])
+    )
     cut = draw(st.integers(0, 3))
     return raw[:at] + junk + raw[at + cut :]
 
@@ -243,7 +308,12 @@ def test_known_crashers_are_diagnostics(name: str) -> None:
 def _deployctl(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")} | {"HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "controller", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+        [sys.executable, "-m", "controller", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
     )
 
 
@@ -252,7 +322,9 @@ def test_validate_and_plan_agree_on_crashers_through_the_cli(tmp_path: Path) -> 
     base = "name: x\nflow_name: f\nentrypoint: flows.py:my_flow\n"
     chosen = ["date-parameter", "huge-int", "impossible-date", "bad-bool", "anchor-date"]
     repo = GitRepo(tmp_path / "work" / "repo")
-    files = {f"{n}/deployment.yaml": base.replace("name: x", f"name: {n}") + CRASHERS[n].decode() for n in chosen}
+    files = {
+        f"{n}/deployment.yaml": base.replace("name: x", f"name: {n}") + CRASHERS[n].decode() for n in chosen
+    }
     repo.write({**files, **{f"{n}/flows.py": FLOWS.decode() for n in chosen}}).commit()
     for name in chosen:
         sub = f"repo/{name}"
@@ -265,5 +337,7 @@ def test_validate_and_plan_agree_on_crashers_through_the_cli(tmp_path: Path) -> 
         if validated.returncode == 2:
             assert re.search(r"^deployment.yaml:\d+:\d+: ", validated.stderr, re.M), validated.stderr
             assert re.search(r"^deployment.yaml:\d+:\d+: ", planned.stdout, re.M), planned.stdout
-        assert validated.returncode == (0 if name in ("date-parameter", "impossible-date", "anchor-date") else 2)
+        assert validated.returncode == (
+            0 if name in ("date-parameter", "impossible-date", "anchor-date") else 2
+        )
     assert not (tmp_path / "work" / "repo" / ".deployctl").exists()

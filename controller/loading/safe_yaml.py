@@ -62,6 +62,8 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
         return _problem_from_yaml_error(exc, text)
     if indicators > MAX_DEPTH or "&" in text:
         problem = _measure(data, shared="&" in text)
+        if problem and problem.code == "too-deep":
+            problem = _scan_depth(text) or problem
         if problem and problem.code == "alias-bomb":
             line, column = _position(text, text.index("&"))
             problem = YamlProblem(line, column, problem.code, problem.message)

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from croniter import croniter
 from dateutil import rrule as dateutil_rrule
 
+from controller.core.schedule_times import PROBE_YEARS, rrule_fires
+
 _CRON_FIELDS = (
     ("minute", 0, 59),
     ("hour", 0, 23),
@@ -150,15 +152,17 @@ def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def check_rrule(text: str) -> str:
-    """Accept an RFC 5545 recurrence rule, refusing ``COUNT`` as Prefect does."""
+    """Accept an RFC 5545 recurrence rule that fires at least once (COUNT included, as Prefect 3)."""
     if len(text) > _RRULE_MAX_LENGTH:
         raise ValueError(f"rrule is {len(text)} characters; the limit is {_RRULE_MAX_LENGTH}")
-    if re.search(r"(^|[;:\s])COUNT=", text, re.IGNORECASE):
-        raise ValueError(
-            "rrule with COUNT is not supported (as in Prefect): use UNTIL, or create the runs you need ad hoc"
-        )
     try:
         dateutil_rrule.rrulestr(text, cache=False)
-    except (ValueError, TypeError) as exc:
+        fires = rrule_fires(text)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"rrule {text!r} cannot be parsed: {exc}") from None
+    if not fires:
+        raise ValueError(
+            f"rrule {text!r} never fires (no occurrence in {PROBE_YEARS} years of its pattern): "
+            "check BYMONTH, BYMONTHDAY and BYDAY against each other"
+        )
     return text

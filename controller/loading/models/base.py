@@ -64,7 +64,7 @@ class IntervalModel(_Zoned):
 
 
 class RRuleModel(_Zoned):
-    rrule: str = Field(description="RFC 5545 recurrence rule (COUNT is not supported).")
+    rrule: str = Field(description="RFC 5545 recurrence rule.")
 
     _rrule = field_validator("rrule")(lambda cls, v: schedule_rules.check_rrule(v))
 
