@@ -132,10 +132,10 @@ CASES = {
     "env-unset": (
         {
             "prefect.yaml": "deployments:\n- name: x\n  entrypoint: flows.py:my_flow\n"
-            "  parameters:\n    bucket: '{{ $DEPLOYCTL_TEST_UNSET }}'\n"
+            "  parameters:\n    bucket: '{{ $ETL_TEST_UNSET }}'\n"
         },
         "prefect.yaml:5:5: deployments[0].parameters.bucket: environment variable "
-        "'DEPLOYCTL_TEST_UNSET' is not set: set it where deployctl runs, or write the value in the file",
+        "'ETL_TEST_UNSET' is not set: set it where deployctl runs, or write the value in the file",
     ),
     "not-a-mapping": (
         {"deployment.yaml": "- just\n- a list\n"},

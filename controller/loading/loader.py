@@ -24,7 +24,8 @@ from controller.loading.entrypoints import (
     resolve_entrypoint_path,
 )
 from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
-from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
+from controller.loading.models.repo_settings import RepoSettings
+from controller.loading.placeholders import templating_env
 from controller.loading.safe_yaml import Locator
 from controller.loading.tree import SourceTree, escaping_symlinks
 
@@ -65,12 +66,12 @@ class LoadResult:
 def load_manifests(
     tree: SourceTree, env: Mapping[str, str] | None = None, cache: LoadCache | None = None
 ) -> LoadResult:
-    env = os.environ if env is None else env
     settings, problems = _load_settings(tree)
+    env = templating_env(os.environ if env is None else env, settings.templating.env)
     cache = cache if cache is not None else LoadCache()
     cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())))
     files = find_manifests(tree.files(), settings)
-    parsed = {path: _parse(tree, path, settings.defaults, env, cache) for path in files}
+    parsed = {path: _parse(tree, path, settings, env, cache) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
     specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)
     diagnostics += more
@@ -96,17 +97,20 @@ def find_manifests(paths: Iterable[str], settings: RepoSettings) -> list[str]:
 def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
     if SETTINGS_FILE not in tree.files():
         return RepoSettings(), ()
-    return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+    try:
+        return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+    except Exception as exc:  # noqa: BLE001 - reported like any other unreadable file
+        return RepoSettings(), (_internal_error(SETTINGS_FILE, exc),)
 
 
 def _parse(
-    tree: SourceTree, path: str, defaults: DeploymentDefaults, env: Mapping[str, str], cache: LoadCache
+    tree: SourceTree, path: str, settings: RepoSettings, env: Mapping[str, str], cache: LoadCache
 ) -> ParsedManifest:
     key = (path, tree.content_id(path) or "")
     if key[1] and key in cache.parsed:
         return cache.parsed[key]
     try:
-        result = parse_manifest(path, tree.read(path), defaults, env)
+        result = parse_manifest(path, tree.read(path), settings.defaults, env, settings.templating.env)
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others
         result = ParsedManifest((), (_internal_error(path, exc),))
     if key[1]:

@@ -9,19 +9,19 @@ callers may cache it by git blob id. Called by ``controller.loading.loader``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.core.diagnostics import Diagnostic, FieldPath, format_field_path
+from controller.core.diagnostics import Diagnostic, Severity
 from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
 from controller.loading.models.base import CronModel, IntervalModel, RRuleModel
 from controller.loading.models.block_deployment import BlockDeploymentManifest, _Block, apply_overrides
 from controller.loading.models.project import ProjectDeployment, ProjectManifest
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
-from controller.loading.placeholders import resolve_env_placeholders
+from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
 from controller.loading.safe_yaml import Locator, ParsedYaml, parse_yaml
 
@@ -43,15 +43,20 @@ def is_project_file(path: str) -> bool:
 
 
 def parse_manifest(
-    path: str, raw: bytes, defaults: DeploymentDefaults, env: Mapping[str, str]
+    path: str,
+    raw: bytes,
+    defaults: DeploymentDefaults,
+    env: Mapping[str, str],
+    allowed: Collection[str] | None = None,
 ) -> ParsedManifest:
+    """``allowed``: the only variables placeholders may read (``templating.env``), None for any."""
     document = _read_mapping(path, raw)
     if isinstance(document, Diagnostic):
         return ParsedManifest((), (document,))
     locator = Locator(document.text)
     code_dir = posixpath.dirname(path) or "."
     if is_project_file(path):
-        return _parse_project(path, document.data, code_dir, defaults, env, locator)
+        return _parse_project(path, document.data, code_dir, defaults, env, locator, allowed)
     return _parse_block_deployment(path, document.data, code_dir, defaults, locator)
 
 
@@ -106,32 +111,20 @@ def _parse_project(
     defaults: DeploymentDefaults,
     env: Mapping[str, str],
     locator: Locator,
+    allowed: Collection[str] | None,
 ) -> ParsedManifest:
-    resolved, missing = resolve_env_placeholders(data, env)
-    unset = tuple(_unset_variable(path, where, name, locator) for where, name in missing)
+    resolved, missing = resolve_env_placeholders(data, env, allowed)
+    found = placeholder_diagnostics(path, missing, locator)
     project = _validate(ProjectManifest, resolved, path, locator)
     if isinstance(project, tuple):
-        return ParsedManifest((), unset + project)
-    if unset:
-        return ParsedManifest((), unset)
+        return ParsedManifest((), found + project)
+    if any(d.severity is Severity.ERROR for d in found):
+        return ParsedManifest((), found)
     specs = tuple(
         _spec_from_project(item, index, path, code_dir, defaults)
         for index, item in enumerate(project.deployments)
     )
-    return ParsedManifest(specs, ())
-
-
-def _unset_variable(path: str, where: FieldPath, name: str, locator: Locator) -> Diagnostic:
-    line, column = locator.locate(where)
-    return Diagnostic(
-        path,
-        line,
-        column,
-        format_field_path(where),
-        f"environment variable '{name}' is not set: set it where deployctl "
-        "runs, or write the value in the file",
-        "env-unset",
-    )
+    return ParsedManifest(specs, found)
 
 
 def _spec_from_block_deployment(
