@@ -55,9 +55,9 @@ class Names:
                     local = alias.asname or alias.name.split(".")[0]
                     names.aliases[local] = alias.name if alias.asname else local
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                module = "typing" if node.module == "typing_extensions" else node.module
+                origin = "typing" if node.module == "typing_extensions" else node.module
                 for alias in node.names:
-                    names.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+                    names.aliases[alias.asname or alias.name] = f"{origin}.{alias.name}"
             elif isinstance(node, ast.ClassDef):
                 names._enum(node)
             elif (
