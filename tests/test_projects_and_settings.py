@@ -46,8 +46,11 @@ def test_project_anchors_merge_keys_and_env(repo_dir: Path) -> None:
         },
     )
     result = load_manifests(DirectoryTree(repo_dir), env={"BUCKET": "s3://b"})
-    assert result.diagnostics == ()
-    one, two = result.specs["nice-name/one"], result.specs["named/two"]
+    # Prefect names the flow after @flow whatever flow_name says (issue 9): a warning, not a new identity
+    assert [(d.code, d.line, d.severity.value) for d in result.diagnostics] == [
+        ("flow-name-ignored", 18, "warning")
+    ]
+    one, two = result.specs["nice-name/one"], result.specs["nice-name/two"]
     assert one.parameters == {"bucket": "s3://b", "other": "{{ prefect.variables.x }}"}
     assert [s.kind for s in one.schedules] == [ScheduleKind.INTERVAL, ScheduleKind.CRON]
     assert one.schedules[0].interval_seconds == 1800.0

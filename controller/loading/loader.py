@@ -23,9 +23,10 @@ from controller.loading.entrypoints import (
     flow_info,
     resolve_entrypoint_path,
 )
-from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
+from controller.loading.manifests import ParsedManifest, is_project_file, parse_manifest, parse_repo_settings
 from controller.loading.models.repo_settings import RepoSettings
 from controller.loading.placeholders import templating_env
+from controller.loading.project_flows import as_prefect_deploys
 from controller.loading.safe_yaml import Locator
 from controller.loading.tree import SourceTree, escaping_symlinks
 
@@ -143,7 +144,14 @@ def _check_code(
         if isinstance(outcome, EntrypointProblem):
             diagnostics.append(diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
-        named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
+        if is_project_file(spec.source.file):
+            named, findings = as_prefect_deploys(spec, outcome)
+            diagnostics += [
+                diagnostic_at(tree, spec, (field,), message, code, Severity.WARNING)
+                for field, message, code in findings
+            ]
+        else:
+            named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
         policy = policies.of(outcome, named.id)
         checked.append(named if policy == named.run_policy else replace(named, run_policy=policy))
     return checked, diagnostics
@@ -231,11 +239,16 @@ def _where(tree: SourceTree, spec: DeploymentSpec) -> str:
 
 
 def diagnostic_at(
-    tree: SourceTree, spec: DeploymentSpec, field: tuple[str, ...], message: str, code: str
+    tree: SourceTree,
+    spec: DeploymentSpec,
+    field: tuple[str, ...],
+    message: str,
+    code: str,
+    severity: Severity = Severity.ERROR,
 ) -> Diagnostic:
     path = (*spec.source.path, *field)
     line, column = Locator(tree.read(spec.source.file).decode()).locate(path)
-    return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code)
+    return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code, severity)
 
 
 def reject_specs(

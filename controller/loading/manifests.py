@@ -183,7 +183,7 @@ def _spec_from_project(
         work_pool_name=(pool.name if pool else None) or defaults.work_pool_name,
         work_queue_name=_queue(pool.work_queue_name if pool else None, defaults),
         job_variables=_deep_merge(defaults.job_variables, pool.job_variables if pool else {}),
-        enforce_parameter_schema=_enforce(d.enforce_parameter_schema, defaults),
+        enforce_parameter_schema=_enforce(d.enforce_parameter_schema, defaults, prefect_default=True),
         triggers=tuple(d.triggers),
     )
 
@@ -237,8 +237,13 @@ def _queue(name: str | None, defaults: DeploymentDefaults) -> str:
     return name or defaults.work_queue_name or "default"
 
 
-def _enforce(value: bool | None, defaults: DeploymentDefaults) -> bool:
-    return bool(value if value is not None else defaults.enforce_parameter_schema)
+def _enforce(value: bool | None, defaults: DeploymentDefaults, prefect_default: bool = False) -> bool:
+    """The file's setting, else the repository default, else Prefect's: ``prefect deploy``
+    enforces the schema, a Prefect 2 deployment.yaml without the key does not."""
+    for setting in (value, defaults.enforce_parameter_schema):
+        if setting is not None:
+            return setting
+    return prefect_default
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
