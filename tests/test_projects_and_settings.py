@@ -122,7 +122,7 @@ def test_bad_settings_file_is_reported_with_its_line(repo_dir: Path) -> None:
     )
 
 
-def test_is_schedule_active_false_deactivates_schedules(repo_dir: Path) -> None:
+def test_is_schedule_active_false_pauses_the_deployment_as_prefect_2_does(repo_dir: Path) -> None:
     write_tree(
         repo_dir,
         {
@@ -132,8 +132,9 @@ def test_is_schedule_active_false_deactivates_schedules(repo_dir: Path) -> None:
             "flows.py": FLOW_SOURCE,
         },
     )
-    (schedule,) = load_manifests(DirectoryTree(repo_dir), env={}).specs["my_flow/daily"].schedules
-    assert schedule.active is False
+    spec = load_manifests(DirectoryTree(repo_dir), env={}).specs["my_flow/daily"]
+    assert spec.paused is True
+    assert [s.active for s in spec.schedules] == [True]
 
 
 def test_infra_overrides_and_job_variables_together_are_refused(repo_dir: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,12 +18,18 @@ from pydantic import BaseModel, ValidationError
 from controller.core.diagnostics import Diagnostic, Severity
 from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
 from controller.loading.models.base import CronModel, IntervalModel, RRuleModel
-from controller.loading.models.block_deployment import BlockDeploymentManifest, _Block, apply_overrides
-from controller.loading.models.project import ProjectDeployment, ProjectManifest
+from controller.loading.models.block_deployment import (
+    BlockDeploymentManifest,
+    ProcessInfrastructure,
+    _Block,
+    apply_overrides,
+)
+from controller.loading.models.project import ConcurrencyLimit, ProjectDeployment, ProjectManifest
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
 from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
 from controller.loading.safe_yaml import Locator, ParsedYaml, parse_yaml
+from controller.loading.unused_fields import unused_fields_warning
 
 DEFAULT_INTERVAL_ANCHOR = "2020-01-01T00:00:00+00:00"
 _BLOCK_META = {alias for alias in (f.alias for f in _Block.model_fields.values()) if alias} | {
@@ -101,7 +107,12 @@ def _parse_block_deployment(
     manifest = _validate(BlockDeploymentManifest, data, path, locator)
     if isinstance(manifest, tuple):
         return ParsedManifest((), manifest)
-    return ParsedManifest((_spec_from_block_deployment(manifest, path, code_dir, defaults),), ())
+    infrastructure = _effective_infrastructure(manifest, path, locator)
+    if isinstance(infrastructure, list):
+        return ParsedManifest((), tuple(infrastructure))
+    return ParsedManifest(
+        (_spec_from_block_deployment(manifest, path, code_dir, defaults, *infrastructure),), ()
+    )
 
 
 def _parse_project(
@@ -124,11 +135,16 @@ def _parse_project(
         _spec_from_project(item, index, path, code_dir, defaults)
         for index, item in enumerate(project.deployments)
     )
-    return ParsedManifest(specs, found)
+    return ParsedManifest(specs, found + unused_fields_warning(path, resolved, locator))
 
 
 def _spec_from_block_deployment(
-    m: BlockDeploymentManifest, path: str, code_dir: str, defaults: DeploymentDefaults
+    m: BlockDeploymentManifest,
+    path: str,
+    code_dir: str,
+    defaults: DeploymentDefaults,
+    infrastructure: InfrastructureSpec,
+    overrides: dict[str, Any],
 ) -> DeploymentSpec:
     if m.schedules:
         schedules = tuple(_schedule(item.schedule, active=item.active) for item in m.schedules)
@@ -136,9 +152,6 @@ def _spec_from_block_deployment(
         schedules = (_schedule(m.schedule),)
     else:
         schedules = ()
-    if m.is_schedule_active is False:
-        schedules = tuple(replace(s, active=False) for s in schedules)
-    overrides = m.job_variables or apply_overrides({}, m.infra_overrides)
     return DeploymentSpec(
         flow_name=m.flow_name,
         name=m.name,
@@ -149,11 +162,12 @@ def _spec_from_block_deployment(
         tags=_tags(m.tags, defaults),
         parameters={**defaults.parameters, **m.parameters},
         schedules=schedules,
+        paused=m.is_schedule_active is False,  # Prefect 2.20 pauses the deployment
         concurrency_limit=defaults.concurrency_limit,
         work_pool_name=m.work_pool_name or defaults.work_pool_name,
         work_queue_name=_queue(m.work_queue_name, defaults),
         job_variables=_deep_merge(defaults.job_variables, overrides),
-        infrastructure=_infrastructure(m),
+        infrastructure=infrastructure,
         storage=_block_fields(m.storage),
         parameter_openapi_schema=m.parameter_openapi_schema or {},
         enforce_parameter_schema=_enforce(m.enforce_parameter_schema, defaults),
@@ -179,12 +193,24 @@ def _spec_from_project(
             _schedule(s, active=s.active, slug=s.slug, parameters=s.parameters) for s in raw_schedules
         ),
         paused=bool(d.paused),
-        concurrency_limit=d.concurrency_limit or defaults.concurrency_limit,
+        concurrency_limit=_limit(d) or defaults.concurrency_limit,
+        collision_strategy=d.concurrency_limit.collision_strategy
+        if isinstance(d.concurrency_limit, ConcurrencyLimit)
+        else None,
+        declared_version=d.version or None,
         work_pool_name=(pool.name if pool else None) or defaults.work_pool_name,
         work_queue_name=_queue(pool.work_queue_name if pool else None, defaults),
         job_variables=_deep_merge(defaults.job_variables, pool.job_variables if pool else {}),
         enforce_parameter_schema=_enforce(d.enforce_parameter_schema, defaults, prefect_default=True),
         triggers=tuple(d.triggers),
+    )
+
+
+def _limit(d: ProjectDeployment) -> int | None:
+    return (
+        d.concurrency_limit.limit
+        if isinstance(d.concurrency_limit, ConcurrencyLimit)
+        else d.concurrency_limit
     )
 
 
@@ -211,15 +237,34 @@ def _schedule(
     return ScheduleSpec(ScheduleKind.RRULE, rrule=model.rrule.strip(), **common)
 
 
-def _infrastructure(m: BlockDeploymentManifest) -> InfrastructureSpec:
+def _effective_infrastructure(
+    m: BlockDeploymentManifest, path: str, locator: Locator
+) -> tuple[InfrastructureSpec, dict[str, Any]] | list[Diagnostic]:
+    """The infrastructure with ``infra_overrides`` applied and checked by its block's model (so
+    ``stream_output: 'false'`` is false, as Prefect's block validation makes it), and the job
+    variables: ``job_variables``, else the overrides nested, with their values coerced."""
+    if m.job_variables or not m.infra_overrides:
+        return _infrastructure(m, {}), m.job_variables
+    infra = m.infrastructure
+    model = type(infra) if infra is not None else ProcessInfrastructure
+    base = infra.model_dump(by_alias=True) if infra is not None else {"type": "process"}
+    nested = apply_overrides({}, m.infra_overrides)
+    try:
+        checked = model.model_validate(apply_overrides(base, m.infra_overrides)).model_dump(by_alias=True)
+    except ValidationError as exc:
+        return diagnostics_from_validation(exc, model, path, locator, ("infra_overrides",))
+    overrides = {k: v if isinstance(v, dict) else checked.get(k, v) for k, v in nested.items()}
+    return _infrastructure(m, checked if infra is not None else {}), overrides
+
+
+def _infrastructure(m: BlockDeploymentManifest, applied: dict[str, Any]) -> InfrastructureSpec:
     infra = m.infrastructure
     if infra is None:
         return InfrastructureSpec()
     block_name = None if infra.is_anonymous or infra.is_anonymous is None else infra.block_document_name
-    settings = {k: v for k, v in infra.model_dump(by_alias=True).items() if k not in _BLOCK_META}
-    return InfrastructureSpec(
-        type=infra.type, block_name=block_name, settings=apply_overrides(settings, m.infra_overrides)
-    )
+    fields = applied or infra.model_dump(by_alias=True)
+    settings = {k: v for k, v in fields.items() if k not in _BLOCK_META}
+    return InfrastructureSpec(type=infra.type, block_name=block_name, settings=settings)
 
 
 def _block_fields(block: dict[str, Any] | None) -> dict[str, Any] | None:

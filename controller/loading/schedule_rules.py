@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import math
 import re
 import zoneinfo
 from datetime import UTC, datetime
+from typing import Any
 
 from croniter import croniter
 from dateutil import rrule as dateutil_rrule
@@ -166,3 +168,20 @@ def check_rrule(text: str) -> str:
             "check BYMONTH, BYMONTHDAY and BYDAY against each other"
         )
     return text
+
+
+def rrule_json(text: str) -> dict[str, Any] | None:
+    """Prefect's JSON rrule form ``{"rrule": "...", "timezone": "..."}`` as fields, or None
+    when ``text`` is a plain rule."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("rrule"), str):
+        raise ValueError('a JSON rrule must be an object with an "rrule" string')
+    unknown = sorted(set(data) - {"rrule", "timezone"})
+    if unknown:
+        raise ValueError(f"unknown key(s) in the JSON rrule: {', '.join(unknown)} (allowed: rrule, timezone)")
+    return {k: data[k] for k in ("rrule", "timezone") if data.get(k) is not None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from controller.loading.models.base import UNION_TAGS, CoreSchedule, StrictModel
 
@@ -104,9 +104,29 @@ class DeploymentScheduleItem(StrictModel):
 
     schedule: CoreSchedule
     active: bool = True
-    max_active_runs: int | None = None
-    max_scheduled_runs: int | None = None
-    catchup: bool = False
+    max_active_runs: int | None = Field(None, description="Refused unless null: use concurrency_limit.")
+    max_scheduled_runs: int | None = Field(None, description="Refused unless null: the scheduler decides.")
+    catchup: bool = Field(False, description="Refused unless false: set catchup in .deployctl.yaml.")
+
+    @field_validator("max_active_runs", "max_scheduled_runs")
+    @classmethod
+    def _no_run_caps(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None:
+            raise ValueError(
+                f"{info.field_name} is not supported by deployctl (it would be silently ignored): remove "
+                "it; limit concurrent runs with concurrency_limit in .deployctl.yaml defaults"
+            )
+        return value
+
+    @field_validator("catchup")
+    @classmethod
+    def _no_schedule_catchup(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "catchup per schedule is not supported: remove it and set catchup: true for the "
+                "deployment under deployments: in .deployctl.yaml (or defaults.run.catchup)"
+            )
+        return value
 
 
 class BlockDeploymentManifest(StrictModel):
