@@ -249,12 +249,23 @@ def _effective_infrastructure(
     model = type(infra) if infra is not None else ProcessInfrastructure
     base = infra.model_dump(by_alias=True) if infra is not None else {"type": "process"}
     nested = apply_overrides({}, m.infra_overrides)
+    if _plain_env(nested):  # the common case: nothing for the block's model to coerce
+        return _infrastructure(m, apply_overrides(base, m.infra_overrides) if infra else {}), nested
     try:
         checked = model.model_validate(apply_overrides(base, m.infra_overrides)).model_dump(by_alias=True)
     except ValidationError as exc:
         return diagnostics_from_validation(exc, model, path, locator, ("infra_overrides",))
     overrides = {k: v if isinstance(v, dict) else checked.get(k, v) for k, v in nested.items()}
     return _infrastructure(m, checked if infra is not None else {}), overrides
+
+
+def _plain_env(nested: dict[str, Any]) -> bool:
+    env = nested.get("env")
+    return (
+        nested.keys() == {"env"}
+        and isinstance(env, dict)
+        and all(isinstance(v, str) or v is None for v in env.values())
+    )
 
 
 def _infrastructure(m: BlockDeploymentManifest, applied: dict[str, Any]) -> InfrastructureSpec:

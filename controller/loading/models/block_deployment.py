@@ -8,7 +8,6 @@ and ignored: the code lives beside the manifest and git gives the version.
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
@@ -174,19 +173,21 @@ class BlockDeploymentManifest(StrictModel):
 
 def apply_overrides(settings: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``settings`` with each (dotted) override set in order, as Prefect 2's agent applies
-    ``infra_overrides``: ``env.A`` sets one variable, a plain ``env`` replaces the mapping."""
-    result = copy.deepcopy(settings)
+    ``infra_overrides``: ``env.A`` sets one variable, a plain ``env`` replaces the mapping.
+    The mappings on each path are copied, so ``settings`` itself is left as it was."""
+    result = dict(settings)
     for dotted, value in overrides.items():
         *parents, leaf = str(dotted).split(".")
         target = result
         for depth, part in enumerate(parents):
-            child = target.setdefault(part, {})
+            child = target.get(part, {})
             if not isinstance(child, dict):
                 where = ".".join(parents[: depth + 1])
                 raise ValueError(
                     f"key '{dotted}' sets a field inside '{where}', which is not a mapping here: "
                     f"drop one of '{where}' and '{dotted}'"
                 )
+            target[part] = child = dict(child)
             target = child
-        target[leaf] = copy.deepcopy(value)
+        target[leaf] = value
     return result
