@@ -82,6 +82,20 @@ def test_prefect_yaml_takes_name_description_and_schema_from_the_flow(repo_dir: 
     ]
 
 
+def test_parameters_the_signature_refuses_are_errors_at_their_line(repo_dir: Path) -> None:
+    project = "deployments:\n- name: x\n  entrypoint: flows.py:my_flow\n  parameters:\n    day: d\n"
+    result = load(
+        repo_dir, {"flows.py": TYPED_FLOW, "prefect.yaml": project + "    n: many\n    mode: fastest\n"}
+    )
+    assert [str(d).split(": the flow")[0] for d in result.diagnostics if d.severity is Severity.ERROR] == [
+        "prefect.yaml:6:5: deployments[0].parameters.n: 'many' is not of type 'integer'",
+        "prefect.yaml:7:5: deployments[0].parameters.mode: 'fastest' is not one of ['fast', 'slow']",
+    ]
+    assert load(repo_dir, {"prefect.yaml": project + "    n: 3\n"}).ok
+    relaxed = project + "    n: many\n  enforce_parameter_schema: false\n"
+    assert load(repo_dir, {"prefect.yaml": relaxed}).ok
+
+
 def test_an_explicit_setting_wins_over_the_flow(repo_dir: Path) -> None:
     result = load(
         repo_dir,

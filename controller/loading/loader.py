@@ -25,6 +25,7 @@ from controller.loading.entrypoints import (
 )
 from controller.loading.manifests import ParsedManifest, is_project_file, parse_manifest, parse_repo_settings
 from controller.loading.models.repo_settings import RepoSettings
+from controller.loading.parameter_check import parameter_problems
 from controller.loading.placeholders import templating_env
 from controller.loading.project_flows import as_prefect_deploys
 from controller.loading.safe_yaml import Locator
@@ -152,6 +153,13 @@ def _check_code(
             ]
         else:
             named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
+        refused = [
+            diagnostic_at(tree, spec, where, message, code)
+            for where, message, code in parameter_problems(named)
+        ]
+        if refused:
+            diagnostics += refused
+            continue
         policy = policies.of(outcome, named.id)
         checked.append(named if policy == named.run_policy else replace(named, run_policy=policy))
     return checked, diagnostics
@@ -241,7 +249,7 @@ def _where(tree: SourceTree, spec: DeploymentSpec) -> str:
 def diagnostic_at(
     tree: SourceTree,
     spec: DeploymentSpec,
-    field: tuple[str, ...],
+    field: tuple[str | int, ...],
     message: str,
     code: str,
     severity: Severity = Severity.ERROR,
