@@ -71,11 +71,13 @@ CASES = {
     ),
     "infinite-interval": (
         {"deployment.yaml": BASE + "schedule:\n  interval: .inf\n"},
-        "deployment.yaml:5:13: '.inf' is not a finite number, which JSON (and Prefect's API) cannot carry",
+        "deployment.yaml:5:13: schedule.interval: '.inf' is not a finite number, "
+        "which JSON (and Prefect's API) cannot carry",
     ),
     "nan-interval": (
         {"deployment.yaml": BASE + "schedule:\n  interval: .nan\n"},
-        "deployment.yaml:5:13: '.nan' is not a finite number, which JSON (and Prefect's API) cannot carry",
+        "deployment.yaml:5:13: schedule.interval: '.nan' is not a finite number, "
+        "which JSON (and Prefect's API) cannot carry",
     ),
     "sub-second-interval": (
         {"deployment.yaml": BASE + "schedule:\n  interval: 0.000001\n"},

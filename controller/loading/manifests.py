@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.core.diagnostics import Diagnostic, Severity
+from controller.core.diagnostics import Diagnostic, Severity, format_field_path
 from controller.core.spec import DeploymentSpec, SourceRef
 from controller.loading.block_specs import effective_infrastructure, spec_from_block_deployment
 from controller.loading.models.block_deployment import BlockDeploymentManifest
@@ -24,7 +24,7 @@ from controller.loading.models.project import ConcurrencyLimit, ProjectDeploymen
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
 from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
-from controller.loading.safe_yaml import Locator, ParsedYaml, parse_yaml
+from controller.loading.safe_yaml import Locator, ParsedYaml, field_at, parse_yaml
 from controller.loading.spec_parts import deep_merge, enforce_schema, merged_tags, queue_name, schedule_spec
 from controller.loading.unused_fields import unused_fields_warning
 
@@ -71,7 +71,10 @@ def parse_repo_settings(path: str, raw: bytes) -> tuple[RepoSettings, tuple[Diag
 def _read_mapping(path: str, raw: bytes) -> ParsedYaml | Diagnostic:
     parsed = parse_yaml(raw)
     if not isinstance(parsed, ParsedYaml):
-        return Diagnostic(path, parsed.line, parsed.column, "", parsed.message, parsed.code)
+        field = ""
+        if parsed.code == "invalid-value":  # the document composes; only a value was refused
+            field = format_field_path(field_at(raw.decode("utf-8", "replace"), parsed.line, parsed.column))
+        return Diagnostic(path, parsed.line, parsed.column, field, parsed.message, parsed.code)
     if not isinstance(parsed.data, dict):
         what = "empty" if parsed.data is None else f"a {type(parsed.data).__name__}"
         return Diagnostic(

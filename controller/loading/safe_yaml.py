@@ -222,6 +222,26 @@ class Locator:
         return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
+def field_at(text: str, line: int, column: int) -> tuple[str | int, ...]:
+    """The field path of the value that starts at ``line:column`` (1-based), () if none does."""
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return ()
+    stack: list[tuple[yaml.Node | None, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if node is None:
+            continue
+        if path and (node.start_mark.line + 1, node.start_mark.column + 1) == (line, column):
+            return path
+        if isinstance(node, yaml.MappingNode):
+            stack += [(v, (*path, str(k.value))) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, i)) for i, item in enumerate(node.value)]
+    return ()
+
+
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Mark, yaml.Node] | None:
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
         if 0 <= part < len(node.value):
