@@ -5,6 +5,8 @@ timeline, so DST is handled once, here, the way cron users expect: a wall time t
 not exist (spring forward) runs at the same offset after the gap, a wall time that happens
 twice (fall back) runs once, and no instant is ever produced twice. Intervals of whole days
 keep their local time of day across DST; shorter intervals are exact elapsed time.
+Evaluation is bounded: an rrule is looked at within a window and from a DTSTART moved near
+it, a rule that never fires yields nothing, and a time past the year 9999 ends a series.
 The caller passes "now": nothing here reads a clock.
 """
 
@@ -141,7 +143,7 @@ def bounded_rule(rule: dateutil_rrule.rrulebase, start: datetime, end: datetime)
             skipped = (start - raw._dtstart) // step - 1
             if skipped > 0:
                 changes["dtstart"] = raw._dtstart + skipped * step
-    except TypeError:  # naive against aware: leave the rule as written, still capped below
+    except TypeError:  # naive against aware: leave the rule as written (it fires: rrule_fires said so)
         return rule
     return raw.replace(**changes)
 
