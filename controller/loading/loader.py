@@ -1,9 +1,11 @@
 """Loads every manifest of a source tree into desired state: ``load_manifests``.
 
 Steps: read ``.deployctl.yaml``; find manifests by its globs; parse each file (cached by
-content id when the tree knows one); check entrypoints and code folders; refuse duplicate
-identities. Files with any error contribute no specs and are listed in ``broken_files`` so
-the reconciler can freeze their deployments. Called by the CLI and the reconciler.
+content id when the tree knows one); check entrypoints and code folders, and give prefect.yaml
+deployments what ``prefect deploy`` takes from the flow; check enforced parameters; refuse
+duplicate identities. Any exception while loading one file becomes a diagnostic for it. Files
+with any error contribute no specs and are listed in ``broken_files`` so the reconciler can
+freeze their deployments. Called by the CLI and the reconciler.
 """
 
 from __future__ import annotations
