@@ -16,6 +16,7 @@ _WHY = {
     "pull": "runs get the code of their version from deployctl",
     "replaces": "scheduled runs follow the schedule's slug",
     "grace_period_seconds": "concurrency slots are released when a run ends",
+    "collision_strategy": "stored, but the embedded runner queues runs beyond the limit (ENQUEUE)",
 }
 
 
@@ -52,8 +53,11 @@ def _unused(data: Any) -> list[FieldPath]:
             (*here, key) for key in ("version", "version_type", "build", "push", "pull") if item.get(key)
         ]
         limit = item.get("concurrency_limit")
-        if isinstance(limit, dict) and limit.get("grace_period_seconds") is not None:
-            found.append((*here, "concurrency_limit", "grace_period_seconds"))
+        if isinstance(limit, dict):
+            if limit.get("collision_strategy") == "CANCEL_NEW":
+                found.append((*here, "concurrency_limit", "collision_strategy"))
+            if limit.get("grace_period_seconds") is not None:
+                found.append((*here, "concurrency_limit", "grace_period_seconds"))
         schedules = item.get("schedules") or []
         for position, schedule in enumerate(schedules if isinstance(schedules, list) else []):
             if isinstance(schedule, dict) and schedule.get("replaces"):
