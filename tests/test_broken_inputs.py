@@ -64,10 +64,29 @@ CASES = {
         "deployment.yaml:5:3: schedule.rrule: rrule 'FREQ=SOMETIMES' cannot be parsed: "
         "invalid 'FREQ': SOMETIMES",
     ),
-    "rrule-count": (
-        {"deployment.yaml": BASE + "schedule:\n  rrule: FREQ=DAILY;COUNT=3\n"},
-        "deployment.yaml:5:3: schedule.rrule: rrule with COUNT is not supported (as in Prefect): "
-        "use UNTIL, or create the runs you need ad hoc",
+    "rrule-never-fires": (
+        {"deployment.yaml": BASE + "schedule:\n  rrule: FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30\n"},
+        "deployment.yaml:5:3: schedule.rrule: rrule 'FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30' never fires "
+        "(no occurrence in 100 years of its pattern): check BYMONTH, BYMONTHDAY and BYDAY against each other",
+    ),
+    "infinite-interval": (
+        {"deployment.yaml": BASE + "schedule:\n  interval: .inf\n"},
+        "deployment.yaml:5:13: schedule.interval: '.inf' is not a finite number, "
+        "which JSON (and Prefect's API) cannot carry",
+    ),
+    "nan-interval": (
+        {"deployment.yaml": BASE + "schedule:\n  interval: .nan\n"},
+        "deployment.yaml:5:13: schedule.interval: '.nan' is not a finite number, "
+        "which JSON (and Prefect's API) cannot carry",
+    ),
+    "sub-second-interval": (
+        {"deployment.yaml": BASE + "schedule:\n  interval: 0.000001\n"},
+        "deployment.yaml:5:3: schedule.interval: interval must be at least 1 second, got 1e-06",
+    ),
+    "endless-interval": (
+        {"deployment.yaml": BASE + "schedule:\n  interval: P99999999999W\n"},
+        "deployment.yaml:5:3: schedule.interval: interval 'P99999999999W' is longer than 1000 years: "
+        "use a cron or rrule schedule",
     ),
     "bad-interval": (
         {"deployment.yaml": BASE + "schedule:\n  interval: soon\n"},
@@ -115,10 +134,10 @@ CASES = {
     "env-unset": (
         {
             "prefect.yaml": "deployments:\n- name: x\n  entrypoint: flows.py:my_flow\n"
-            "  parameters:\n    bucket: '{{ $DEPLOYCTL_TEST_UNSET }}'\n"
+            "  parameters:\n    bucket: '{{ $ETL_TEST_UNSET }}'\n"
         },
         "prefect.yaml:5:5: deployments[0].parameters.bucket: environment variable "
-        "'DEPLOYCTL_TEST_UNSET' is not set: set it where deployctl runs, or write the value in the file",
+        "'ETL_TEST_UNSET' is not set: set it where deployctl runs, or write the value in the file",
     ),
     "not-a-mapping": (
         {"deployment.yaml": "- just\n- a list\n"},
@@ -126,7 +145,7 @@ CASES = {
     ),
     "too-large": (
         {"deployment.yaml": BASE + "description: '" + "x" * (1024 * 1024) + "'\n"},
-        "deployment.yaml: file is 1,048,652 bytes; manifests are limited to 1,048,576 bytes "
+        "deployment.yaml:1:1: file is 1,048,652 bytes; manifests are limited to 1,048,576 bytes "
         "(1 MiB): split it or move data out",
     ),
     "alias-bomb": (
@@ -140,7 +159,7 @@ CASES = {
     ),
     "moderate-nesting": (
         {"deployment.yaml": BASE + "parameters: {a: " + "[" * 200 + "]" * 200 + "}\n"},
-        "deployment.yaml: document nests deeper than 64 levels: flatten it",
+        "deployment.yaml:4:*: document nests deeper than 64 levels: flatten it",
     ),
     "not-utf8": (
         {"deployment.yaml": BASE.encode() + b"description: caf\xe9\n"},

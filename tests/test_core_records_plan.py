@@ -48,11 +48,17 @@ def test_records_cover_every_field_and_round_trip() -> None:
         triggers=({"enabled": True},),
         code_digest="d",
         source=SourceRef("p.yaml", ("deployments", 1)),
+        declared_version="1.2",
+        collision_strategy="CANCEL_NEW",
     )
     record = to_record(full)
     assert set(record) == {f.name for f in dataclasses.fields(DeploymentSpec)}
     assert set(record["schedules"][0]) == {f.name for f in dataclasses.fields(ScheduleSpec)}
     assert from_record(record) == full
+    # fields added later stay out of records while unset, so older records keep their digests
+    plain = to_record(spec("a"))
+    assert "declared_version" not in plain and "collision_strategy" not in plain
+    assert from_record(plain) == spec("a")
 
 
 def test_create_update_noop_and_causes() -> None:

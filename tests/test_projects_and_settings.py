@@ -46,8 +46,11 @@ def test_project_anchors_merge_keys_and_env(repo_dir: Path) -> None:
         },
     )
     result = load_manifests(DirectoryTree(repo_dir), env={"BUCKET": "s3://b"})
-    assert result.diagnostics == ()
-    one, two = result.specs["nice-name/one"], result.specs["named/two"]
+    # Prefect names the flow after @flow whatever flow_name says (issue 9): a warning, not a new identity
+    assert [(d.code, d.line, d.severity.value) for d in result.diagnostics] == [
+        ("flow-name-ignored", 18, "warning")
+    ]
+    one, two = result.specs["nice-name/one"], result.specs["nice-name/two"]
     assert one.parameters == {"bucket": "s3://b", "other": "{{ prefect.variables.x }}"}
     assert [s.kind for s in one.schedules] == [ScheduleKind.INTERVAL, ScheduleKind.CRON]
     assert one.schedules[0].interval_seconds == 1800.0
@@ -119,7 +122,7 @@ def test_bad_settings_file_is_reported_with_its_line(repo_dir: Path) -> None:
     )
 
 
-def test_is_schedule_active_false_deactivates_schedules(repo_dir: Path) -> None:
+def test_is_schedule_active_false_pauses_the_deployment_as_prefect_2_does(repo_dir: Path) -> None:
     write_tree(
         repo_dir,
         {
@@ -129,8 +132,9 @@ def test_is_schedule_active_false_deactivates_schedules(repo_dir: Path) -> None:
             "flows.py": FLOW_SOURCE,
         },
     )
-    (schedule,) = load_manifests(DirectoryTree(repo_dir), env={}).specs["my_flow/daily"].schedules
-    assert schedule.active is False
+    spec = load_manifests(DirectoryTree(repo_dir), env={}).specs["my_flow/daily"]
+    assert spec.paused is True
+    assert [s.active for s in spec.schedules] == [True]
 
 
 def test_infra_overrides_and_job_variables_together_are_refused(repo_dir: Path) -> None:

@@ -289,17 +289,17 @@ def test_concurrency_limits_of_runner_queue_and_deployment(tmp_path: Path) -> No
     files = {
         "f/flows.py": FLOWS,
         "f/a-deployment.yaml": manifest("a", "ok"),
-        "f/prefect.yaml": "deployments:\n- {name: limited, flow_name: limited, entrypoint: flows.py:ok, "
+        "f/prefect.yaml": "deployments:\n- {name: limited, entrypoint: flows.py:ok, "
         "concurrency_limit: 1, work_pool: {work_queue_name: other}}\n",
     }
     engine = make_engine(tmp_path, files)
-    for deployment in ("a/a", "a/a", "a/a", "limited/limited", "limited/limited"):
+    for deployment in ("a/a", "a/a", "a/a", "ok/limited", "ok/limited"):
         create_run(engine.store, deployment, now=NOW)
     store = engine.store
     assert len(store.claim("r1", None, iso(NOW), 2)) == 2, "the runner's own limit"
     engine.store.update_queue("default", iso(NOW), concurrency_limit=2)
     taken = store.claim("r2", None, iso(NOW), 10)
-    assert [r.deployment_id for r in taken] == ["limited/limited"], "queue full at 2; deployment limit 1"
+    assert [r.deployment_id for r in taken] == ["ok/limited"], "queue full at 2; deployment limit 1"
     engine.store.update_queue("other", iso(NOW), paused=1)
     engine.store.update_queue("default", iso(NOW), concurrency_limit=None)
     assert [r.deployment_id for r in store.claim("r3", None, iso(NOW), 10)] == ["a/a"]

@@ -23,9 +23,22 @@ from controller.core.spec import (
 Record = dict[str, Any]
 
 
+_OPTIONAL_FIELDS = ("declared_version", "collision_strategy")
+"""Fields added later: in a record only when set, so older records keep their digests."""
+
+
 def to_record(spec: DeploymentSpec) -> Record:
     """The record of a spec: plain JSON types, one key per field (written out, not ``asdict``,
     because this runs for every deployment of every pass)."""
+    record = _base_record(spec)
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(spec, name)
+        if value is not None:
+            record[name] = value
+    return record
+
+
+def _base_record(spec: DeploymentSpec) -> Record:
     return {
         "flow_name": spec.flow_name,
         "name": spec.name,

@@ -102,6 +102,11 @@ class DeploymentSpec:
     run_policy: RunPolicy = field(default_factory=RunPolicy)
     code_digest: str | None = None
     """Content digest of the code folder; with ``version`` it is set by the engine, not loading."""
+    declared_version: str | None = None
+    """The ``version:`` a prefect.yaml declares, kept for display beside the commit ``version``."""
+    collision_strategy: str | None = None
+    """What a run beyond ``concurrency_limit`` does: ``ENQUEUE`` (the default when None) or
+    ``CANCEL_NEW``, as Prefect 3's ``concurrency_limit: {limit, collision_strategy}``."""
 
     @property
     def id(self) -> DeploymentId:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.core.spec import DeploymentSpec
+from controller.loading.signature import FlowSignature, find_function, read_signature
 from controller.loading.tree import SourceTree, escapes_root
 
 
@@ -105,35 +106,45 @@ def defines_function(source: bytes, function: str) -> bool:
     return _definition(function).search(source) is not None
 
 
-FLOW_OPTIONS = ("name", "retries", "retry_delay_seconds", "timeout_seconds")
+FLOW_OPTIONS = ("name", "description", "retries", "retry_delay_seconds", "timeout_seconds")
 
 
 @dataclass(frozen=True)
 class FlowInfo:
-    """What the entrypoint's ``@flow(...)`` says, read from the source without importing it."""
+    """What the entrypoint's ``@flow(...)`` and signature say, read without importing it.
+
+    ``description`` is ``@flow(description=...)`` else the docstring, as Prefect's Flow takes it;
+    ``signature`` is None when the file was not parsed (no ``@flow`` in it)."""
 
     name: str
     options: dict[str, object]
+    description: str | None = None
+    signature: FlowSignature | None = None
 
 
 def flow_info(source: bytes, function: str) -> FlowInfo:
-    """The flow name Prefect would use (``@flow(name=...)``, else the function name with - for _)
-    and the literal retries / retry_delay_seconds / timeout_seconds of its decorator."""
+    """The flow name Prefect would use (``@flow(name=...)``, else the function name with - for _),
+    the literal retries / retry_delay_seconds / timeout_seconds of its decorator, its
+    description and its parameter schema."""
     default = FlowInfo(function.replace("_", "-"), {})
     if b"flow" not in source or b"@" not in source:
         return default
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return default
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
-            for decorator in node.decorator_list:
-                options = _flow_decorator_options(decorator)
-                if options is not None:
-                    name = options.pop("name", None)
-                    return FlowInfo(name if isinstance(name, str) else default.name, options)
-    return default
+    node = find_function(tree, function)
+    if node is None:
+        return default
+    signature = read_signature(tree, node)
+    for decorator in node.decorator_list:
+        options = _flow_decorator_options(decorator)
+        if options is not None:
+            name = options.pop("name", None)
+            described = options.pop("description", None)
+            description = described if isinstance(described, str) else signature.docstring
+            return FlowInfo(name if isinstance(name, str) else default.name, options, description, signature)
+    return FlowInfo(default.name, {}, signature.docstring, signature)
 
 
 def _flow_decorator_options(decorator: ast.expr) -> dict[str, object] | None:

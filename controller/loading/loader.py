@@ -1,9 +1,11 @@
 """Loads every manifest of a source tree into desired state: ``load_manifests``.
 
 Steps: read ``.deployctl.yaml``; find manifests by its globs; parse each file (cached by
-content id when the tree knows one); check entrypoints and code folders; refuse duplicate
-identities. Files with any error contribute no specs and are listed in ``broken_files`` so
-the reconciler can freeze their deployments. Called by the CLI and the reconciler.
+content id when the tree knows one); check entrypoints and code folders, and give prefect.yaml
+deployments what ``prefect deploy`` takes from the flow; check enforced parameters; refuse
+duplicate identities. Any exception while loading one file becomes a diagnostic for it. Files
+with any error contribute no specs and are listed in ``broken_files`` so the reconciler can
+freeze their deployments. Called by the CLI and the reconciler.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from controller.loading.entrypoints import (
     flow_info,
     resolve_entrypoint_path,
 )
-from controller.loading.manifests import ParsedManifest, parse_manifest, parse_repo_settings
-from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
+from controller.loading.manifests import ParsedManifest, is_project_file, parse_manifest, parse_repo_settings
+from controller.loading.models.repo_settings import RepoSettings
+from controller.loading.parameter_check import parameter_problems
+from controller.loading.placeholders import templating_env
+from controller.loading.project_flows import as_prefect_deploys
 from controller.loading.safe_yaml import Locator
 from controller.loading.tree import SourceTree, escaping_symlinks
 
@@ -65,12 +70,12 @@ class LoadResult:
 def load_manifests(
     tree: SourceTree, env: Mapping[str, str] | None = None, cache: LoadCache | None = None
 ) -> LoadResult:
-    env = os.environ if env is None else env
     settings, problems = _load_settings(tree)
+    env = templating_env(os.environ if env is None else env, settings.templating.env)
     cache = cache if cache is not None else LoadCache()
     cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())))
     files = find_manifests(tree.files(), settings)
-    parsed = {path: _parse(tree, path, settings.defaults, env, cache) for path in files}
+    parsed = {path: _parse(tree, path, settings, env, cache) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
     specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)
     diagnostics += more
@@ -96,19 +101,38 @@ def find_manifests(paths: Iterable[str], settings: RepoSettings) -> list[str]:
 def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
     if SETTINGS_FILE not in tree.files():
         return RepoSettings(), ()
-    return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+    try:
+        return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+    except Exception as exc:  # noqa: BLE001 - reported like any other unreadable file
+        return RepoSettings(), (_internal_error(SETTINGS_FILE, exc),)
 
 
 def _parse(
-    tree: SourceTree, path: str, defaults: DeploymentDefaults, env: Mapping[str, str], cache: LoadCache
+    tree: SourceTree, path: str, settings: RepoSettings, env: Mapping[str, str], cache: LoadCache
 ) -> ParsedManifest:
     key = (path, tree.content_id(path) or "")
     if key[1] and key in cache.parsed:
         return cache.parsed[key]
-    result = parse_manifest(path, tree.read(path), defaults, env)
+    try:
+        result = parse_manifest(path, tree.read(path), settings.defaults, env, settings.templating.env)
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others
+        result = ParsedManifest((), (_internal_error(path, exc),))
     if key[1]:
         cache.parsed[key] = result
     return result
+
+
+def _internal_error(path: str, exc: Exception) -> Diagnostic:
+    return Diagnostic(path, 1, 1, "", _internal_message(exc), "internal-error")
+
+
+def _internal_message(exc: Exception) -> str:
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return (
+        f"deployctl could not read this ({type(exc).__name__}: {text}); the other files are "
+        "still checked. Please report this input as a deployctl bug"
+    )
 
 
 def _check_code(
@@ -123,7 +147,21 @@ def _check_code(
         if isinstance(outcome, EntrypointProblem):
             diagnostics.append(diagnostic_at(tree, spec, (outcome.field,), outcome.message, outcome.code))
             continue
-        named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
+        if is_project_file(spec.source.file):
+            named, findings = as_prefect_deploys(spec, outcome)
+            diagnostics += [
+                diagnostic_at(tree, spec, (field,), message, code, Severity.WARNING)
+                for field, message, code in findings
+            ]
+        else:
+            named = spec if spec.flow_name else replace(spec, flow_name=outcome.name)
+        refused = [
+            diagnostic_at(tree, spec, where, message, code)
+            for where, message, code in parameter_problems(named)
+        ]
+        if refused:
+            diagnostics += refused
+            continue
         policy = policies.of(outcome, named.id)
         checked.append(named if policy == named.run_policy else replace(named, run_policy=policy))
     return checked, diagnostics
@@ -142,10 +180,15 @@ def _code_outcome(
     key = (spec.entrypoint, spec.code_dir, blob or "")
     if blob and not outside and key in cache.code:
         return cache.code[key]
-    checked = check_entrypoint(spec, tree, files, outside)
-    outcome = (
-        checked if isinstance(checked, EntrypointProblem) else flow_info(checked, spec.entrypoint_function)
-    )
+    try:
+        checked = check_entrypoint(spec, tree, files, outside)
+        outcome = (
+            checked
+            if isinstance(checked, EntrypointProblem)
+            else flow_info(checked, spec.entrypoint_function)
+        )
+    except Exception as exc:  # noqa: BLE001 - one unreadable flow file must not hide the others
+        outcome = EntrypointProblem("entrypoint", "internal-error", _internal_message(exc))
     if blob and not outside:
         cache.code[key] = outcome
     return outcome
@@ -206,11 +249,16 @@ def _where(tree: SourceTree, spec: DeploymentSpec) -> str:
 
 
 def diagnostic_at(
-    tree: SourceTree, spec: DeploymentSpec, field: tuple[str, ...], message: str, code: str
+    tree: SourceTree,
+    spec: DeploymentSpec,
+    field: tuple[str | int, ...],
+    message: str,
+    code: str,
+    severity: Severity = Severity.ERROR,
 ) -> Diagnostic:
     path = (*spec.source.path, *field)
     line, column = Locator(tree.read(spec.source.file).decode()).locate(path)
-    return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code)
+    return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code, severity)
 
 
 def reject_specs(

@@ -2,34 +2,31 @@
 
 ``parse_manifest`` reads a block-based ``deployment.yaml`` or a ``prefect.yaml`` from bytes,
 validates it and normalises every deployment in it to a ``DeploymentSpec`` with the
-repository defaults merged in. Its result depends only on (path, bytes, defaults, env), so
-callers may cache it by git blob id. Called by ``controller.loading.loader``.
+repository defaults merged in (block-based files through ``controller.loading.block_specs``).
+Its result depends only on (path, bytes, defaults, env, allowed variables), so callers may
+cache it by git blob id. Called by ``controller.loading.loader``.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.core.diagnostics import Diagnostic, FieldPath, format_field_path
-from controller.core.spec import DeploymentSpec, InfrastructureSpec, ScheduleKind, ScheduleSpec, SourceRef
-from controller.loading.models.base import CronModel, IntervalModel, RRuleModel
-from controller.loading.models.block_deployment import BlockDeploymentManifest, _Block
-from controller.loading.models.project import ProjectDeployment, ProjectManifest
+from controller.core.diagnostics import Diagnostic, Severity, format_field_path
+from controller.core.spec import DeploymentSpec, SourceRef
+from controller.loading.block_specs import effective_infrastructure, spec_from_block_deployment
+from controller.loading.models.block_deployment import BlockDeploymentManifest
+from controller.loading.models.project import ConcurrencyLimit, ProjectDeployment, ProjectManifest
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
-from controller.loading.placeholders import resolve_env_placeholders
+from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
-from controller.loading.safe_yaml import Locator, ParsedYaml, parse_yaml
-
-DEFAULT_INTERVAL_ANCHOR = "2020-01-01T00:00:00+00:00"
-_BLOCK_META = {alias for alias in (f.alias for f in _Block.model_fields.values()) if alias} | {
-    "block_type_slug",
-    "type",
-}
+from controller.loading.safe_yaml import Locator, ParsedYaml, field_at, parse_yaml
+from controller.loading.spec_parts import deep_merge, enforce_schema, merged_tags, queue_name, schedule_spec
+from controller.loading.unused_fields import unused_fields_warning
 
 
 @dataclass(frozen=True)
@@ -43,15 +40,20 @@ def is_project_file(path: str) -> bool:
 
 
 def parse_manifest(
-    path: str, raw: bytes, defaults: DeploymentDefaults, env: Mapping[str, str]
+    path: str,
+    raw: bytes,
+    defaults: DeploymentDefaults,
+    env: Mapping[str, str],
+    allowed: Collection[str] | None = None,
 ) -> ParsedManifest:
+    """``allowed``: the only variables placeholders may read (``templating.env``), None for any."""
     document = _read_mapping(path, raw)
     if isinstance(document, Diagnostic):
         return ParsedManifest((), (document,))
     locator = Locator(document.text)
     code_dir = posixpath.dirname(path) or "."
     if is_project_file(path):
-        return _parse_project(path, document.data, code_dir, defaults, env, locator)
+        return _parse_project(path, document.data, code_dir, defaults, env, locator, allowed)
     return _parse_block_deployment(path, document.data, code_dir, defaults, locator)
 
 
@@ -69,13 +71,16 @@ def parse_repo_settings(path: str, raw: bytes) -> tuple[RepoSettings, tuple[Diag
 def _read_mapping(path: str, raw: bytes) -> ParsedYaml | Diagnostic:
     parsed = parse_yaml(raw)
     if not isinstance(parsed, ParsedYaml):
-        return Diagnostic(path, parsed.line, parsed.column, "", parsed.message, parsed.code)
+        field = ""
+        if parsed.code == "invalid-value":  # the document composes; only a value was refused
+            field = format_field_path(field_at(raw.decode("utf-8", "replace"), parsed.line, parsed.column))
+        return Diagnostic(path, parsed.line, parsed.column, field, parsed.message, parsed.code)
     if not isinstance(parsed.data, dict):
         what = "empty" if parsed.data is None else f"a {type(parsed.data).__name__}"
         return Diagnostic(
             path,
-            1 if parsed.data is not None else 0,
-            1 if parsed.data is not None else 0,
+            1,
+            1,
             "",
             f"file is {what}; a manifest is a mapping of keys (name: …, entrypoint: …)",
             "not-a-mapping",
@@ -96,7 +101,12 @@ def _parse_block_deployment(
     manifest = _validate(BlockDeploymentManifest, data, path, locator)
     if isinstance(manifest, tuple):
         return ParsedManifest((), manifest)
-    return ParsedManifest((_spec_from_block_deployment(manifest, path, code_dir, defaults),), ())
+    infrastructure = effective_infrastructure(manifest, path, locator)
+    if isinstance(infrastructure, list):
+        return ParsedManifest((), tuple(infrastructure))
+    return ParsedManifest(
+        (spec_from_block_deployment(manifest, path, code_dir, defaults, *infrastructure),), ()
+    )
 
 
 def _parse_project(
@@ -106,66 +116,20 @@ def _parse_project(
     defaults: DeploymentDefaults,
     env: Mapping[str, str],
     locator: Locator,
+    allowed: Collection[str] | None,
 ) -> ParsedManifest:
-    resolved, missing = resolve_env_placeholders(data, env)
-    unset = tuple(_unset_variable(path, where, name, locator) for where, name in missing)
+    resolved, missing = resolve_env_placeholders(data, env, allowed)
+    found = placeholder_diagnostics(path, missing, locator)
     project = _validate(ProjectManifest, resolved, path, locator)
     if isinstance(project, tuple):
-        return ParsedManifest((), unset + project)
-    if unset:
-        return ParsedManifest((), unset)
+        return ParsedManifest((), found + project)
+    if any(d.severity is Severity.ERROR for d in found):
+        return ParsedManifest((), found)
     specs = tuple(
         _spec_from_project(item, index, path, code_dir, defaults)
         for index, item in enumerate(project.deployments)
     )
-    return ParsedManifest(specs, ())
-
-
-def _unset_variable(path: str, where: FieldPath, name: str, locator: Locator) -> Diagnostic:
-    line, column = locator.locate(where)
-    return Diagnostic(
-        path,
-        line,
-        column,
-        format_field_path(where),
-        f"environment variable '{name}' is not set: set it where deployctl "
-        "runs, or write the value in the file",
-        "env-unset",
-    )
-
-
-def _spec_from_block_deployment(
-    m: BlockDeploymentManifest, path: str, code_dir: str, defaults: DeploymentDefaults
-) -> DeploymentSpec:
-    if m.schedules:
-        schedules = tuple(_schedule(item.schedule, active=item.active) for item in m.schedules)
-    elif m.schedule is not None:
-        schedules = (_schedule(m.schedule),)
-    else:
-        schedules = ()
-    if m.is_schedule_active is False:
-        schedules = tuple(replace(s, active=False) for s in schedules)
-    overrides = m.job_variables or _nest_dotted(m.infra_overrides)
-    return DeploymentSpec(
-        flow_name=m.flow_name,
-        name=m.name,
-        entrypoint=m.entrypoint,
-        code_dir=code_dir,
-        source=SourceRef(path),
-        description=m.description,
-        tags=_tags(m.tags, defaults),
-        parameters={**defaults.parameters, **m.parameters},
-        schedules=schedules,
-        concurrency_limit=defaults.concurrency_limit,
-        work_pool_name=m.work_pool_name or defaults.work_pool_name,
-        work_queue_name=_queue(m.work_queue_name, defaults),
-        job_variables=_deep_merge(defaults.job_variables, overrides),
-        infrastructure=_infrastructure(m),
-        storage=_block_fields(m.storage),
-        parameter_openapi_schema=m.parameter_openapi_schema or {},
-        enforce_parameter_schema=_enforce(m.enforce_parameter_schema, defaults),
-        triggers=tuple(m.triggers),
-    )
+    return ParsedManifest(specs, found + unused_fields_warning(path, resolved, locator))
 
 
 def _spec_from_project(
@@ -180,89 +144,28 @@ def _spec_from_project(
         code_dir=code_dir,
         source=SourceRef(path, ("deployments", index)),
         description=d.description,
-        tags=_tags(d.tags, defaults),
+        tags=merged_tags(d.tags, defaults),
         parameters={**defaults.parameters, **d.parameters},
         schedules=tuple(
-            _schedule(s, active=s.active, slug=s.slug, parameters=s.parameters) for s in raw_schedules
+            schedule_spec(s, active=s.active, slug=s.slug, parameters=s.parameters) for s in raw_schedules
         ),
         paused=bool(d.paused),
-        concurrency_limit=d.concurrency_limit or defaults.concurrency_limit,
+        concurrency_limit=_limit(d) or defaults.concurrency_limit,
+        collision_strategy=d.concurrency_limit.collision_strategy
+        if isinstance(d.concurrency_limit, ConcurrencyLimit)
+        else None,
+        declared_version=d.version or None,
         work_pool_name=(pool.name if pool else None) or defaults.work_pool_name,
-        work_queue_name=_queue(pool.work_queue_name if pool else None, defaults),
-        job_variables=_deep_merge(defaults.job_variables, pool.job_variables if pool else {}),
-        enforce_parameter_schema=_enforce(d.enforce_parameter_schema, defaults),
+        work_queue_name=queue_name(pool.work_queue_name if pool else None, defaults),
+        job_variables=deep_merge(defaults.job_variables, pool.job_variables if pool else {}),
+        enforce_parameter_schema=enforce_schema(d.enforce_parameter_schema, defaults, prefect_default=True),
         triggers=tuple(d.triggers),
     )
 
 
-def _schedule(
-    model: BaseModel, active: bool = True, slug: str | None = None, parameters: dict[str, Any] | None = None
-) -> ScheduleSpec:
-    common: dict[str, Any] = {
-        "timezone": getattr(model, "timezone", None) or "UTC",
-        "active": active,
-        "slug": slug,
-        "parameters": parameters or {},
-    }
-    if isinstance(model, CronModel):
-        return ScheduleSpec(ScheduleKind.CRON, cron=model.cron, day_or=model.day_or, **common)
-    if isinstance(model, IntervalModel):
-        assert isinstance(model.interval, float)  # the validator converted it
-        return ScheduleSpec(
-            ScheduleKind.INTERVAL,
-            interval_seconds=model.interval,
-            anchor_date=model.anchor_date or DEFAULT_INTERVAL_ANCHOR,
-            **common,
-        )
-    assert isinstance(model, RRuleModel)
-    return ScheduleSpec(ScheduleKind.RRULE, rrule=model.rrule.strip(), **common)
-
-
-def _infrastructure(m: BlockDeploymentManifest) -> InfrastructureSpec:
-    infra = m.infrastructure
-    if infra is None:
-        return InfrastructureSpec()
-    block_name = None if infra.is_anonymous or infra.is_anonymous is None else infra.block_document_name
-    settings = {k: v for k, v in infra.model_dump(by_alias=True).items() if k not in _BLOCK_META}
-    return InfrastructureSpec(type=infra.type, block_name=block_name, settings=settings)
-
-
-def _block_fields(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A storage block without the ids that differ between Prefect servers."""
-    if block is None:
-        return None
-    return {k: v for k, v in block.items() if k not in ("_block_document_id", "_is_anonymous")}
-
-
-def _tags(tags: list[str], defaults: DeploymentDefaults) -> tuple[str, ...]:
-    return tuple(sorted({*defaults.tags, *tags}))
-
-
-def _queue(name: str | None, defaults: DeploymentDefaults) -> str:
-    return name or defaults.work_queue_name or "default"
-
-
-def _enforce(value: bool | None, defaults: DeploymentDefaults) -> bool:
-    return bool(value if value is not None else defaults.enforce_parameter_schema)
-
-
-def _nest_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"env.LOG_LEVEL": "DEBUG"}`` -> ``{"env": {"LOG_LEVEL": "DEBUG"}}``, as Prefect's agent reads it."""
-    nested: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        target = nested
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return nested
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _limit(d: ProjectDeployment) -> int | None:
+    return (
+        d.concurrency_limit.limit
+        if isinstance(d.concurrency_limit, ConcurrencyLimit)
+        else d.concurrency_limit
+    )

@@ -1,25 +1,55 @@
 """Resolves ``{{ $ENV_VAR }}`` placeholders in a prefect.yaml, as Prefect's ``apply_values`` does.
 
-Other placeholders (``{{ prefect.variables.x }}``, step outputs) are left as they are: they
-belong to a Prefect server. Called by ``controller.loading.manifests`` before validation.
+Never deployctl's own secrets or Prefect's credentials (``DEPLOYCTL_*``, ``PREFECT_API_KEY``,
+``PREFECT_API_AUTH_STRING``): anyone who can commit could otherwise copy them into a
+deployment. ``templating.env`` in ``.deployctl.yaml`` narrows resolution to a list of names.
+Other placeholders (``{{ prefect.variables.x }}``, step outputs) are left as they are.
+Called by ``controller.loading.manifests`` before validation.
 """
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from controller.core.diagnostics import FieldPath
+from controller.core.diagnostics import Diagnostic, FieldPath, Severity, format_field_path
+from controller.loading.safe_yaml import Locator
 
 _ENV_PLACEHOLDER = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+SECRET_PREFIX = "DEPLOYCTL_"
+SECRET_NAMES = frozenset({"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"})
+
+
+class Refusal(enum.Enum):
+    UNSET = "unset"
+    SECRET = "secret"
+    NOT_ALLOWED = "not-allowed"
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    path: FieldPath
+    name: str
+    why: Refusal
+
+
+def is_secret(name: str) -> bool:
+    return name.startswith(SECRET_PREFIX) or name in SECRET_NAMES
+
+
+def templating_env(env: Mapping[str, str], allowed: Collection[str] | None) -> dict[str, str]:
+    """The variables placeholders may read: no secrets, and only ``allowed`` when given."""
+    return {k: v for k, v in env.items() if not is_secret(k) and (allowed is None or k in allowed)}
 
 
 def resolve_env_placeholders(
-    data: Any, env: Mapping[str, str], path: FieldPath = ()
-) -> tuple[Any, list[tuple[FieldPath, str]]]:
-    """Return ``data`` with placeholders replaced, and (path, variable) for each unset one."""
-    missing: list[tuple[FieldPath, str]] = []
+    data: Any, env: Mapping[str, str], allowed: Collection[str] | None = None, path: FieldPath = ()
+) -> tuple[Any, list[Unresolved]]:
+    """Return ``data`` with placeholders replaced, and each placeholder that was not."""
+    missing: list[Unresolved] = []
 
     def walk(node: Any, here: FieldPath) -> Any:
         if isinstance(node, str):
@@ -33,9 +63,44 @@ def resolve_env_placeholders(
         return node
 
     def _lookup(name: str, here: FieldPath) -> str:
-        if name in env:
+        if is_secret(name):
+            missing.append(Unresolved(here, name, Refusal.SECRET))
+        elif allowed is not None and name not in allowed:
+            missing.append(Unresolved(here, name, Refusal.NOT_ALLOWED))
+        elif name in env:
             return env[name]
-        missing.append((here, name))
+        else:
+            missing.append(Unresolved(here, name, Refusal.UNSET))
         return ""
 
     return walk(data, path), missing
+
+
+def placeholder_diagnostics(
+    path: str, unresolved: list[Unresolved], locator: Locator
+) -> tuple[Diagnostic, ...]:
+    return tuple(_diagnostic(path, item, locator) for item in unresolved)
+
+
+def _diagnostic(path: str, item: Unresolved, locator: Locator) -> Diagnostic:
+    line, column = locator.locate(item.path)
+    field, severity = format_field_path(item.path), Severity.ERROR
+    if item.why is Refusal.SECRET:
+        message = (
+            f"'{{{{ ${item.name} }}}}' is refused: placeholders never read deployctl's or Prefect's "
+            "credentials; give the flow its secret another way (a secret store, the runner's environment)"
+        )
+    elif item.why is Refusal.NOT_ALLOWED:
+        message = (
+            f"environment variable '{item.name}' is not in templating.env of .deployctl.yaml: "
+            "add it there, or write the value in the file"
+        )
+    else:
+        message = (
+            f"environment variable '{item.name}' is not set: set it where deployctl runs, or write the "
+            "value in the file"
+        )
+        if len(item.path) == 3 and item.path[0] == "deployments" and item.path[2] == "version":
+            # deployctl versions by commit: a declared version is informational, as in Prefect a warning
+            severity, message = Severity.WARNING, message + " (the declared version is not used; kept empty)"
+    return Diagnostic(path, line, column, field, message, f"env-{item.why.value}", severity)

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from controller.loading.yaml_values import ManifestLoader, ValueRefused
+
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
@@ -40,8 +42,8 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
     """Parse one manifest; return its data or the first reason it cannot be read."""
     if len(raw) > MAX_BYTES:
         return YamlProblem(
-            0,
-            0,
+            1,
+            1,
             "too-large",
             f"file is {len(raw):,} bytes; manifests are "
             f"limited to {MAX_BYTES:,} bytes (1 MiB): split it or move data out",
@@ -55,11 +57,13 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
         if problem:
             return problem
     try:
-        data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - the safe C loader
+        data = yaml.load(text, Loader=ManifestLoader)  # noqa: S506 - the safe C loader, JSON values only
     except yaml.YAMLError as exc:
-        return _problem_from_yaml_error(exc)
+        return _problem_from_yaml_error(exc, text)
     if indicators > MAX_DEPTH or "&" in text:
         problem = _measure(data, shared="&" in text)
+        if problem and problem.code == "too-deep":
+            problem = _scan_depth(text) or problem
         if problem and problem.code == "alias-bomb":
             line, column = _position(text, text.index("&"))
             problem = YamlProblem(line, column, problem.code, problem.message)
@@ -98,11 +102,11 @@ def _scan_depth(text: str) -> YamlProblem | None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    return _too_deep(mark.line + 1, mark.column + 1) if mark else _too_deep(0, 0)
+                    return _too_deep(mark.line + 1, mark.column + 1) if mark else _too_deep(1, 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as exc:
-        return _problem_from_yaml_error(exc)
+        return _problem_from_yaml_error(exc, text)
     return None
 
 
@@ -127,7 +131,7 @@ def _measure(data: Any, shared: bool) -> YamlProblem | None:
         if not isinstance(node, (dict, list)):
             return 1
         if depth > MAX_DEPTH:
-            raise _Refused(_too_deep(0, 0))
+            raise _Refused(_too_deep(1, 1))
         if shared and id(node) in memo:
             return memo[id(node)]
         children = (*node.keys(), *node.values()) if isinstance(node, dict) else node
@@ -135,8 +139,8 @@ def _measure(data: Any, shared: bool) -> YamlProblem | None:
         if total > MAX_NODES:
             raise _Refused(
                 YamlProblem(
-                    0,
-                    0,
+                    1,
+                    1,
                     "alias-bomb",
                     f"aliases expand this document "
                     f"past {MAX_NODES:,} nodes: write the data out once "
@@ -154,10 +158,20 @@ def _measure(data: Any, shared: bool) -> YamlProblem | None:
     return None
 
 
-def _problem_from_yaml_error(exc: yaml.YAMLError) -> YamlProblem:
+def _problem_from_yaml_error(exc: yaml.YAMLError, text: str) -> YamlProblem:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, column = _position(text, min(max(exc.position, 0), len(text)))
+        return YamlProblem(
+            line,
+            column,
+            "yaml-syntax",
+            f"invalid YAML: character {exc.character!r} is not allowed in YAML: remove it",
+        )
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, ValueRefused):
+        return YamlProblem(line, column, "invalid-value", problem)
     if isinstance(exc, yaml.composer.ComposerError) and "single document" in str(exc.context):
         return YamlProblem(
             line,
@@ -190,7 +204,7 @@ class Locator:
         self._composed = False
 
     def locate(self, path: tuple[str | int, ...]) -> tuple[int, int]:
-        """Position of the deepest node on ``path`` that exists (1-based; 0,0 if none)."""
+        """Position of the deepest node on ``path`` that exists (1-based; the first line if none)."""
         if not self._composed:
             self._composed = True
             try:
@@ -205,7 +219,27 @@ class Locator:
             mark, node = found
         if mark is None:
             mark = self._root.start_mark if self._root is not None else None
-        return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def field_at(text: str, line: int, column: int) -> tuple[str | int, ...]:
+    """The field path of the value that starts at ``line:column`` (1-based), () if none does."""
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return ()
+    stack: list[tuple[yaml.Node | None, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if node is None:
+            continue
+        if path and (node.start_mark.line + 1, node.start_mark.column + 1) == (line, column):
+            return path
+        if isinstance(node, yaml.MappingNode):
+            stack += [(v, (*path, str(k.value))) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, i)) for i, item in enumerate(node.value)]
+    return ()
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Mark, yaml.Node] | None:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
+import math
 import re
 import zoneinfo
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
 from croniter import croniter
 from dateutil import rrule as dateutil_rrule
+
+from controller.core.schedule_times import PROBE_YEARS, rrule_fires
 
 _CRON_FIELDS = (
     ("minute", 0, 59),
@@ -79,12 +84,18 @@ _CLOCK_DURATION = re.compile(
 )
 
 
+MIN_INTERVAL_SECONDS = 1.0
+MAX_INTERVAL_SECONDS = 1000 * 365 * 86400.0
+"""Past a thousand years the next run would overflow the calendar; such a schedule never fires."""
+
+
 def parse_interval(value: float | int | str) -> float:
-    """Seconds from a number, an ISO-8601 duration (``PT1H``) or ``[D days, ]HH:MM:SS``."""
+    """Seconds from a number, an ISO-8601 duration (``PT1H``) or ``[D days, ]HH:MM:SS``;
+    finite, at least 1 s (a shorter step floods the run queue), at most 1000 years."""
     if isinstance(value, bool):
         raise ValueError("an interval must be a number of seconds or a duration, not true/false")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf
     else:
         match = _ISO_DURATION.match(value.strip()) or _CLOCK_DURATION.match(value.strip())
         if not match or not any(match.groupdict().values()):
@@ -93,10 +104,15 @@ def parse_interval(value: float | int | str) -> float:
                 "ISO-8601 (PT1H) or HH:MM:SS (01:00:00)"
             )
         parts = {k: float(v) for k, v in match.groupdict().items() if v}
-        seconds = timedelta(**parts).total_seconds()
-    if seconds <= 0:
-        raise ValueError(f"interval must be greater than zero, got {value!r}")
+        seconds = sum(parts.get(unit, 0.0) * size for unit, size in _UNIT_SECONDS.items())
+    if math.isnan(seconds) or seconds < MIN_INTERVAL_SECONDS:
+        raise ValueError(f"interval must be at least {MIN_INTERVAL_SECONDS:g} second, got {value!r}")
+    if seconds > MAX_INTERVAL_SECONDS:
+        raise ValueError(f"interval {value!r} is longer than 1000 years: use a cron or rrule schedule")
     return seconds
+
+
+_UNIT_SECONDS = {"weeks": 604800.0, "days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
 
 
 @functools.cache
@@ -109,7 +125,7 @@ def check_timezone(name: str) -> str:
     """Accept an IANA time zone name such as ``Europe/Berlin``."""
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         close = difflib.get_close_matches(name, _known_time_zones(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else " (use an IANA name such as 'Europe/Berlin')"
         raise ValueError(f"unknown time zone {name!r}{hint}") from None
@@ -118,6 +134,10 @@ def check_timezone(name: str) -> str:
 
 def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
     """ISO-8601 with offset; a naive anchor is read in the schedule's time zone (or UTC)."""
+    if not isinstance(value, (str, datetime)):
+        raise ValueError(
+            f"anchor_date must be an ISO-8601 date-time such as 2024-01-01T00:00:00+00:00, got {value!r}"
+        )
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -134,15 +154,34 @@ def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def check_rrule(text: str) -> str:
-    """Accept an RFC 5545 recurrence rule, refusing ``COUNT`` as Prefect does."""
+    """Accept an RFC 5545 recurrence rule that fires at least once (COUNT included, as Prefect 3)."""
     if len(text) > _RRULE_MAX_LENGTH:
         raise ValueError(f"rrule is {len(text)} characters; the limit is {_RRULE_MAX_LENGTH}")
-    if re.search(r"(^|[;:\s])COUNT=", text, re.IGNORECASE):
-        raise ValueError(
-            "rrule with COUNT is not supported (as in Prefect): use UNTIL, or create the runs you need ad hoc"
-        )
     try:
         dateutil_rrule.rrulestr(text, cache=False)
-    except (ValueError, TypeError) as exc:
+        fires = rrule_fires(text)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"rrule {text!r} cannot be parsed: {exc}") from None
+    if not fires:
+        raise ValueError(
+            f"rrule {text!r} never fires (no occurrence in {PROBE_YEARS} years of its pattern): "
+            "check BYMONTH, BYMONTHDAY and BYDAY against each other"
+        )
     return text
+
+
+def rrule_json(text: str) -> dict[str, Any] | None:
+    """Prefect's JSON rrule form ``{"rrule": "...", "timezone": "..."}`` as fields, or None
+    when ``text`` is a plain rule."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("rrule"), str):
+        raise ValueError('a JSON rrule must be an object with an "rrule" string')
+    unknown = sorted(set(data) - {"rrule", "timezone"})
+    if unknown:
+        raise ValueError(f"unknown key(s) in the JSON rrule: {', '.join(unknown)} (allowed: rrule, timezone)")
+    return {k: data[k] for k in ("rrule", "timezone") if data.get(k) is not None}

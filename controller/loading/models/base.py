@@ -16,6 +16,7 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from controller.loading import schedule_rules
@@ -64,13 +65,35 @@ class IntervalModel(_Zoned):
 
 
 class RRuleModel(_Zoned):
-    rrule: str = Field(description="RFC 5545 recurrence rule (COUNT is not supported).")
+    rrule: str = Field(
+        description='RFC 5545 recurrence rule, or Prefect\'s JSON form {"rrule": …, "timezone": …}.'
+    )
 
     _rrule = field_validator("rrule")(lambda cls, v: schedule_rules.check_rrule(v))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _json_form(cls, value: Any) -> Any:
+        """``prefect deploy`` reads an rrule that parses as JSON as RRuleSchedule's fields; a
+        timezone written beside it wins over the one inside."""
+        if isinstance(value, dict) and isinstance(value.get("rrule"), str):
+            inner = schedule_rules.rrule_json(value["rrule"])
+            if inner is not None:
+                return {
+                    **value,
+                    **inner,
+                    **({"timezone": value["timezone"]} if value.get("timezone") else {}),
+                }
+        return value
+
 
 def _schedule_kind(value: Any) -> str | None:
-    keys = value if isinstance(value, dict) else type(value).model_fields
+    if isinstance(value, dict):
+        keys: Any = value
+    elif isinstance(value, BaseModel):
+        keys = type(value).model_fields
+    else:
+        return None
     for kind in ("cron", "interval", "rrule"):
         if kind in keys:
             return kind
@@ -106,6 +129,9 @@ class _ScheduleExtras(StrictModel):
     slug: str | None = Field(None, description="Stable name of this schedule in the deployment.")
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Parameters overlaid on the deployment's for its runs."
+    )
+    replaces: str | None = Field(
+        None, description="Slug of the schedule this one replaces (Prefect); not used: runs follow the slug."
     )
 
 

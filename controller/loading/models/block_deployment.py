@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from controller.loading.models.base import UNION_TAGS, CoreSchedule, StrictModel
 
@@ -103,9 +103,29 @@ class DeploymentScheduleItem(StrictModel):
 
     schedule: CoreSchedule
     active: bool = True
-    max_active_runs: int | None = None
-    max_scheduled_runs: int | None = None
-    catchup: bool = False
+    max_active_runs: int | None = Field(None, description="Refused unless null: use concurrency_limit.")
+    max_scheduled_runs: int | None = Field(None, description="Refused unless null: the scheduler decides.")
+    catchup: bool = Field(False, description="Refused unless false: set catchup in .deployctl.yaml.")
+
+    @field_validator("max_active_runs", "max_scheduled_runs")
+    @classmethod
+    def _no_run_caps(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None:
+            raise ValueError(
+                f"{info.field_name} is not supported by deployctl (it would be silently ignored): remove "
+                "it; limit concurrent runs with concurrency_limit in .deployctl.yaml defaults"
+            )
+        return value
+
+    @field_validator("catchup")
+    @classmethod
+    def _no_schedule_catchup(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "catchup per schedule is not supported: remove it and set catchup: true for the "
+                "deployment under deployments: in .deployctl.yaml (or defaults.run.catchup)"
+            )
+        return value
 
 
 class BlockDeploymentManifest(StrictModel):
@@ -136,6 +156,12 @@ class BlockDeploymentManifest(StrictModel):
     triggers: list[dict[str, Any]] = Field(default_factory=list)
     timestamp: str | None = Field(None, description="Ignored.")
 
+    @field_validator("infra_overrides")
+    @classmethod
+    def _overrides_apply(cls, value: dict[str, Any]) -> dict[str, Any]:
+        apply_overrides({}, value)
+        return value
+
     @model_validator(mode="after")
     def _one_schedule_shape(self) -> BlockDeploymentManifest:
         if self.schedule is not None and self.schedules:
@@ -143,3 +169,25 @@ class BlockDeploymentManifest(StrictModel):
         if self.infra_overrides and self.job_variables:
             raise ValueError("infra_overrides and job_variables are the same setting: keep job_variables")
         return self
+
+
+def apply_overrides(settings: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with each (dotted) override set in order, as Prefect 2's agent applies
+    ``infra_overrides``: ``env.A`` sets one variable, a plain ``env`` replaces the mapping.
+    The mappings on each path are copied, so ``settings`` itself is left as it was."""
+    result = dict(settings)
+    for dotted, value in overrides.items():
+        *parents, leaf = str(dotted).split(".")
+        target = result
+        for depth, part in enumerate(parents):
+            child = target.get(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: depth + 1])
+                raise ValueError(
+                    f"key '{dotted}' sets a field inside '{where}', which is not a mapping here: "
+                    f"drop one of '{where}' and '{dotted}'"
+                )
+            target[part] = child = dict(child)
+            target = child
+        target[leaf] = value
+    return result

@@ -7,7 +7,7 @@ steps are accepted and not run: deployctl builds from git itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,17 +20,32 @@ class WorkPool(StrictModel):
     job_variables: dict[str, Any] = Field(default_factory=dict)
 
 
+class ConcurrencyLimit(StrictModel):
+    """Prefect 3's ``concurrency_limit: {limit, collision_strategy}``."""
+
+    limit: int | None = Field(None, gt=0, description="Runs of this deployment at a time.")
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] | None = Field(
+        None, description="What a run beyond the limit does: wait (ENQUEUE) or is cancelled (CANCEL_NEW)."
+    )
+    grace_period_seconds: int | None = Field(None, ge=0, description="Not used by deployctl.")
+
+
 class ProjectDeployment(StrictModel):
     name: str = Field(description="Deployment name; with flow_name it is the identity.")
     entrypoint: str = Field(description="path/to/file.py:function, relative to prefect.yaml.")
     flow_name: str | None = Field(None, description="Defaults to the @flow name of the entrypoint.")
-    version: str | None = Field(None, description="Ignored: deployctl versions by git commit.")
+    version: str | None = Field(
+        None, description="Kept as the declared version; deployctl versions deployments by git commit."
+    )
+    version_type: str | None = Field(None, description="Not used by deployctl.")
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     schedule: ProjectSchedule | None = None
-    schedules: list[ProjectSchedule] = Field(default_factory=list)
+    schedules: list[ProjectSchedule] | None = Field(default_factory=list)
     paused: bool | None = None
-    concurrency_limit: int | None = Field(None, gt=0)
+    concurrency_limit: Annotated[int, Field(gt=0)] | ConcurrencyLimit | None = Field(
+        None, description="Runs of this deployment at a time, or {limit, collision_strategy}."
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     enforce_parameter_schema: bool | None = None
     work_pool: WorkPool | None = None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from controller.loading.models.base import StrictModel
+from controller.loading.placeholders import is_secret
 
 DEFAULT_MANIFEST_GLOBS = ("**/deployment.yaml", "**/*-deployment.yaml", "**/prefect.yaml")
 
@@ -45,6 +46,25 @@ class PrunePolicy(StrictModel):
     )
 
 
+class TemplatingSettings(StrictModel):
+    env: list[str] | None = Field(
+        None,
+        description="The only environment variables {{ $VAR }} may read; when absent, any but "
+        "DEPLOYCTL_*, PREFECT_API_KEY and PREFECT_API_AUTH_STRING, which are never read.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _no_secrets(cls, names: list[str] | None) -> list[str] | None:
+        secret = [n for n in names or [] if is_secret(n)]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)} can never be templated (deployctl's and Prefect's credentials): "
+                "remove it from templating.env"
+            )
+        return names
+
+
 class RepoSettings(StrictModel):
     """A repository's ``.deployctl.yaml``."""
 
@@ -56,6 +76,7 @@ class RepoSettings(StrictModel):
     owner: str | None = Field(None, description="Owner id marking the deployments deployctl manages.")
     defaults: DeploymentDefaults = Field(default_factory=DeploymentDefaults)
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
+    templating: TemplatingSettings = Field(default_factory=TemplatingSettings)
     deployments: dict[str, RunSettings] = Field(
         default_factory=dict, description="Run settings per deployment, keyed flow_name/deployment_name."
     )
