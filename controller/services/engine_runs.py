@@ -29,14 +29,13 @@ class RemoteRuns:
 
     def follow(self, run_id: str) -> Iterator[LogLine]:
         """Log lines as the server has them, until the run is finished and every line was given."""
-        seen = 0
-        while True:
+        seen, quiet_after_end = 0, 0
+        while quiet_after_end < 2:  # a flow's last lines reach the server just after its final state
             finished = self.runs.get(run_id).finished
             lines = self.runs.logs(run_id, after=seen)
             seen += len(lines)
             yield from lines
-            if finished and not lines:
-                return
+            quiet_after_end = quiet_after_end + 1 if finished and not lines else 0
             if not lines:
                 time.sleep(self.poll)
 
