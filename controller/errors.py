@@ -2,7 +2,7 @@
 
     DeployctlError
     ├── TransientError      retrying may help (network, locked database, server 5xx)
-    │   └── SourceUnavailable, RegistryUnavailable
+    │   └── SourceUnavailable, RegistryUnavailable, RegistryMoved
     └── StalledError        nothing changes until a new commit or a human acts
         ├── InvalidSource, ConfigError
         └── UsageError      what was asked cannot be done as asked
@@ -34,6 +34,10 @@ class SourceUnavailable(TransientError):
 
 class RegistryUnavailable(TransientError):
     """The deployment registry cannot be reached or is busy."""
+
+
+class RegistryMoved(TransientError):
+    """The registry changed between reading it and applying a plan made from it: plan again."""
 
 
 class InvalidSource(StalledError):

@@ -26,7 +26,7 @@ from controller.core.plan import Action, Plan
 from controller.core.records import canonical_json, record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
-from controller.errors import ConfigError, RegistryUnavailable
+from controller.errors import ConfigError, RegistryMoved, RegistryUnavailable
 from controller.ports import Application, AppliedDeployment, DeploymentRow, RegistryState, SyncOutcome
 
 
@@ -48,6 +48,7 @@ class SqliteRegistry:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.location = str(path)
+        self._planned_at: dict[str, int] = {}  # owner -> generation its last plan was made from
         self._connection = RegistryConnection(path)
         self._db = self._connection.db
         self._write = self._connection.write
@@ -60,17 +61,26 @@ class SqliteRegistry:
         self._connection.close()
 
     def _migrate(self) -> None:
+        """Bring the schema up to date; each step re-reads the version inside its write
+        transaction, so two processes opening a new registry at once migrate it once."""
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        self._refuse_newer(version)
+        while version < len(MIGRATIONS):
+            with self._write() as db:
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                self._refuse_newer(version)
+                if version < len(MIGRATIONS):
+                    for statement in _statements(MIGRATIONS[version]):
+                        db.execute(statement)
+                    version += 1
+                    db.execute(f"PRAGMA user_version = {version}")
+
+    def _refuse_newer(self, version: int) -> None:
         if version > len(MIGRATIONS):
             raise ConfigError(
                 f"the registry {self.path} has schema {version}, newer than this deployctl "
                 f"knows ({len(MIGRATIONS)}): upgrade deployctl"
             )
-        for number in range(version, len(MIGRATIONS)):
-            with self._write() as db:
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -108,6 +118,7 @@ class SqliteRegistry:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
+        self._planned_at[owner] = generation
         actual = {DeploymentId(r[0]): ActualDeployment(DeploymentId(r[0]), *r[1:7]) for r in rows}
         known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
         return RegistryState(actual, inventory, status, generation, known)
@@ -162,6 +173,7 @@ class SqliteRegistry:
         failures: dict[DeploymentId, str] = {}
         try:
             with self._write() as db:
+                self._require_unchanged(db, app.owner)
                 foreign = {
                     r[0]
                     for r in db.execute(
@@ -185,6 +197,16 @@ class SqliteRegistry:
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"applying to the registry {self.path} failed: {exc}") from exc
         return failures
+
+    def _require_unchanged(self, db: sqlite3.Connection, owner: str) -> None:
+        """Compare-and-swap: apply a plan only to the state it was made from (two syncs never mix)."""
+        (now,) = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        planned = self._planned_at.get(owner)
+        if planned is not None and int(now) != planned:
+            raise RegistryMoved(
+                f"the registry {self.path} changed while this plan was made (another sync or an "
+                "edit): nothing was applied; plan and sync again"
+            )
 
     def _upsert(
         self,
@@ -271,8 +293,13 @@ class SqliteRegistry:
             "INSERT INTO sources (owner, repo_url, ref, path, last_attempted_revision, "
             "last_applied_revision, applied_generation, conditions, updated_at) "
             "VALUES (?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(owner) DO UPDATE SET repo_url=excluded.repo_url, ref=excluded.ref, "
-            "path=excluded.path, last_attempted_revision=excluded.last_attempted_revision, "
+            # Where the source is (URL, ref, path) belongs with what was applied from it: a refused
+            # attempt on another ref must not make the applied commit look like that ref's.
+            "ON CONFLICT(owner) DO UPDATE SET "
+            "repo_url=iif(excluded.last_applied_revision IS NULL, sources.repo_url, excluded.repo_url), "
+            "ref=iif(excluded.last_applied_revision IS NULL, sources.ref, excluded.ref), "
+            "path=iif(excluded.last_applied_revision IS NULL, sources.path, excluded.path), "
+            "last_attempted_revision=excluded.last_attempted_revision, "
             "last_applied_revision="
             "COALESCE(excluded.last_applied_revision, sources.last_applied_revision), "
             "applied_generation=COALESCE(excluded.applied_generation, sources.applied_generation), "

@@ -8,6 +8,7 @@ for every write so that concurrent writers queue instead of failing half-way. Sh
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ class RegistryConnection:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
@@ -38,6 +39,19 @@ class RegistryConnection:
 
     def close(self) -> None:
         self.db.close()
+
+    def _use_wal(self) -> None:
+        """WAL is a property of the file, set once; switching needs a moment alone with it, which
+        SQLite does not wait for, so two processes creating one registry retry briefly."""
+        for attempt in range(100):
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
