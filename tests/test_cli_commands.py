@@ -129,3 +129,18 @@ def test_schema_outside_the_source_tree_explains_itself_and_writes_on_request(tm
     written = invoke(tmp_path, "schema", "--write", "editor-schemas")
     assert written.exit_code == 0 and len(list((tmp_path / "editor-schemas").glob("*.schema.json"))) == 3
     assert invoke(tmp_path, "schema", "editor-schemas").exit_code == 0
+
+
+def test_two_schedules_of_one_deployment_never_share_a_slug(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flow.py").write_text("def run():\n    pass\n")
+    (project / "prefect.yaml").write_text(
+        "deployments:\n- name: a\n  entrypoint: flow.py:run\n  schedules:\n"
+        "  - cron: '0 * * * *'\n    slug: hourly\n  - cron: '5 * * * *'\n    slug: hourly\n"
+    )
+    result = invoke(tmp_path, "validate", "project")
+    assert result.exit_code == 2
+    assert (
+        "prefect.yaml:8:5: deployments[0].schedules[1].slug: slug 'hourly' is already used" in result.stderr
+    )

@@ -105,7 +105,7 @@ class Reconciler:
     ) -> SyncResult:
         owner = base.owner
         if not options.full and self._up_to_date(snapshot, owner):
-            return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
+            return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()), warnings=snapshot.notes)
         base = _with(base, warnings=snapshot.warnings)
         rewind = self._rewound(snapshot, owner, options)
         if rewind:

@@ -80,6 +80,7 @@ def load_manifests(
     specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)
     diagnostics += more
     diagnostics += _duplicate_identities(tree, specs)
+    diagnostics += _duplicate_slugs(tree, specs)
     broken = frozenset(d.file for d in diagnostics if d.severity is Severity.ERROR)
     valid = {s.id: s for s in specs if s.source.file not in broken}
     return LoadResult(valid, tuple(sorted(diagnostics)), tuple(files), broken, settings)
@@ -240,6 +241,26 @@ def _duplicate_identities(tree: SourceTree, specs: list[DeploymentSpec]) -> list
                     "duplicate-identity",
                 )
             )
+    return found
+
+
+def _duplicate_slugs(tree: SourceTree, specs: list[DeploymentSpec]) -> list[Diagnostic]:
+    """A schedule is addressed by its slug, so two schedules of one deployment never share one."""
+    found = []
+    for spec in specs:
+        seen: dict[str, int] = {}
+        for position, schedule in enumerate(spec.schedules):
+            if schedule.slug is None:
+                continue
+            if schedule.slug in seen:
+                message = (
+                    f"slug '{schedule.slug}' is already used by schedules[{seen[schedule.slug]}] of this "
+                    "deployment: each schedule's slug must be unique; rename one"
+                )
+                found.append(
+                    diagnostic_at(tree, spec, ("schedules", position, "slug"), message, "duplicate-slug")
+                )
+            seen.setdefault(schedule.slug, position)
     return found
 
 
