@@ -241,3 +241,22 @@ def test_one_broken_file_does_not_hide_the_others(repo_dir: Path) -> None:
     assert list(result.specs) == ["my_flow/good"]
     assert result.broken_files == {"bad/deployment.yaml", "worse/deployment.yaml"}
     assert [d.file for d in result.diagnostics] == ["bad/deployment.yaml", "worse/deployment.yaml"]
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [
+        "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+        "loop: &loop [*loop]\n",
+    ],
+    ids=["aliases-shared-nine-ways-eight-deep", "recursive-alias"],
+)
+def test_a_refused_value_beside_shared_aliases_is_located_quickly(shared: str, repo_dir: Path) -> None:
+    """Locating a refused value walks each node once: aliases share nodes and may form cycles
+    (a fuzz case once hung here for ever)."""
+    text = minimal_deployment(extra="l0: &l0 [x]\n" + shared + "description: .inf\n")
+    write_tree(repo_dir, {"deployment.yaml": text, "flows.py": FLOW_SOURCE})
+    started = time.monotonic()
+    result = load_manifests(DirectoryTree(repo_dir))
+    assert time.monotonic() - started < 2
+    assert [d.line for d in result.diagnostics] and all(d.line >= 1 for d in result.diagnostics)

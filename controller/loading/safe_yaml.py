@@ -229,10 +229,12 @@ def field_at(text: str, line: int, column: int) -> tuple[str | int, ...]:
     except yaml.YAMLError:
         return ()
     stack: list[tuple[yaml.Node | None, tuple[str | int, ...]]] = [(root, ())]
+    visited: set[int] = set()  # aliases share nodes (and may form cycles): walk each node once
     while stack:
         node, path = stack.pop()
-        if node is None:
+        if node is None or id(node) in visited:
             continue
+        visited.add(id(node))
         if path and (node.start_mark.line + 1, node.start_mark.column + 1) == (line, column):
             return path
         if isinstance(node, yaml.MappingNode):
