@@ -25,7 +25,8 @@ ZONES = {
 }
 CRONS = ["0 2 * * *", "30 1 * * *", "0 */3 * * *", "15 3 * * 0", "*/20 * * * *", "0 0 1 * *"]
 INTERVALS = [1800, 3600, 86400, 7 * 86400, 90000]  # 90000 s: a day and an hour
-ANCHORS = ["2026-01-01T00:10:00", "2027-06-01T05:00:00"]  # the second lies in the future
+# the second lies in the future; the third's 02:30 does not exist on a spring-forward night
+ANCHORS = ["2026-01-01T00:10:00", "2027-06-01T05:00:00", "2026-01-01T02:30:00"]
 RRULES = ["FREQ=DAILY;BYHOUR=9;BYMINUTE=30", "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=6", "FREQ=HOURLY;INTERVAL=5"]
 N = 50
 
@@ -35,12 +36,16 @@ DOCUMENTED = {
     # Prefect's docstring: an hourly interval "will fire every UTC hour, even across DST
     # boundaries"; its code drops the second 02:10 of the fall-back night. deployctl fires both.
     ("interval", "3600 from 2026-01-01T00:10:00", "Europe/Berlin", "2026-10-23"),
-    (
-        "interval",
-        "3600 from 2027-06-01T05:00:00",
-        "Europe/Berlin",
-        "2026-10-23",
-    ),  # the same, from a future anchor
+    # the same, from a future anchor and from an anchor at 02:30
+    ("interval", "3600 from 2027-06-01T05:00:00", "Europe/Berlin", "2026-10-23"),
+    ("interval", "3600 from 2026-01-01T02:30:00", "Europe/Berlin", "2026-10-23"),
+    # Whole days keep the anchor's local time: a daily run at 02:30 runs at 03:30 on the night
+    # 02:30 does not exist and at 02:30 again after it. Prefect adds day after day, so the gap
+    # moves it to 03:30 for good (even after the clocks go back).
+    ("interval", "86400 from 2026-01-01T02:30:00", "America/New_York", "2026-03-06"),
+    ("interval", "86400 from 2026-01-01T02:30:00", "America/New_York", "2026-10-30"),
+    ("interval", "86400 from 2026-01-01T02:30:00", "Europe/Berlin", "2026-03-27"),
+    ("interval", "86400 from 2026-01-01T02:30:00", "Europe/Berlin", "2026-10-23"),
     # RFC 5545: an occurrence in a DST gap (02:00 on spring-forward day) moves after the gap;
     # Prefect moves it before.
     ("rrule", "FREQ=HOURLY;INTERVAL=5", "Europe/Berlin", "2026-03-27"),
