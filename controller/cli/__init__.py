@@ -112,7 +112,7 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import controlling, deployments, engine, runs, syncing
+    from controller.cli import controlling, deployments, engine, runs, syncing, variables
 
     for command in (
         syncing.plan,
@@ -129,6 +129,7 @@ def _register() -> None:
         controlling.controller,
         controlling.suspend,
         controlling.resume,
+        variables.variable,
     ):
         main.add_command(command)
 

@@ -3,8 +3,10 @@
 Times are computed on the wall clock of the schedule's time zone and then placed on the
 timeline, so DST is handled once, here, the way cron users expect: a wall time that does
 not exist (spring forward) runs at the same offset after the gap, a wall time that happens
-twice (fall back) runs once, and no instant is ever produced twice. Intervals of whole days
-keep their local time of day across DST; shorter intervals are exact elapsed time.
+twice (fall back) runs once, and no instant is ever produced twice. Intervals follow
+Prefect's grid, which runs before the anchor as well as after it: whole days keep their local
+time of day across DST, shorter intervals are exact elapsed time, and longer ones that are not
+whole days add days and remainder on the wall clock from the exact grid point before "after".
 Evaluation is bounded: an rrule is looked at within a window and from a DTSTART moved near
 it, a rule that never fires yields nothing, and a time past the year 9999 ends a series.
 The caller passes "now": nothing here reads a clock.
@@ -182,23 +184,46 @@ def _near_the_end(rule: Any) -> Any:
 
 
 def _interval(schedule: ScheduleSpec, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    """Prefect's interval grid, which extends before the anchor as well as after it."""
     assert schedule.interval_seconds is not None and schedule.anchor_date is not None
     anchor = datetime.fromisoformat(schedule.anchor_date)
     step = schedule.interval_seconds
-    if step % DAY == 0:
+    days, rest = divmod(step, DAY)
+    if days and rest:
+        yield from _mixed_interval(anchor, int(days), rest, after, zone)
+        return
+    if days:
         wall_anchor = anchor.astimezone(zone).replace(tzinfo=None)
-        days = int(step // DAY)
         elapsed = (after.astimezone(zone).replace(tzinfo=None) - wall_anchor).days
-        k = max(0, elapsed // days - 1)
+        k = elapsed // int(days) - 1
         while True:
-            moment = place(wall_anchor + timedelta(days=k * days), zone)
+            moment = place(wall_anchor + timedelta(days=k * int(days)), zone)
             if moment >= after:
                 yield moment
             k += 1
-    k = max(0, -int(-(after - anchor).total_seconds() // step))
+    k = -int(-(after - anchor).total_seconds() // step)
     while True:
         yield (anchor + timedelta(seconds=k * step)).astimezone(UTC)
         k += 1
+
+
+def _mixed_interval(
+    anchor: datetime, days: int, rest: float, after: datetime, zone: ZoneInfo
+) -> Iterator[datetime]:
+    """An interval over a day that is not whole days, the way Prefect steps it: start at the
+    last point of the exact-elapsed grid at or before ``after``, then add the whole days and
+    the remainder on the wall clock, so the series keeps its local time across DST (and so
+    depends on where it starts, as Prefect's does)."""
+    step = timedelta(days=days, seconds=rest)
+    moment = anchor + int((after - anchor) / step) * step
+    while moment > after:
+        moment -= step
+    wall = moment.astimezone(zone).replace(tzinfo=None)
+    while True:
+        if moment >= after:
+            yield moment.astimezone(UTC)
+        wall += step
+        moment = place(wall, zone)
 
 
 def place(wall: datetime, zone: ZoneInfo) -> datetime:

@@ -67,10 +67,12 @@ class DesiredStateBuilder:
         known: Mapping[DeploymentId, KnownVersion],
         env: Mapping[str, str] | None = None,
         infrastructure: frozenset[str] | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> DesiredState:
-        """``infrastructure``: the types the registry can run; other deployments are invalid."""
+        """``infrastructure``: the types the registry can run; other deployments are invalid.
+        ``variables``: the registry's, for ``{{ prefect.variables.x }}``."""
         tree = snapshot.tree
-        load = load_manifests(tree, env=env, cache=self.load_cache)
+        load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables)
         if infrastructure is not None:
             load = reject_specs(load, tree, _unsupported(load, infrastructure))
         self._files = frozenset(tree.files())

@@ -113,7 +113,8 @@ class Reconciler:
         progress("loading manifests")
         state = self.registry.read_state(owner)
         infrastructure = self.registry.supported_infrastructure
-        desired = self.builder.build(snapshot, _known(state), self.env, infrastructure)
+        variables = self.registry.read_variables()
+        desired = self.builder.build(snapshot, _known(state), self.env, infrastructure, variables)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"

@@ -68,14 +68,19 @@ class LoadResult:
 
 
 def load_manifests(
-    tree: SourceTree, env: Mapping[str, str] | None = None, cache: LoadCache | None = None
+    tree: SourceTree,
+    env: Mapping[str, str] | None = None,
+    cache: LoadCache | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> LoadResult:
+    """``variables``: the registry's, for ``{{ prefect.variables.x }}``; None (offline) leaves them."""
     settings, problems = _load_settings(tree)
     env = templating_env(os.environ if env is None else env, settings.templating.env)
     cache = cache if cache is not None else LoadCache()
-    cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())))
+    known = None if variables is None else sorted(variables.items())
+    cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())) + repr(known))
     files = find_manifests(tree.files(), settings)
-    parsed = {path: _parse(tree, path, settings, env, cache) for path in files}
+    parsed = {path: _parse(tree, path, settings, env, cache, variables) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
     specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)
     diagnostics += more
@@ -109,13 +114,20 @@ def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ..
 
 
 def _parse(
-    tree: SourceTree, path: str, settings: RepoSettings, env: Mapping[str, str], cache: LoadCache
+    tree: SourceTree,
+    path: str,
+    settings: RepoSettings,
+    env: Mapping[str, str],
+    cache: LoadCache,
+    variables: Mapping[str, str] | None,
 ) -> ParsedManifest:
     key = (path, tree.content_id(path) or "")
     if key[1] and key in cache.parsed:
         return cache.parsed[key]
     try:
-        result = parse_manifest(path, tree.read(path), settings.defaults, env, settings.templating.env)
+        result = parse_manifest(
+            path, tree.read(path), settings.defaults, env, settings.templating.env, variables
+        )
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others
         result = ParsedManifest((), (_internal_error(path, exc),))
     if key[1]:

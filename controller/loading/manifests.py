@@ -3,7 +3,7 @@
 ``parse_manifest`` reads a block-based ``deployment.yaml`` or a ``prefect.yaml`` from bytes,
 validates it and normalises every deployment in it to a ``DeploymentSpec`` with the
 repository defaults merged in (block-based files through ``controller.loading.block_specs``).
-Its result depends only on (path, bytes, defaults, env, allowed variables), so callers may
+Its result depends only on (path, bytes, defaults, env, allowed names, variables), so callers may
 cache it by git blob id. Called by ``controller.loading.loader``.
 """
 
@@ -45,15 +45,17 @@ def parse_manifest(
     defaults: DeploymentDefaults,
     env: Mapping[str, str],
     allowed: Collection[str] | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> ParsedManifest:
-    """``allowed``: the only variables placeholders may read (``templating.env``), None for any."""
+    """``allowed``: the only variables placeholders may read (``templating.env``), None for any;
+    ``variables``: the registry's, for ``{{ prefect.variables.x }}`` (None: left as written)."""
     document = _read_mapping(path, raw)
     if isinstance(document, Diagnostic):
         return ParsedManifest((), (document,))
     locator = Locator(document.text)
     code_dir = posixpath.dirname(path) or "."
     if is_project_file(path):
-        return _parse_project(path, document.data, code_dir, defaults, env, locator, allowed)
+        return _parse_project(path, document.data, code_dir, defaults, env, locator, allowed, variables)
     return _parse_block_deployment(path, document.data, code_dir, defaults, locator)
 
 
@@ -117,8 +119,9 @@ def _parse_project(
     env: Mapping[str, str],
     locator: Locator,
     allowed: Collection[str] | None,
+    variables: Mapping[str, str] | None,
 ) -> ParsedManifest:
-    resolved, missing = resolve_env_placeholders(data, env, allowed)
+    resolved, missing = resolve_env_placeholders(data, env, allowed, variables=variables)
     found = placeholder_diagnostics(path, missing, locator)
     project = _validate(ProjectManifest, resolved, path, locator)
     if isinstance(project, tuple):

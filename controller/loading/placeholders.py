@@ -1,10 +1,11 @@
-"""Resolves ``{{ $ENV_VAR }}`` placeholders in a prefect.yaml, as Prefect's ``apply_values`` does.
+"""Resolves ``{{ $ENV_VAR }}`` and ``{{ prefect.variables.NAME }}`` placeholders in a prefect.yaml.
 
 Never deployctl's own secrets or Prefect's credentials (``DEPLOYCTL_*``, ``PREFECT_API_KEY``,
 ``PREFECT_API_AUTH_STRING``): anyone who can commit could otherwise copy them into a
 deployment. ``templating.env`` in ``.deployctl.yaml`` narrows resolution to a list of names.
-Other placeholders (``{{ prefect.variables.x }}``, step outputs) are left as they are.
-Called by ``controller.loading.manifests`` before validation.
+Variables come from the registry when the caller passes them (plan and sync), and one that is
+not there is an error; offline validation passes none and leaves them as they are, as it
+leaves step outputs. Called by ``controller.loading.manifests`` before validation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from controller.core.diagnostics import Diagnostic, FieldPath, Severity, format_
 from controller.loading.safe_yaml import Locator
 
 _ENV_PLACEHOLDER = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VARIABLE_PLACEHOLDER = re.compile(r"\{\{\s*prefect\.variables\.([A-Za-z0-9_-]+)\s*\}\}")
 SECRET_PREFIX = "DEPLOYCTL_"
 SECRET_NAMES = frozenset({"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"})
 
@@ -27,6 +29,7 @@ class Refusal(enum.Enum):
     UNSET = "unset"
     SECRET = "secret"
     NOT_ALLOWED = "not-allowed"
+    NO_VARIABLE = "no-variable"
 
 
 @dataclass(frozen=True)
@@ -46,16 +49,24 @@ def templating_env(env: Mapping[str, str], allowed: Collection[str] | None) -> d
 
 
 def resolve_env_placeholders(
-    data: Any, env: Mapping[str, str], allowed: Collection[str] | None = None, path: FieldPath = ()
+    data: Any,
+    env: Mapping[str, str],
+    allowed: Collection[str] | None = None,
+    path: FieldPath = (),
+    variables: Mapping[str, str] | None = None,
 ) -> tuple[Any, list[Unresolved]]:
-    """Return ``data`` with placeholders replaced, and each placeholder that was not."""
+    """Return ``data`` with placeholders replaced, and each placeholder that was not;
+    ``variables`` None leaves ``{{ prefect.variables.x }}`` as it is."""
     missing: list[Unresolved] = []
 
     def walk(node: Any, here: FieldPath) -> Any:
         if isinstance(node, str):
             if "{{" not in node:
                 return node
-            return _ENV_PLACEHOLDER.sub(lambda m: _lookup(m.group(1), here), node)
+            node = _ENV_PLACEHOLDER.sub(lambda m: _lookup(m.group(1), here), node)
+            if variables is None:
+                return node
+            return _VARIABLE_PLACEHOLDER.sub(lambda m: _variable(m.group(1), here), node)
         if isinstance(node, dict):
             return {key: walk(value, (*here, str(key))) for key, value in node.items()}
         if isinstance(node, list):
@@ -71,6 +82,13 @@ def resolve_env_placeholders(
             return env[name]
         else:
             missing.append(Unresolved(here, name, Refusal.UNSET))
+        return ""
+
+    def _variable(name: str, here: FieldPath) -> str:
+        assert variables is not None
+        if name in variables:
+            return variables[name]
+        missing.append(Unresolved(here, name, Refusal.NO_VARIABLE))
         return ""
 
     return walk(data, path), missing
@@ -89,6 +107,11 @@ def _diagnostic(path: str, item: Unresolved, locator: Locator) -> Diagnostic:
         message = (
             f"'{{{{ ${item.name} }}}}' is refused: placeholders never read deployctl's or Prefect's "
             "credentials; give the flow its secret another way (a secret store, the runner's environment)"
+        )
+    elif item.why is Refusal.NO_VARIABLE:
+        message = (
+            f"variable '{item.name}' is not set in the registry: 'deployctl variable set {item.name} VALUE', "
+            "or write the value in the file"
         )
     elif item.why is Refusal.NOT_ALLOWED:
         message = (

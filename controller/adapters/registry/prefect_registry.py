@@ -174,6 +174,24 @@ class PrefectRegistry:
         status = self.states.read(owner).status or {}
         return [SyncOutcome(**o) for o in status.get("outcomes", [])]
 
+    def read_variables(self) -> dict[str, str]:
+        """The server's variables; a value that is not text (Prefect 3 allows JSON) as JSON text."""
+        found = {}
+        for item in self.client.paged("/variables/filter"):
+            value = item.get("value")
+            found[str(item["name"])] = value if isinstance(value, str) else json.dumps(value)
+        return found
+
+    def set_variable(self, name: str, value: str) -> None:
+        raise Unsupported(
+            f"variables of {self.client.api_url} are managed by Prefect: `prefect variable set {name} ...`"
+        )
+
+    def delete_variable(self, name: str) -> bool:
+        raise Unsupported(
+            f"variables of {self.client.api_url} are managed by Prefect: `prefect variable unset {name}`"
+        )
+
     def _applied_by_owner(self, deployments: Iterable[dict[str, Any]]) -> dict[str, OwnerState]:
         owners = {o for o in (owner_of(d.get("tags", [])) for d in deployments) if o}
         return {o: self.states.read(o) for o in owners}

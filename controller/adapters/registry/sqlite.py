@@ -166,7 +166,25 @@ class SqliteRegistry:
         ).fetchall()
         return [SyncOutcome(*r) for r in rows]
 
+    def read_variables(self) -> dict[str, str]:
+        try:
+            return dict(self._db.execute("SELECT name, value FROM variables ORDER BY name").fetchall())
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot read variables from the registry {self.path}: {exc}") from exc
+
     # -- writing ---------------------------------------------------------------------------
+
+    def set_variable(self, name: str, value: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO variables (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (name, value, _now()),
+            )
+
+    def delete_variable(self, name: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM variables WHERE name = ?", (name,)).rowcount > 0
 
     def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]:
         """Apply ``plan`` in one transaction; return deployment -> outcome message of failures."""

@@ -1,0 +1,43 @@
+"""Variables of the registry, read by ``{{ prefect.variables.NAME }}`` placeholders at plan time.
+
+A name is what Prefect accepts (lower-case letters, digits, ``_`` and ``-``); an unknown one is
+an error naming the known ones. Called by the CLI's ``variable`` commands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from controller.errors import NotFound, UsageError
+from controller.ports import Registry
+
+NAME = re.compile(r"[a-z0-9_-]{1,255}")
+
+
+@dataclass
+class Variables:
+    registry: Registry
+
+    def all(self) -> dict[str, str]:
+        return self.registry.read_variables()
+
+    def get(self, name: str) -> str:
+        found = self.all()
+        if name not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise NotFound(
+                f"no variable {name!r} (variables: {known}; 'deployctl variable set {name} VALUE')"
+            )
+        return found[name]
+
+    def set(self, name: str, value: str) -> None:
+        if not NAME.fullmatch(name):
+            raise UsageError(
+                f"variable name {name!r}: use lower-case letters, digits, '_' and '-' (as Prefect does)"
+            )
+        self.registry.set_variable(name, value)
+
+    def unset(self, name: str) -> None:
+        if not self.registry.delete_variable(name):
+            self.get(name)  # raises NotFound with the known variables
