@@ -67,10 +67,12 @@ class DesiredStateBuilder:
         known: Mapping[DeploymentId, KnownVersion],
         env: Mapping[str, str] | None = None,
         infrastructure: frozenset[str] | None = None,
+        only: frozenset[str] | None = None,
     ) -> DesiredState:
-        """``infrastructure``: the types the registry can run; other deployments are invalid."""
+        """``infrastructure``: the types the registry can run; other deployments are invalid.
+        ``only``: load just these manifest files (an incremental pass)."""
         tree = snapshot.tree
-        load = load_manifests(tree, env=env, cache=self.load_cache)
+        load = load_manifests(tree, env=env, cache=self.load_cache, only=only)
         if infrastructure is not None:
             load = reject_specs(load, tree, _unsupported(load, infrastructure))
         self._files = frozenset(tree.files())

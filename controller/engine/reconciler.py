@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Action, Plan, PlanPolicy, make_plan
+from controller.core.plan import Action, Plan, PlanPolicy
 from controller.core.spec import DeploymentId
-from controller.core.state import Condition, Reason
+from controller.core.state import ActualDeployment, Condition, Reason
 from controller.core.status import is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
+from controller.engine.incremental import find_touched, plan_touched
 from controller.errors import DeployctlError
 from controller.loading.loader import SETTINGS_FILE
 from controller.loading.manifests import parse_repo_settings
@@ -112,8 +113,7 @@ class Reconciler:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
         progress("loading manifests")
         state = self.registry.read_state(owner)
-        infrastructure = self.registry.supported_infrastructure
-        desired = self.builder.build(snapshot, _known(state), self.env, infrastructure)
+        desired, unchanged = self._desired(snapshot, state, owner, options)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
@@ -121,8 +121,8 @@ class Reconciler:
                 _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
             )
         progress("planning")
-        plan = make_plan(
-            desired.specs, state.actual, state.inventory, _policy(owner, desired, options), desired.digests
+        plan = plan_touched(
+            desired.specs, state, _policy(owner, desired, options), desired.digests, unchanged
         )
         base = _with(base, plan=plan, diagnostics=diagnostics)
         if plan.refused:
@@ -136,6 +136,22 @@ class Reconciler:
             return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan)
         progress("applying")
         return self._apply(base, plan, app)
+
+    def _desired(
+        self, snapshot: Snapshot, state: RegistryState, owner: str, options: SyncOptions
+    ) -> tuple[DesiredState, Mapping[DeploymentId, ActualDeployment]]:
+        """Re-read only what changed since the last apply when that is provably the same as a
+        full pass; otherwise (``--full``, first sync, drift, rewrite, errors) read everything."""
+        infrastructure = self.registry.supported_infrastructure
+        known = _known(state)
+        if not options.full:
+            touched = find_touched(snapshot, state, owner, self.registry.last_outcomes(owner))
+            if touched is not None:
+                desired = self.builder.build(snapshot, known, self.env, infrastructure, touched.files)
+                # a problem or an identity also declared by an untouched file needs every file
+                if desired.load.ok and not desired.specs.keys() & touched.unchanged.keys():
+                    return desired, touched.unchanged
+        return self.builder.build(snapshot, known, self.env, infrastructure), {}
 
     def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
         try:
