@@ -147,3 +147,21 @@ def test_deployctl_sync_after_one_change_then_full_plan_agrees(tmp_path: Path, r
     rows = {r["id"]: r for r in json.loads(deployctl("deployment", "ls", "-o", "json").stdout)}
     assert rows["etl/c"]["version"] == commit[:12]
     assert (tmp_path / ".deployctl" / "registry.db").exists()
+
+
+def test_a_sync_of_an_applied_commit_imports_no_loader(tmp_path: Path, repo: GitRepo) -> None:
+    """The no-op pass CI makes on every push must stay cheap: no pydantic models, no deepdiff."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")} | {"HOME": str(tmp_path)}
+    probe = (
+        "import sys\nsys.argv = ['deployctl', 'sync', 'repo']\nfrom controller.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=repo.root.parent
+        )
+    assert "up to date" in done.stdout, done.stdout + done.stderr
+    loaded = set(done.stderr.splitlines()[-1].split())
+    heavy = {"pydantic", "deepdiff", "controller.loading.loader"}
+    assert not loaded & heavy, loaded & heavy

@@ -13,18 +13,24 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from controller.core.plan import Action, Change, Plan, PlanPolicy, _refusals, make_plan
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment
 from controller.core.status import is_ready
+from controller.engine.desired import FolderIndex
 from controller.errors import DeployctlError
-from controller.loading.loader import SETTINGS_FILE, find_manifests
-from controller.loading.manifests import is_project_file, parse_repo_settings
-from controller.loading.models.repo_settings import RepoSettings
 from controller.ports import RegistryState, Snapshot, SyncOutcome
 
+if TYPE_CHECKING:
+    from controller.loading.models.repo_settings import RepoSettings
+
 SYMLINK_MODE = "120000"
+PROJECT_FILE = "prefect.yaml"
+SETTINGS_FILE = ".deployctl.yaml"
+"""As ``controller.loading``'s names, repeated so that a pass that finds its commit
+already applied imports no loader (pydantic models cost half a second)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Touched:
     """The files to re-read, and the owned deployments taken as they are from the registry."""
 
     since: str
-    files: frozenset[str]
+    candidates: frozenset[str]  # where to look for manifests: what lies under touched code folders
     unchanged: dict[DeploymentId, ActualDeployment]
 
 
@@ -58,7 +64,8 @@ def find_touched(
         return None
     if SETTINGS_FILE in changed or any(SYMLINK_MODE in modes for modes in changed.values()):
         return None
-    files = _touched_files(changed, find_manifests(snapshot.tree.files(), _settings(snapshot)))
+    candidates = _touched_files(snapshot.tree.files(), changed, _settings(snapshot))
+    files = candidates | changed.keys()  # a deleted manifest's deployments are touched too
     unchanged = {
         i: actual
         for i in state.inventory
@@ -68,23 +75,36 @@ def find_touched(
     }
     if any(_entry_leaves_folder(actual.record_json) for actual in unchanged.values()):
         return None
-    return Touched(since, files, unchanged)
+    return Touched(since, candidates, unchanged)
 
 
-def _touched_files(changed: Mapping[str, tuple[str, str]], manifests: Sequence[str]) -> frozenset[str]:
-    """Changed paths, plus every manifest whose code folder holds one of them. Project files
-    are always re-read: their ``{{ $VAR }}`` placeholders depend on the environment."""
-    folders = {"."}
+def _touched_files(
+    paths: Sequence[str], changed: Mapping[str, tuple[str, str]], settings: RepoSettings
+) -> frozenset[str]:
+    """Every file under a code folder that holds a changed path: its manifests must be read
+    again, and the others say which files of the folder are inputs. Project files are always
+    read again: their ``{{ $VAR }}`` placeholders depend on the environment."""
+    from controller.loading.loader import find_manifests
+
+    index = FolderIndex(paths)
+    folders = {""}
     for path in changed:
         folder = posixpath.dirname(path)
-        while folder and folder not in folders:
+        while folder not in folders:
             folders.add(folder)
             folder = posixpath.dirname(folder)
-    hit = {m for m in manifests if (posixpath.dirname(m) or ".") in folders or is_project_file(m)}
-    return frozenset(hit | changed.keys())
+    code = {f for f in folders if find_manifests(index.directly_in(f), settings)}
+    projects = [p for p in paths if p == PROJECT_FILE or p.endswith("/" + PROJECT_FILE)]
+    code |= {posixpath.dirname(p) for p in find_manifests(projects, settings)}
+    if "" in code:
+        return frozenset(paths)
+    return frozenset(p for folder in code for p in index.under(folder + "/"))
 
 
 def _settings(snapshot: Snapshot) -> RepoSettings:
+    from controller.loading.manifests import parse_repo_settings
+    from controller.loading.models.repo_settings import RepoSettings
+
     tree = snapshot.tree
     if SETTINGS_FILE not in tree.files():
         return RepoSettings()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic
@@ -20,10 +20,8 @@ from controller.core.state import ActualDeployment, Condition, Reason
 from controller.core.status import is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
-from controller.engine.incremental import find_touched, plan_touched
+from controller.engine.incremental import SETTINGS_FILE, find_touched, plan_touched
 from controller.errors import DeployctlError
-from controller.loading.loader import SETTINGS_FILE
-from controller.loading.manifests import parse_repo_settings
 from controller.ports import (
     Application,
     AppliedDeployment,
@@ -147,7 +145,7 @@ class Reconciler:
         if not options.full:
             touched = find_touched(snapshot, state, owner, self.registry.last_outcomes(owner))
             if touched is not None:
-                desired = self.builder.build(snapshot, known, self.env, infrastructure, touched.files)
+                desired = self.builder.build(snapshot, known, self.env, infrastructure, touched.candidates)
                 # a problem or an identity also declared by an untouched file needs every file
                 if desired.load.ok and not desired.specs.keys() & touched.unchanged.keys():
                     return desired, touched.unchanged
@@ -246,12 +244,34 @@ def _declared_owner(snapshot: Snapshot) -> str | None:
     raw = snapshot.read_file(SETTINGS_FILE)
     if raw is None:
         return None
+    from controller.loading.manifests import parse_repo_settings
+
     settings, problems = parse_repo_settings(SETTINGS_FILE, raw)
     return None if problems else settings.owner
 
 
-def _known(state: RegistryState) -> dict[DeploymentId, KnownVersion]:
-    return {i: KnownVersion(*values) for i, values in state.known.items()}
+def _known(state: RegistryState) -> Mapping[DeploymentId, KnownVersion]:
+    return _KnownVersions(state.known)
+
+
+class _KnownVersions(Mapping[DeploymentId, KnownVersion]):
+    """The registry's (input digest, version, commit) rows, made into values only when asked:
+    an incremental pass asks for the few deployments it re-read."""
+
+    def __init__(self, rows: Mapping[DeploymentId, tuple[str, str, str]]) -> None:
+        self.rows = rows
+
+    def __getitem__(self, identity: DeploymentId) -> KnownVersion:
+        return KnownVersion(*self.rows[identity])
+
+    def __contains__(self, identity: object) -> bool:
+        return identity in self.rows
+
+    def __iter__(self) -> Iterator[DeploymentId]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _policy(owner: str, desired: DesiredState, options: SyncOptions) -> PlanPolicy:
