@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic
@@ -102,10 +103,18 @@ class Reconciler:
     def _reconcile_commit(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
     ) -> SyncResult:
-        owner = base.owner
-        if not options.full and self._up_to_date(snapshot, owner):
+        if not options.full and self._up_to_date(snapshot, base.owner):
             return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()), warnings=snapshot.notes)
-        base = _with(base, warnings=snapshot.warnings)
+        # the warnings come from `git status`, which walks the working tree: overlap it with the pass
+        with ThreadPoolExecutor(1) as pool:
+            warnings = pool.submit(lambda: snapshot.warnings)
+            result = self._reconcile_changes(base, snapshot, options, progress)
+            return _with(result, warnings=warnings.result())
+
+    def _reconcile_changes(
+        self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
+    ) -> SyncResult:
+        owner = base.owner
         rewind = self._rewound(snapshot, owner, options)
         if rewind:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
