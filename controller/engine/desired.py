@@ -199,7 +199,8 @@ class FolderIndex:
     def directly_in(self, folder: str) -> list[str]:
         """Files of ``folder`` itself ("" is the root), not of its sub-folders."""
         prefix = folder + "/" if folder else ""
-        return [p for p in self.under(prefix) if "/" not in p[len(prefix) :]]
+        cut = len(prefix)
+        return [p for p in self.under(prefix) if p.find("/", cut) < 0]
 
     def under(self, prefix: str) -> list[str]:
         if not prefix:

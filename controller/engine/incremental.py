@@ -66,15 +66,14 @@ def find_touched(
         return None
     candidates = _touched_files(snapshot.tree.files(), changed, _settings(snapshot))
     files = candidates | changed.keys()  # a deleted manifest's deployments are touched too
-    unchanged = {
-        i: actual
-        for i in state.inventory
-        if (actual := state.actual.get(i)) is not None
-        and actual.owner == owner
-        and actual.source_file not in files
-    }
-    if any(_entry_leaves_folder(actual.record_json) for actual in unchanged.values()):
-        return None
+    unchanged = {}
+    for identity in state.inventory:
+        actual = state.actual.get(identity)
+        if actual is None or actual.owner != owner or actual.source_file in files:
+            continue
+        if _entry_leaves_folder(actual.record_json):
+            return None
+        unchanged[identity] = actual
     return Touched(since, candidates, unchanged)
 
 
