@@ -80,19 +80,32 @@ def floor(manifests: list[Path], database: Path) -> float:
     return time.perf_counter() - started
 
 
+# A child reports as its peak at least the resident size of whoever forked it (Linux keeps
+# the high-water mark across fork and exec), so a small launcher starts each deployctl.
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss / 1024, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def cli(state: Path, *args: str) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one fresh deployctl process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "controller", "--home", str(state), *args],
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, "-m", "controller", "--home", str(state), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise RuntimeError(process.stderr.read().decode() if process.stderr else "deployctl failed")
-    return elapsed, usage.ru_maxrss / 1024
+    if done.returncode not in (0, 1):
+        raise RuntimeError(done.stderr or "deployctl failed")
+    seconds, megabytes = done.stderr.split()[-2:]
+    return float(seconds), float(megabytes)
 
 
 def in_process_rows(root: Path, home: Path) -> list[Row]:
