@@ -71,6 +71,10 @@ class Snapshot(Protocol):
         """key -> the newest commit that changed (manifest, code folder less filter)."""
         ...
 
+    def changed_paths(self, since: str) -> dict[str, tuple[str, str]]:
+        """Path -> (old mode, new mode) of each file changed since ``since`` ("000000": absent)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SourceSpec:

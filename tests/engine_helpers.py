@@ -32,9 +32,7 @@ class Engine:
     store: SqliteRunStore
 
     def sync(self) -> None:
-        result = App(self.settings).reconciler(SourceSpec(str(self.repo.root))).reconcile_once(
-            SyncOptions()
-        )
+        result = App(self.settings).reconciler(SourceSpec(str(self.repo.root))).reconcile_once(SyncOptions())
         assert result.ok, (result.error, [str(d) for d in result.diagnostics])
 
     def runner(self, **config: object) -> Runner:

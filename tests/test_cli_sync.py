@@ -46,9 +46,7 @@ def test_plan_exit_codes_and_formats(tmp_path: Path) -> None:
     paths = {d["path"] for d in change["diff"]}
     assert {"schedules[0].cron", "version"} <= paths
     markdown = deployctl(state, "plan", str(repo.root), "-o", "markdown").stdout
-    assert (
-        "| update | `etl/a` |" in markdown and "`schedules[0].cron: 0 * * * * -> 15 * * * *`" in markdown
-    )
+    assert "| update | `etl/a` |" in markdown and "`schedules[0].cron: 0 * * * * -> 15 * * * *`" in markdown
 
 
 def test_sync_of_invalid_commit_exits_2_and_lists_every_problem(tmp_path: Path) -> None:

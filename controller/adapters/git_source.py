@@ -20,6 +20,7 @@ from pathlib import Path
 import git
 
 from controller.adapters.git_blobs import BlobReader
+from controller.adapters.git_changes import changed_paths
 from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.adapters.git_identity import clean_url, is_remote, repository_identity
 from controller.adapters.git_remote import CachedRemote, GitFailed, auth_for
@@ -78,6 +79,9 @@ class Snapshot:
 
     def last_changing_commits(self, targets: Mapping[str, tuple[str, str, InputFilter]]) -> dict[str, str]:
         return last_changing_commits(self.repo, self.commit, self.path, targets)
+
+    def changed_paths(self, since: str) -> dict[str, tuple[str, str]]:
+        return changed_paths(self.repo, since, self.commit, self.path)
 
     @functools.cached_property
     def warnings(self) -> tuple[str, ...]:

@@ -96,7 +96,7 @@ def make_plan(
         changes.append(_upsert(desired[identity], current, known))
     deletes, frozen = _prunes(desired, actual, owned, policy)
     changes += deletes
-    refusals = _refusals(len(desired), len(deletes), len(owned), policy)
+    refusals = prune_refusals(len(desired), len(deletes), len(owned), policy)
     return Plan(tuple(changes), tuple(conflicts), tuple(frozen), refusals, len(owned))
 
 
@@ -126,7 +126,9 @@ def _prunes(
     return deletes, frozen
 
 
-def _refusals(desired_count: int, delete_count: int, owned_count: int, policy: PlanPolicy) -> tuple[str, ...]:
+def prune_refusals(
+    desired_count: int, delete_count: int, owned_count: int, policy: PlanPolicy
+) -> tuple[str, ...]:
     if not delete_count:
         return ()
     if desired_count == 0 and delete_count == owned_count:

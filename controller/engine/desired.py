@@ -13,14 +13,17 @@ import bisect
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from controller.core.records import record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
-from controller.loading.loader import LoadCache, LoadResult, load_manifests, reject_specs
 from controller.loading.tree import SourceTree
 from controller.ports import Snapshot
+
+if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass that loads
+    import pathspec
+
+    from controller.loading.loader import LoadCache, LoadResult
 
 IGNORE_FILE = ".prefectignore"
 VERSION_LENGTH = 12
@@ -56,10 +59,19 @@ class DesiredState:
 class DesiredStateBuilder:
     """Builds desired state per pass, keeping per-content caches across passes."""
 
-    load_cache: LoadCache = field(default_factory=LoadCache)
+    _cache: LoadCache | None = None
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
     _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    @property
+    def load_cache(self) -> LoadCache:
+        """Made on first use, so that a pass that loads nothing imports no loader."""
+        if self._cache is None:
+            from controller.loading.loader import LoadCache
+
+            self._cache = LoadCache()
+        return self._cache
 
     def build(
         self,
@@ -68,16 +80,20 @@ class DesiredStateBuilder:
         env: Mapping[str, str] | None = None,
         infrastructure: frozenset[str] | None = None,
         variables: Mapping[str, str] | None = None,
+        only: frozenset[str] | None = None,
     ) -> DesiredState:
         """``infrastructure``: the types the registry can run; other deployments are invalid.
-        ``variables``: the registry's, for ``{{ prefect.variables.x }}``."""
+        ``variables``: the registry's, for ``{{ prefect.variables.x }}``.
+        ``only``: look for manifests among these paths alone (an incremental pass)."""
         tree = snapshot.tree
-        load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables)
+        from controller.loading.loader import load_manifests, reject_specs
+
+        load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
         if infrastructure is not None:
             load = reject_specs(load, tree, _unsupported(load, infrastructure))
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
-        folders = _FolderIndex(tree.files())
+        folders = FolderIndex(tree.files())
         code: dict[str, tuple[CodeFile, ...]] = {}
         digest_of_folder: dict[str, str] = {}
         for folder in {spec.code_dir for spec in load.specs.values()}:
@@ -115,7 +131,7 @@ class DesiredStateBuilder:
         return out
 
     def _code_files(
-        self, tree: SourceTree, folder: str, index: _FolderIndex, manifests: frozenset[str]
+        self, tree: SourceTree, folder: str, index: FolderIndex, manifests: frozenset[str]
     ) -> tuple[CodeFile, ...]:
         keep = self._input_filter(tree, folder, manifests)
         prefix = "" if folder == "." else folder + "/"
@@ -135,6 +151,8 @@ class DesiredStateBuilder:
         if blob is None:
             return lambda relative: prefix + relative not in manifests
         if blob not in self._ignores:
+            import pathspec
+
             lines = tree.read(path).decode("utf-8", "replace").splitlines()
             self._ignores[blob] = pathspec.GitIgnoreSpec.from_lines(lines)
         spec = self._ignores[blob]
@@ -174,11 +192,17 @@ def _unsupported(load: LoadResult, supported: frozenset[str]) -> dict[Deployment
     }
 
 
-class _FolderIndex:
+class FolderIndex:
     """Sorted paths, to list a folder's files by binary search instead of a scan."""
 
     def __init__(self, paths: Iterable[str]) -> None:
         self.paths = sorted(paths)
+
+    def directly_in(self, folder: str) -> list[str]:
+        """Files of ``folder`` itself ("" is the root), not of its sub-folders."""
+        prefix = folder + "/" if folder else ""
+        cut = len(prefix)
+        return [p for p in self.under(prefix) if p.find("/", cut) < 0]
 
     def under(self, prefix: str) -> list[str]:
         if not prefix:

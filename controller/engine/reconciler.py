@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Action, Plan, PlanPolicy, make_plan
+from controller.core.plan import Action, Plan, PlanPolicy
 from controller.core.spec import DeploymentId
-from controller.core.state import Condition, Reason
+from controller.core.state import ActualDeployment, Condition, Reason
 from controller.core.status import is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
+from controller.engine.incremental import SETTINGS_FILE, find_touched, plan_touched
 from controller.errors import DeployctlError
-from controller.loading.loader import SETTINGS_FILE
-from controller.loading.manifests import parse_repo_settings
 from controller.ports import (
     Application,
     AppliedDeployment,
@@ -103,18 +103,24 @@ class Reconciler:
     def _reconcile_commit(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
     ) -> SyncResult:
-        owner = base.owner
-        if not options.full and self._up_to_date(snapshot, owner):
+        if not options.full and self._up_to_date(snapshot, base.owner):
             return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()), warnings=snapshot.notes)
-        base = _with(base, warnings=snapshot.warnings)
+        # the warnings come from `git status`, which walks the working tree: overlap it with the pass
+        with ThreadPoolExecutor(1) as pool:
+            warnings = pool.submit(lambda: snapshot.warnings)
+            result = self._reconcile_changes(base, snapshot, options, progress)
+            return _with(result, warnings=warnings.result())
+
+    def _reconcile_changes(
+        self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
+    ) -> SyncResult:
+        owner = base.owner
         rewind = self._rewound(snapshot, owner, options)
         if rewind:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
         progress("loading manifests")
         state = self.registry.read_state(owner)
-        infrastructure = self.registry.supported_infrastructure
-        variables = self.registry.read_variables()
-        desired = self.builder.build(snapshot, _known(state), self.env, infrastructure, variables)
+        desired, unchanged = self._desired(snapshot, state, owner, options)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
@@ -122,8 +128,8 @@ class Reconciler:
                 _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
             )
         progress("planning")
-        plan = make_plan(
-            desired.specs, state.actual, state.inventory, _policy(owner, desired, options), desired.digests
+        plan = plan_touched(
+            desired.specs, state, _policy(owner, desired, options), desired.digests, unchanged
         )
         base = _with(base, plan=plan, diagnostics=diagnostics)
         if plan.refused:
@@ -137,6 +143,25 @@ class Reconciler:
             return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan)
         progress("applying")
         return self._apply(base, plan, app)
+
+    def _desired(
+        self, snapshot: Snapshot, state: RegistryState, owner: str, options: SyncOptions
+    ) -> tuple[DesiredState, Mapping[DeploymentId, ActualDeployment]]:
+        """Re-read only what changed since the last apply when that is provably the same as a
+        full pass; otherwise (``--full``, first sync, drift, rewrite, errors) read everything."""
+        infrastructure = self.registry.supported_infrastructure
+        known = _known(state)
+        variables = self.registry.read_variables()
+        if not options.full:
+            touched = find_touched(snapshot, state, owner, self.registry.last_outcomes(owner))
+            if touched is not None:
+                desired = self.builder.build(
+                    snapshot, known, self.env, infrastructure, variables, touched.candidates
+                )
+                # a problem or an identity also declared by an untouched file needs every file
+                if desired.load.ok and not desired.specs.keys() & touched.unchanged.keys():
+                    return desired, touched.unchanged
+        return self.builder.build(snapshot, known, self.env, infrastructure, variables), {}
 
     def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
         try:
@@ -231,12 +256,34 @@ def _declared_owner(snapshot: Snapshot) -> str | None:
     raw = snapshot.read_file(SETTINGS_FILE)
     if raw is None:
         return None
+    from controller.loading.manifests import parse_repo_settings
+
     settings, problems = parse_repo_settings(SETTINGS_FILE, raw)
     return None if problems else settings.owner
 
 
-def _known(state: RegistryState) -> dict[DeploymentId, KnownVersion]:
-    return {i: KnownVersion(*values) for i, values in state.known.items()}
+def _known(state: RegistryState) -> Mapping[DeploymentId, KnownVersion]:
+    return _KnownVersions(state.known)
+
+
+class _KnownVersions(Mapping[DeploymentId, KnownVersion]):
+    """The registry's (input digest, version, commit) rows, made into values only when asked:
+    an incremental pass asks for the few deployments it re-read."""
+
+    def __init__(self, rows: Mapping[DeploymentId, tuple[str, str, str]]) -> None:
+        self.rows = rows
+
+    def __getitem__(self, identity: DeploymentId) -> KnownVersion:
+        return KnownVersion(*self.rows[identity])
+
+    def __contains__(self, identity: object) -> bool:
+        return identity in self.rows
+
+    def __iter__(self) -> Iterator[DeploymentId]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _policy(owner: str, desired: DesiredState, options: SyncOptions) -> PlanPolicy:

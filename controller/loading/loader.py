@@ -72,14 +72,17 @@ def load_manifests(
     env: Mapping[str, str] | None = None,
     cache: LoadCache | None = None,
     variables: Mapping[str, str] | None = None,
+    only: frozenset[str] | None = None,
 ) -> LoadResult:
-    """``variables``: the registry's, for ``{{ prefect.variables.x }}``; None (offline) leaves them."""
+    """``variables``: the registry's, for ``{{ prefect.variables.x }}``; None (offline) leaves them.
+    ``only``: look for manifests among these paths alone (an incremental pass); entrypoints
+    are still checked against the whole tree."""
     settings, problems = _load_settings(tree)
     env = templating_env(os.environ if env is None else env, settings.templating.env)
     cache = cache if cache is not None else LoadCache()
     known = None if variables is None else sorted(variables.items())
     cache.reset_unless(settings.model_dump_json() + repr(sorted(env.items())) + repr(known))
-    files = find_manifests(tree.files(), settings)
+    files = find_manifests(tree.files() if only is None else sorted(only), settings)
     parsed = {path: _parse(tree, path, settings, env, cache, variables) for path in files}
     diagnostics = [*problems, *(d for p in parsed.values() for d in p.diagnostics)]
     specs, more = _check_code(tree, [s for p in parsed.values() for s in p.specs], cache, settings)

@@ -1,0 +1,167 @@
+"""Incremental sync: a commit re-reads only the manifests whose inputs it changed.
+
+What is parsed is observed through a fresh reconciler's parse cache (as in a fresh CI
+process); every doubt (``--full``, first sync, drift, settings change, rewrite) reads all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.registry.sqlite import SqliteRegistry
+from controller.app import App
+from controller.core.plan import Action
+from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
+from controller.ports import SourceSpec
+from controller.settings import Settings
+from tests.gitrepo import GitRepo, deployment_files
+
+NAMES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    repo = GitRepo(tmp_path / "repo")
+    for name in NAMES:
+        repo.write(deployment_files(name))
+    repo.write(deployment_files("team", folder="team"))
+    repo.write(deployment_files("inner", folder="team/inner"))
+    repo.commit("initial")
+    return repo
+
+
+def fresh(tmp_path: Path, repo: GitRepo) -> Reconciler:
+    return App(Settings.resolve(home=str(tmp_path / "state"), env={})).reconciler(SourceSpec(str(repo.root)))
+
+
+def sync(tmp_path: Path, repo: GitRepo, **options: bool) -> tuple[SyncResult, set[str]]:
+    """One pass by a fresh reconciler, and the manifest files it parsed."""
+    reconciler = fresh(tmp_path, repo)
+    result = reconciler.reconcile_once(SyncOptions(**options))
+    assert result.error is None or result.plan is not None and result.plan.refused, result.error
+    return result, {path for path, _ in reconciler.builder.load_cache.parsed}
+
+
+def updates(result: SyncResult) -> set[str]:
+    assert result.plan is not None
+    return {c.id for c in result.plan.changes if c.action is not Action.NOOP}
+
+
+def test_one_changed_flow_rereads_only_its_manifest(tmp_path: Path, repo: GitRepo) -> None:
+    _, parsed = sync(tmp_path, repo)
+    assert len(parsed) == 6
+    repo.write({"flows/b/flow.py": "def run(n=2):\n    return n\n"})
+    commit = repo.commit("change b")
+    result, parsed = sync(tmp_path, repo)
+    assert parsed == {"flows/b/deployment.yaml"}
+    assert updates(result) == {"etl/b"}
+    assert result.plan is not None and len(result.plan.changes) == 6
+    changed = next(c for c in result.plan.changes if c.id == "etl/b")
+    assert changed.desired is not None and changed.desired.version == commit[:12]
+
+
+def test_a_change_in_a_nested_folder_rereads_every_enclosing_manifest(tmp_path: Path, repo: GitRepo) -> None:
+    sync(tmp_path, repo)
+    repo.write({"team/inner/flow.py": "def run(n=3):\n    return n\n"})
+    repo.commit("change inner")
+    result, parsed = sync(tmp_path, repo)
+    assert parsed == {"team/deployment.yaml", "team/inner/deployment.yaml"}
+    assert updates(result) == {"etl/team", "etl/inner"}
+
+
+def test_a_deleted_manifest_is_pruned_within_the_cap_of_the_whole_owned_set(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    sync(tmp_path, repo)
+    repo.remove("flows/a").commit("remove one of six")
+    result, parsed = sync(tmp_path, repo)
+    assert parsed == set() and result.ok
+    assert result.plan is not None and [c.id for c in result.plan.of(Action.DELETE)] == ["etl/a"]
+    repo.remove("flows/b", "flows/c", "flows/d").commit("remove three of five")
+    result, parsed = sync(tmp_path, repo)
+    assert parsed == set()
+    assert result.plan is not None and result.plan.refused and result.plan.owned_count == 5
+
+
+def test_a_duplicate_of_an_untouched_identity_is_still_refused(tmp_path: Path, repo: GitRepo) -> None:
+    sync(tmp_path, repo)
+    repo.write(deployment_files("a", folder="copies/a")).commit("duplicate a")
+    reconciler = fresh(tmp_path, repo)
+    result = reconciler.reconcile_once(SyncOptions())
+    assert result.error is not None and {d.file for d in result.diagnostics} == {
+        "flows/a/deployment.yaml",
+        "copies/a/deployment.yaml",
+    }
+
+
+@pytest.mark.parametrize("doubt", ["full", "drift", "settings", "rewrite"])
+def test_any_doubt_reads_every_manifest(tmp_path: Path, repo: GitRepo, doubt: str) -> None:
+    sync(tmp_path, repo)
+    repo.write({"flows/b/flow.py": "def run(n=2):\n    return n\n"})
+    options = {}
+    if doubt == "full":
+        options["full"] = True
+    elif doubt == "drift":
+        registry = SqliteRegistry(tmp_path / "state" / "registry.db")
+        registry.edit_record("etl/c", lambda record: record.update(paused=True))
+        registry.close()
+    elif doubt == "settings":
+        repo.write({".deployctl.yaml": "defaults:\n  tags: [x]\n"})
+    else:
+        repo.git("commit", "-q", "--amend", "--allow-empty", "-m", "rewritten")
+        options["allow_rewind"] = True
+    repo.commit("change b")
+    result, parsed = sync(tmp_path, repo, **options)
+    assert len(parsed) == 6
+    assert "etl/b" in updates(result)
+
+
+def test_deployctl_sync_after_one_change_then_full_plan_agrees(tmp_path: Path, repo: GitRepo) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")} | {"HOME": str(tmp_path)}
+
+    def deployctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "controller", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=repo.root.parent,
+            env=env,
+        )
+
+    assert deployctl("sync", "repo").returncode == 0
+    repo.write({"flows/c/flow.py": "def run(n=9):\n    return n\n"})
+    commit = repo.commit("change c")
+    done = deployctl("sync", "repo", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    assert [(c["deployment"], c["version"]) for c in changes] == [("etl/c", commit[:12])]
+    again = deployctl("plan", "repo", "--full", "-o", "json")
+    assert again.returncode == 0 and json.loads(again.stdout)["changes"] == [], again.stdout
+    rows = {r["id"]: r for r in json.loads(deployctl("deployment", "ls", "-o", "json").stdout)}
+    assert rows["etl/c"]["version"] == commit[:12]
+    assert (tmp_path / ".deployctl" / "registry.db").exists()
+
+
+def test_a_sync_of_an_applied_commit_imports_no_loader(tmp_path: Path, repo: GitRepo) -> None:
+    """The no-op pass CI makes on every push must stay cheap: no pydantic models, no deepdiff."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")} | {"HOME": str(tmp_path)}
+    probe = (
+        "import sys\nsys.argv = ['deployctl', 'sync', 'repo']\nfrom controller.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=repo.root.parent
+        )
+    assert "up to date" in done.stdout, done.stdout + done.stderr
+    loaded = set(done.stderr.splitlines()[-1].split())
+    heavy = {"pydantic", "deepdiff", "controller.loading.loader"}
+    assert not loaded & heavy, loaded & heavy
