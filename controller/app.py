@@ -20,6 +20,7 @@ from controller.settings import SQLITE_PREFIX, Settings
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
     from controller.engine.reconciler import Reconciler
+    from controller.runtime.controlling.ports import OwnerControl
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
@@ -126,25 +127,41 @@ class App:
         )
 
     def controller_parts(self, source: SourceSpec, lease_seconds: float, engine: bool) -> ControllerParts:
-        """The continuous controller's parts: remote check, reconciler, lease, engine, status."""
+        """The continuous controller's parts: remote check, reconciler, lease, engine, status.
+
+        The embedded registry also runs the scheduler and runner (``engine``); against a Prefect
+        server the controller only reconciles, since Prefect's own services run the flows."""
         from controller.adapters.git_remote_head import RemoteHead
-        from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
         from controller.runtime.controlling.engine import EngineThread
         from controller.runtime.controlling.service import ControllerParts, default_holder
 
-        if not self.embedded:
-            raise Unsupported(
-                f"deployctl controller keeps its writer lease in the embedded registry; "
-                f"{self.settings.registry_url} has no controller lease yet (use 'deployctl sync' from CI)"
-            )
-        database, holder = _sqlite_path(self.settings.registry_url), default_holder()
-        store = self.run_store("the controller's engine")
-        loops = self.loop_settings(True, self.runner_config()) if engine else None
+        loops, store = None, None
+        if self.embedded:
+            from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
+
+            database, holder = _sqlite_path(self.settings.registry_url), default_holder()
+
+            def open_control(owner: str) -> OwnerControl:
+                return SqliteOwnerControl(database, owner, holder, lease_seconds)
+
+            if engine:
+                loops = self.loop_settings(True, self.runner_config())
+                store = self.run_store("the controller's engine")
+        else:
+            import os
+
+            from controller.adapters.registry.prefect_control import open_prefect_control
+
+            url = self.settings.registry_url
+
+            def open_control(owner: str) -> OwnerControl:
+                return open_prefect_control(url, os.environ, owner, lease_seconds)
+
         return ControllerParts(
             source=RemoteHead(source, self.settings.home),
             reconciler=self.reconciler(source),
-            open_control=lambda owner: SqliteOwnerControl(database, owner, holder, lease_seconds),
-            engine=EngineThread(loops, store.count_by_state) if loops else None,
+            open_control=open_control,
+            engine=EngineThread(loops, store.count_by_state) if loops and store else None,
             status_report=self._status_document,
         )
 
@@ -159,10 +176,17 @@ class App:
             registry.close()
 
     def set_suspended(self, owner: str, suspended: bool) -> None:
-        from controller.adapters.registry.sqlite_lease import set_suspended
+        if self.embedded:
+            from controller.adapters.registry.sqlite_lease import set_suspended
 
-        self.run_store("deployctl suspend and resume").close()  # the embedded registry only, migrated
-        set_suspended(_sqlite_path(self.settings.registry_url), owner, suspended)
+            self.run_store("deployctl suspend and resume").close()  # migrated before the write
+            set_suspended(_sqlite_path(self.settings.registry_url), owner, suspended)
+            return
+        import os
+
+        from controller.adapters.registry.prefect_control import set_suspended as set_suspended_on_server
+
+        set_suspended_on_server(self.settings.registry_url, os.environ, owner, suspended)
 
     def close(self) -> None:
         if self._registry is not None:

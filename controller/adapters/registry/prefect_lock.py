@@ -44,7 +44,7 @@ class SyncLease:
         self.release()
 
     def acquire(self) -> None:
-        self._ensure_limit()
+        ensure_limit(self.client, self.name)
         deadline = self.clock() + WAIT
         while True:
             try:
@@ -81,14 +81,16 @@ class SyncLease:
         with contextlib.suppress(RegistryUnavailable):
             self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease})
 
-    def _ensure_limit(self) -> None:
+
+def ensure_limit(client: PrefectClient, name: str) -> None:
+    """The global concurrency limit ``name`` with one slot, made once by whoever comes first."""
+    try:
+        client.get(f"{LIMITS}/{name}")
+    except PrefectApiError as exc:
+        if exc.status != 404:
+            raise
         try:
-            self.client.get(f"{LIMITS}/{self.name}")
-        except PrefectApiError as exc:
-            if exc.status != 404:
+            client.write("POST", f"{LIMITS}/", {"name": name, "limit": 1})
+        except PrefectApiError as created:
+            if created.status != 409:  # made by a concurrent first caller
                 raise
-            try:
-                self.client.write("POST", f"{LIMITS}/", {"name": self.name, "limit": 1})
-            except PrefectApiError as created:
-                if created.status != 409:  # made by a concurrent first sync
-                    raise

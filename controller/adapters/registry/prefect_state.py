@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,15 @@ SCHEMA = {
 
 def document_name(owner: str) -> str:
     """Block document names allow only lower-case letters, digits and dashes: hash the owner."""
-    return f"owner-{hashlib.sha256(owner.encode()).hexdigest()[:24]}"
+    return f"owner-{_digest(owner)}"
+
+
+def control_name(owner: str) -> str:
+    return f"control-{_digest(owner)}"
+
+
+def _digest(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -67,16 +76,8 @@ class StateStore:
         self._ids: tuple[str, str] | None = None
 
     def read(self, owner: str) -> OwnerState:
-        name = document_name(owner)
-        try:
-            document = self.client.get(
-                f"/block_types/slug/{BLOCK_TYPE_SLUG}/block_documents/name/{name}", include_secrets="true"
-            )
-        except PrefectApiError as exc:
-            if exc.status == 404:
-                return OwnerState(owner)
-            raise
-        return _state_of(document, owner)
+        document = self._document(document_name(owner))
+        return OwnerState(owner) if document is None else _state_of(document, owner)
 
     def read_all(self) -> list[OwnerState]:
         try:
@@ -90,24 +91,50 @@ class StateStore:
         return [_state_of(d) for d in documents if (d.get("data") or {}).get("state")]
 
     def write(self, state: OwnerState) -> None:
-        data = {"state": state.to_json()}
-        if state.document_id is not None:
-            self.client.write(
-                "PATCH", f"/block_documents/{state.document_id}", {"data": data, "merge_existing_data": False}
-            )
-            return
-        type_id, schema_id = self._block_ids()
-        created = self.client.write(
-            "POST",
-            "/block_documents/",
-            {
-                "name": document_name(state.owner),
-                "data": data,
-                "block_type_id": type_id,
-                "block_schema_id": schema_id,
-            },
+        state.document_id = self._put(
+            document_name(state.owner), state.document_id, {"state": state.to_json()}
         )
-        state.document_id = created["id"]
+
+    def read_controls(self, owner: str) -> dict[str, Any]:
+        """The owner's controller flags (``suspended``, ``refresh_requests``), in a document of
+        their own so that an apply, which replaces the state document, never undoes a suspend."""
+        document = self._document(control_name(owner))
+        return dict((document or {}).get("data", {}).get("controls") or {})
+
+    def update_controls(self, owner: str, change: Callable[[dict[str, Any]], None]) -> None:
+        name = control_name(owner)
+        document = self._document(name)
+        controls = dict((document or {}).get("data", {}).get("controls") or {})
+        change(controls)
+        self._put(name, document["id"] if document else None, {"controls": controls})
+
+    def _document(self, name: str) -> dict[str, Any] | None:
+        try:
+            document: dict[str, Any] = self.client.get(
+                f"/block_types/slug/{BLOCK_TYPE_SLUG}/block_documents/name/{name}", include_secrets="true"
+            )
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return document
+
+    def _put(self, name: str, document_id: str | None, data: dict[str, Any]) -> str:
+        """Replace the document's data, or create the document; returns its id."""
+        if document_id is None:
+            type_id, schema_id = self._block_ids()
+            body = {"name": name, "data": data, "block_type_id": type_id, "block_schema_id": schema_id}
+            try:
+                return str(self.client.write("POST", "/block_documents/", body)["id"])
+            except PrefectApiError as exc:
+                existing = self._document(name) if exc.status == 409 else None
+                if existing is None:  # not a concurrent creation: a real refusal
+                    raise
+                document_id = str(existing["id"])
+        self.client.write(
+            "PATCH", f"/block_documents/{document_id}", {"data": data, "merge_existing_data": False}
+        )
+        return document_id
 
     def _block_ids(self) -> tuple[str, str]:
         if self._ids is None:

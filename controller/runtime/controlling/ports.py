@@ -1,7 +1,8 @@
 """What the controller loop needs from the outside, as small protocols.
 
 The composition root passes the git adapter's ``RemoteHead``, the engine's ``Reconciler`` and the
-registry's ``SqliteOwnerControl``; unit tests pass fakes of these protocols, never of a library.
+registry's ``SqliteOwnerControl`` or ``PrefectOwnerControl``; unit tests pass fakes of these
+protocols, never of a library.
 """
 
 from __future__ import annotations

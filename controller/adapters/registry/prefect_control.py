@@ -1,0 +1,119 @@
+"""Per-owner controller rows on a Prefect server: the writer lease and the suspend flag.
+
+The lease is a slot of a one-slot global concurrency limit, ``deployctl-controller-<hash>``,
+taken with ``increment-with-lease``: the server grants it to exactly one caller, and its
+repossessor frees it when the holder stops renewing, so a standby takes over after a killed
+controller. Prefect's shortest lease is 60 s (and its repossessor looks every 15 s), so under
+this backend a lease lasts at least 60 s, and a standby takes over within about 80 s.
+
+The suspend flag and the refresh counter (a webhook received by a standby, relayed to the active
+controller) live in the owner's control document, beside its state document
+(``prefect_state``). Built by the composition root; the controller loop sees
+``controller.runtime.controlling.ports.OwnerControl``. Apart from the lease, a Prefect apply
+is still guarded by its own sync lock and generation check (``prefect_lock``, ``serial``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
+from controller.adapters.registry.prefect_lock import LIMITS, ensure_limit
+from controller.adapters.registry.prefect_settings import resolve_server
+from controller.adapters.registry.prefect_state import StateStore
+
+SHORTEST_LEASE = 60.0  # seconds: Prefect refuses shorter lease durations
+
+
+def controller_lock_name(owner: str) -> str:
+    return f"deployctl-controller-{hashlib.sha256(owner.encode()).hexdigest()[:24]}"
+
+
+class PrefectOwnerControl:
+    def __init__(self, client: PrefectClient, owner: str, lease_seconds: float = 15.0) -> None:
+        self.client, self.owner = client, owner
+        self.lease_seconds = max(SHORTEST_LEASE, lease_seconds)
+        self.name = controller_lock_name(owner)
+        self.lease_id: str | None = None
+        self._store = StateStore(client)
+        self._limit_checked = False
+
+    def close(self) -> None:
+        self.client.close()
+
+    def acquire(self) -> bool:
+        """Renew our lease, or take the slot if it is free; True when we hold it."""
+        if self.lease_id is not None:
+            try:
+                self.client.write(
+                    "POST", f"{LIMITS}/leases/{self.lease_id}/renew", {"lease_duration": self.lease_seconds}
+                )
+                return True
+            except PrefectApiError as exc:
+                if exc.status not in (404, 410):
+                    raise
+                self.lease_id = None  # expired and repossessed: someone else may hold it now
+        if not self._limit_checked:
+            ensure_limit(self.client, self.name)
+            self._limit_checked = True
+        try:
+            lease = self.client.write(
+                "POST",
+                f"{LIMITS}/increment-with-lease",
+                {
+                    "names": [self.name],
+                    "slots": 1,
+                    "mode": "concurrency",
+                    "lease_duration": self.lease_seconds,
+                },
+            )
+        except PrefectApiError as exc:
+            if exc.status == 423:  # the slot is taken: another controller is active
+                return False
+            raise
+        self.lease_id = str(lease["lease_id"])
+        return True
+
+    def release(self) -> None:
+        """Give the slot back at a clean shutdown, so a standby takes over at its next try."""
+        lease, self.lease_id = self.lease_id, None
+        if lease is not None:
+            with contextlib.suppress(PrefectApiError):  # already repossessed
+                self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease})
+
+    def suspended(self) -> bool:
+        return bool(self._store.read_controls(self.owner).get("suspended"))
+
+    def refresh_requests(self) -> int:
+        return int(self._store.read_controls(self.owner).get("refresh_requests", 0))
+
+    def request_refresh(self) -> None:
+        self._store.update_controls(self.owner, _count_refresh)
+
+    def set_suspended(self, suspended: bool) -> None:
+        self._store.update_controls(self.owner, lambda controls: controls.update(suspended=suspended))
+
+
+def _count_refresh(controls: dict[str, Any]) -> None:
+    controls["refresh_requests"] = int(controls.get("refresh_requests", 0)) + 1
+
+
+def open_prefect_control(
+    url: str, env: Mapping[str, str], owner: str, lease_seconds: float
+) -> PrefectOwnerControl:
+    server = resolve_server(url, env)
+    return PrefectOwnerControl(
+        PrefectClient(server.api_url, server.api_key, server.auth_string), owner, lease_seconds
+    )
+
+
+def set_suspended(url: str, env: Mapping[str, str], owner: str, suspended: bool) -> None:
+    """``deployctl suspend|resume OWNER`` against a Prefect server."""
+    control = open_prefect_control(url, env, owner, SHORTEST_LEASE)
+    try:
+        control.set_suspended(suspended)
+    finally:
+        control.close()

@@ -1,0 +1,144 @@
+"""The continuous controller against a real Prefect server: its writer lease is a slot of a
+one-slot global concurrency limit on the server, suspend lives in a block document there, and
+two controller processes for one owner keep exactly one active writer across a kill -9."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
+from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
+from tests.prefect.conftest import PrefectServer
+from tests.prefect.helpers import prefect_cli, unique
+from tests.prefect.test_prefect_sync import block_manifest
+
+pytestmark = pytest.mark.prefect
+
+
+def control(server: PrefectServer, owner: str) -> PrefectOwnerControl:
+    return PrefectOwnerControl(PrefectClient(server.api_url), owner, lease_seconds=1)
+
+
+def test_the_server_grants_the_lease_to_one_controller_at_a_time(prefect_server: PrefectServer) -> None:
+    owner = unique("owner")
+    a, b, other = (
+        control(prefect_server, owner),
+        control(prefect_server, owner),
+        control(prefect_server, unique("o")),
+    )
+    try:
+        assert a.lease_seconds == SHORTEST_LEASE  # Prefect's shortest lease, whatever --lease says
+        assert a.acquire() and not b.acquire() and other.acquire()
+        assert a.acquire() and not b.acquire()  # a renewal, not a second slot
+        a.release()
+        assert b.acquire() and not a.acquire()
+    finally:
+        for c in (a, b, other):
+            c.release()
+            c.close()
+
+
+def test_suspend_and_relayed_refreshes_live_on_the_server(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    owner = unique("owner")
+    watcher = control(prefect_server, owner)
+    try:
+        assert not watcher.suspended() and watcher.refresh_requests() == 0
+        env = {"HOME": str(tmp_path), "PATH": ""}
+        suspend = [
+            sys.executable,
+            "-m",
+            "controller",
+            "suspend",
+            owner,
+            "--registry",
+            f"prefect+{prefect_server.api_url}",
+        ]
+        done = subprocess.run(suspend, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert watcher.suspended() and not control(prefect_server, unique("o")).suspended()
+        watcher.request_refresh()
+        watcher.request_refresh()
+        assert watcher.refresh_requests() == 2 and watcher.suspended()  # a refresh keeps the flag
+    finally:
+        watcher.close()
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Iterator[Published]:
+    (tmp_path / "served").mkdir()
+    daemon = GitDaemon(tmp_path / "served").start()
+    yield Published(tmp_path, daemon)
+    daemon.stop()
+
+
+def test_a_standby_controller_takes_over_after_a_kill_9_without_applying_again(
+    prefect_server: PrefectServer, published: Published, tmp_path: Path
+) -> None:
+    flow, pool, owner = unique("ctl"), unique("pool"), unique("owner")
+    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    published.push(
+        {
+            "flows/nightly/deployment.yaml": block_manifest(flow, pool),
+            "flows/nightly/flow.py": "def run(n=1):\n    return n\n",
+        }
+    )
+    args = (
+        "--registry",
+        f"prefect+{prefect_server.api_url}",
+        "--owner",
+        owner,
+        "--interval",
+        "300",
+        "--lease",
+        "1",
+    )
+    first = ControllerProcess(published.url, tmp_path / "one" / ".deployctl", *args)
+    second: ControllerProcess | None = None
+    try:
+        wait_for(lambda: first.get("/readyz")[0] == 200, timeout=60, what="the first controller")
+        assert first.controller()["role"] == "active"
+        second = ControllerProcess(published.url, tmp_path / "two" / ".deployctl", *args)
+        wait_for(lambda: second.controller()["role"] == "standby", timeout=60, what="the standby")
+        assert second.get("/readyz") == (200, "standby\n")
+
+        new = published.push({"flows/nightly/flow.py": "def run(n=1):\n    return n + 1\n"})
+        assert second.github_push()[0] == 202  # relayed to the active one through the server
+        wait_for(
+            lambda: first.controller()["applied_revision"] == new, timeout=60, what="the relayed webhook"
+        )
+        deployment = json.loads(
+            prefect_cli(prefect_server, "deployment", "inspect", f"{flow}/nightly", "-o", "json").stdout
+        )
+        assert deployment["version"] == new[:12]
+
+        first.kill()
+        killed = time.monotonic()
+        # the lease lasts Prefect's 60 s and its repossessor looks every 15 s
+        wait_for(
+            lambda: second.controller()["role"] == "active",
+            timeout=2 * SHORTEST_LEASE + 30,
+            what="the takeover",
+        )
+        took = time.monotonic() - killed
+        wait_for(lambda: second.controller()["ready"], timeout=60, what="the new active controller's pass")
+        assert second.controller()["applied_revision"] == new
+        after = json.loads(
+            prefect_cli(prefect_server, "deployment", "inspect", f"{flow}/nightly", "-o", "json").stdout
+        )
+        assert after["updated"] == deployment["updated"]  # the takeover wrote nothing: it was applied
+        print(f"takeover after kill -9 on a Prefect server: {took:.1f} s")
+        assert second.terminate() == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
