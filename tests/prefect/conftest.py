@@ -1,8 +1,9 @@
 """Fixtures for tests against a real Prefect server, started by ``.ci/prefect-server``.
 
 ``.ci/run`` starts the server and sets ``DEPLOYCTL_TEST_PREFECT_API_URL`` (its API URL) and
-``DEPLOYCTL_TEST_PREFECT_BIN`` (the bin folder of the Prefect virtualenv). Without them these
-tests are skipped, unless ``DEPLOYCTL_REQUIRE_PREFECT=1`` (CI), which makes that a failure.
+``DEPLOYCTL_TEST_PREFECT_BIN`` (the bin folder of the Prefect virtualenv), and
+``DEPLOYCTL_TEST_PREFECT2_API_URL`` (a Prefect 2.20 server, which must be refused). Without them
+these tests are skipped, unless ``DEPLOYCTL_REQUIRE_PREFECT=1`` (CI), which makes that a failure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 URL_VARIABLE = "DEPLOYCTL_TEST_PREFECT_API_URL"
+PREFECT2_URL_VARIABLE = "DEPLOYCTL_TEST_PREFECT2_API_URL"
 BIN_VARIABLE = "DEPLOYCTL_TEST_PREFECT_BIN"
 
 
@@ -35,13 +37,25 @@ class PrefectServer:
 def prefect_server() -> PrefectServer:
     url, bin_dir = os.environ.get(URL_VARIABLE), os.environ.get(BIN_VARIABLE)
     if not url or not bin_dir:
-        reason = (
-            f"no Prefect server: set {URL_VARIABLE} and {BIN_VARIABLE}, "
-            "or run .ci/run, which starts one with .ci/prefect-server"
-        )
-        if os.environ.get("DEPLOYCTL_REQUIRE_PREFECT") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _absent(f"set {URL_VARIABLE} and {BIN_VARIABLE}")
+    assert url and bin_dir
     if not (Path(bin_dir) / "prefect").is_file():
         pytest.fail(f"{BIN_VARIABLE}={bin_dir} has no 'prefect' command")
     return PrefectServer(url.rstrip("/"), Path(bin_dir))
+
+
+@pytest.fixture(scope="session")
+def prefect2_api_url() -> str:
+    """The API URL of a Prefect 2.20 server."""
+    url = os.environ.get(PREFECT2_URL_VARIABLE)
+    if not url:
+        _absent(f"set {PREFECT2_URL_VARIABLE}")
+    assert url
+    return url.rstrip("/")
+
+
+def _absent(what: str) -> None:
+    reason = f"no Prefect server: {what}, or run .ci/run, which starts one with .ci/prefect-server"
+    if os.environ.get("DEPLOYCTL_REQUIRE_PREFECT") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
