@@ -140,6 +140,9 @@ class Application:
     path: str
     conditions: tuple[Condition, ...]
     deployments: Mapping[DeploymentId, AppliedDeployment] = field(default_factory=dict)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    """The repository's settings for the backend (``.deployctl.yaml`` ``prefect:``), which win
+    over the environment's."""
 
 
 @dataclass(frozen=True)

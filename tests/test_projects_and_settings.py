@@ -175,3 +175,27 @@ def test_run_policy_precedence_deployment_settings_over_flow_decorator_over_defa
     assert normal.run_policy.timeout_seconds == 60, "a computed @flow argument is not guessed"
     assert (special.run_policy.retries, special.run_policy.catchup) == (0, True)
     assert (plain.run_policy.retries, plain.run_policy.catchup) == (5, False)
+
+
+def test_prefect_settings_are_checked_where_written(repo_dir: Path) -> None:
+    settings = "prefect:\n  code: svn\n  git_credentials: ghp_not_a_reference\n  create_work_pool: true\n"
+    write_tree(
+        repo_dir,
+        {".deployctl.yaml": settings, "deployment.yaml": minimal_deployment(), "flows.py": FLOW_SOURCE},
+    )
+    result = load_manifests(DirectoryTree(repo_dir), env={})
+    assert [(d.file, d.line, d.field) for d in result.diagnostics] == [
+        (".deployctl.yaml", 2, "prefect.code"),
+        (".deployctl.yaml", 3, "prefect.git_credentials"),
+        (".deployctl.yaml", 4, "prefect.create_work_pool"),
+    ]
+    assert "ghp_not_a_reference" not in str(result.diagnostics[1])  # it may be the token itself
+    assert "block:SECRET_BLOCK_NAME or env:VARIABLE" in result.diagnostics[1].message
+    good = "prefect: {code: storage, git_credentials: 'block:github-token', create_work_pools: true}\n"
+    write_tree(repo_dir, {".deployctl.yaml": good})
+    loaded = load_manifests(DirectoryTree(repo_dir), env={})
+    assert loaded.ok and loaded.settings.prefect.model_dump(exclude_none=True) == {
+        "code": "storage",
+        "git_credentials": "block:github-token",
+        "create_work_pools": True,
+    }

@@ -227,8 +227,16 @@ class Reconciler:
             i: AppliedDeployment(desired.commits[i], desired.input_digests[i], uris[d])
             for i, d in digests.items()
         }
+        backend = desired.load.settings.prefect.model_dump(exclude_none=True)
         return Application(
-            owner, snapshot.commit, snapshot.repo_url, snapshot.ref, snapshot.path, conditions, applied
+            owner,
+            snapshot.commit,
+            snapshot.repo_url,
+            snapshot.ref,
+            snapshot.path,
+            conditions,
+            applied,
+            backend,
         )
 
     def _stall(

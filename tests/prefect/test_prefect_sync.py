@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -162,4 +163,22 @@ def test_a_missing_work_pool_is_refused_with_what_to_do(setup: PrefectSync) -> N
     setup.repo.write({"flows/nightly/deployment.yaml": block_manifest(setup.flow, missing)}).commit("pool")  # type: ignore[attr-defined]
     result = setup.sync()
     (message,) = result.failures.values()
-    assert f"no work pool '{missing}'" in message and "create_work_pools: true" in message
+    assert f"no work pool '{missing}'" in message and "'prefect: {create_work_pools: true}'" in message
+
+
+def test_repository_settings_create_the_pool_and_choose_the_code_mode(setup: PrefectSync) -> None:
+    missing = unique("new-pool")
+    setup.repo.write(
+        {
+            "flows/nightly/deployment.yaml": block_manifest(setup.flow, missing),  # type: ignore[attr-defined]
+            ".deployctl.yaml": "prefect:\n  create_work_pools: true\n  code: storage\n",
+        }
+    ).commit("settings")
+    result = setup.sync()
+    assert result.ok and not result.failures, (result.error, result.failures)
+    pool = json.loads(prefect_cli(setup.server, "work-pool", "inspect", missing, "-o", "json").stdout)
+    assert pool["type"] == "process"
+    seen = setup.inspect(identity(setup))
+    assert seen["work_pool_name"] == missing
+    (step,) = seen["pull_steps"]
+    assert "run_shell_script" in next(iter(step)) and "file://" + str(setup.home) in str(step)

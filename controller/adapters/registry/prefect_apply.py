@@ -177,6 +177,6 @@ class Applier:
             return None
         return (
             f"no work pool '{name}' on the Prefect server: create it (prefect work-pool create {name} "
-            "--type process), name an existing one, or set create_work_pools: true in .deployctl.yaml "
-            "(or DEPLOYCTL_CREATE_WORK_POOLS=1)"
+            "--type process), name an existing one, or set 'prefect: {create_work_pools: true}' in "
+            ".deployctl.yaml (or DEPLOYCTL_CREATE_WORK_POOLS=1)"
         )

@@ -204,9 +204,7 @@ class PrefectRegistry:
             state = self.states.read(app.owner)
             listing = self._refreshed(app.owner, plan)
             self._refuse_if_changed(app.owner, plan, state, listing)
-            # Repository settings (.deployctl.yaml) win over the environment, once the engine
-            # carries them in ``Application.options``.
-            options: Mapping[str, Any] = getattr(app, "options", None) or {}
+            options = app.backend_options  # .deployctl.yaml's prefect: wins over the environment
             code = CodeSource(
                 options.get("code", self.code_mode),
                 clone_url(app.repo_url),

@@ -6,7 +6,7 @@ deployment (the manifest wins, tags are united).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -65,6 +65,36 @@ class TemplatingSettings(StrictModel):
         return names
 
 
+class PrefectSettings(StrictModel):
+    """How the Prefect backend writes this repository's deployments; each key wins over its
+    ``DEPLOYCTL_*`` environment variable. Ignored by the embedded registry."""
+
+    code: Literal["git", "storage"] | None = Field(
+        None,
+        description="How workers get the code: git (git_clone at the deployment's commit, the default) "
+        "or storage (the uploaded content-addressed artifact). Env: DEPLOYCTL_PREFECT_CODE.",
+    )
+    git_credentials: str | None = Field(
+        None,
+        description="Where git_clone finds its credentials: block:SECRET_BLOCK_NAME or env:VARIABLE. "
+        "Env: DEPLOYCTL_PREFECT_GIT_CREDENTIALS.",
+    )
+    create_work_pools: bool | None = Field(
+        None,
+        description="Create a missing work pool (type process) instead of refusing the plan. "
+        "Env: DEPLOYCTL_CREATE_WORK_POOLS.",
+    )
+
+    @field_validator("git_credentials")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        kind, _, name = (value or "").partition(":")
+        if value is not None and (kind not in ("block", "env") or not name or any(c.isspace() for c in name)):
+            # the value is never echoed: it may be the very token that must not be written anywhere
+            raise ValueError("use block:SECRET_BLOCK_NAME or env:VARIABLE, never the token itself")
+        return value
+
+
 class RepoSettings(StrictModel):
     """A repository's ``.deployctl.yaml``."""
 
@@ -77,6 +107,7 @@ class RepoSettings(StrictModel):
     defaults: DeploymentDefaults = Field(default_factory=DeploymentDefaults)
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
     templating: TemplatingSettings = Field(default_factory=TemplatingSettings)
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)
     deployments: dict[str, RunSettings] = Field(
         default_factory=dict, description="Run settings per deployment, keyed flow_name/deployment_name."
     )
