@@ -38,28 +38,24 @@ def run_deployment(
     Returns the run once finished, or as it is after ``timeout`` seconds (``timeout=0``: at
     once); ``run.state`` has ``name``, ``type``, ``is_completed()`` and ``is_failed()``. A
     runner (``deployctl up`` or ``deployctl runner``) executes it. The same ``idempotency_key``
-    returns the run it created first. Raises ``controller.errors.UsageError`` for an unknown
-    deployment or parameters its schema rejects, and for ``flow_run_name``, ``tags`` or
-    ``job_variables``, which the embedded engine does not take per run. ``registry`` and
-    ``home`` default as on the command line.
+    returns the run it created first. ``flow_run_name`` names the run, ``tags`` are the run's
+    (``run.tags``), and ``job_variables`` go over the deployment's key by key for this run only
+    (``{"env": {...}}`` sets its environment), as a Prefect worker merges them. Raises
+    ``controller.errors.UsageError`` for an unknown deployment, parameters its schema rejects,
+    or an environment no process can be given. ``registry`` and ``home`` default as on the
+    command line.
     """
     from controller.app import App
-    from controller.errors import UsageError
+    from controller.runtime.ad_hoc import RunOptions
     from controller.settings import Settings
 
-    unsupported = [
-        k
-        for k, v in (("flow_run_name", flow_run_name), ("tags", tags), ("job_variables", job_variables))
-        if v
-    ]
-    if unsupported:
-        raise UsageError(
-            f"run_deployment: {', '.join(unsupported)} per run are not supported by the embedded engine"
-        )
+    # a string is one tag (Prefect would split it into letters)
+    run_tags = (tags,) if isinstance(tags, str) else tuple(tags or ())
+    options = RunOptions(flow_run_name, run_tags, job_variables or {})
     app = App(Settings.resolve(registry=registry, home=home))
     runs = app.runs("run_deployment")
     try:
-        run = runs.create(name, parameters, scheduled_time, idempotency_key, work_queue_name)
+        run = runs.create(name, parameters, scheduled_time, idempotency_key, work_queue_name, options)
         return run if timeout == 0 else runs.wait(run.id, timeout, poll_interval)
     finally:
         runs.store.close()

@@ -277,6 +277,8 @@ class NewRun:
     idempotency_key: str | None = None
     schedule_slug: str | None = None
     auto_scheduled: bool = False
+    name: str | None = None  # default: the deployment's name and the run id's first 8 digits
+    tags: tuple[str, ...] = ()
 
 
 class RunStore(Protocol):
@@ -313,6 +315,8 @@ class RunStore(Protocol):
     def snapshot(self, digest: str) -> tuple[dict[str, Any], str | None]: ...
 
     def deployment_snapshot(self, deployment_id: str) -> tuple[str, str, str, dict[str, Any]] | None: ...
+
+    def derive_snapshot(self, digest: str, record: dict[str, Any], now: str) -> str: ...
 
     def claim(
         self, runner_id: str, queues: Sequence[str] | None, now: str, capacity: int

@@ -20,7 +20,9 @@ from tests.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = (
-    "import time\n\ndef hello(name='world'):\n    print('hello', name)\n\ndef nap():\n    time.sleep(300)\n"
+    "import os\nimport time\n\n"
+    "def hello(name='world'):\n    print(os.environ.get('GREETING', 'hello'), name)\n\n"
+    "def nap():\n    time.sleep(300)\n"
 )
 
 
@@ -159,8 +161,10 @@ def test_run_deployment_python_api_follows_prefects_signature(tmp_path: Path) ->
     )
     again = controller.run_deployment("hello/hello", timeout=0, idempotency_key="k1", home=str(state))
     assert again.id == scheduled.id, "the same idempotency key returns the run created first"
-    with pytest.raises(UsageError, match="tags"):
-        controller.run_deployment("hello/hello", tags=["x"], home=str(state))
+    with pytest.raises(UsageError, match="job_variables.env.A=B: a name cannot contain '='"):
+        controller.run_deployment("hello/hello", job_variables={"env": {"A=B": "x"}}, home=str(state))
+    with pytest.raises(UsageError, match="tags: every tag must be a non-empty string"):
+        controller.run_deployment("hello/hello", tags=["ok", ""], home=str(state))
     runner = subprocess.Popen(
         [sys.executable, "-m", "controller", "--home", str(state), "runner", "--poll", "0.2"],
         cwd=ROOT,
@@ -169,12 +173,30 @@ def test_run_deployment_python_api_follows_prefects_signature(tmp_path: Path) ->
     )
     try:
         finished = controller.run_deployment("hello/hello", timeout=60, poll_interval=0.2, home=str(state))
+        # Prefect's per-run settings: a name, tags, and job variables over the deployment's
+        custom = controller.run_deployment(
+            "hello/hello",
+            flow_run_name="by-hand",
+            tags=["adhoc", "api"],
+            job_variables={"env": {"GREETING": "hi"}},
+            timeout=60,
+            poll_interval=0.2,
+            home=str(state),
+        )
+        plain = controller.run_deployment("hello/hello", timeout=60, poll_interval=0.2, home=str(state))
     finally:
         runner.send_signal(signal.SIGTERM)
         runner.wait(timeout=60)
     assert finished.state.is_completed() and not finished.state.is_failed()
     logs = deployctl(state, "flow-run", "logs", finished.id).stdout
     assert logs.strip().endswith("stdout: hello world")
+    assert custom.state.is_completed() and (custom.name, custom.tags) == ("by-hand", ("adhoc", "api"))
+    assert deployctl(state, "flow-run", "logs", custom.id).stdout.strip().endswith("stdout: hi world")
+    inspected = json.loads(deployctl(state, "flow-run", "inspect", custom.id).stdout)
+    assert (inspected["name"], inspected["tags"]) == ("by-hand", ["adhoc", "api"])
+    # the job variables were that run's only: the next run has the deployment's environment
+    assert plain.name.startswith("hello-") and plain.tags == ()
+    assert deployctl(state, "flow-run", "logs", plain.id).stdout.strip().endswith("stdout: hello world")
 
 
 def test_up_with_an_invalid_newest_commit_keeps_running_the_last_applied_revision(tmp_path: Path) -> None:

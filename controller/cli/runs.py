@@ -48,6 +48,7 @@ def flow_run_inspect(app: App, run_id: str) -> None:
         {
             **_run_row(run),
             "parameters": run.parameters,
+            "tags": list(run.tags),
             "message": run.state_message,
             "run_count": run.run_count,
             "states": runs.states(run),

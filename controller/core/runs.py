@@ -53,6 +53,7 @@ class FlowRun:
     run_count: int = 0
     runner_id: str | None = None
     pid: int | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:

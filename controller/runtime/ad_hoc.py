@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.core.runs import FlowRun, iso, layered_parameters
 from controller.errors import UsageError
 from controller.ports import NewRun, RunStore
-from controller.runtime.flow_environment import parameter_problem
+from controller.runtime.flow_environment import environment_problem, parameter_problem
 
 
 class RunRefused(UsageError):
@@ -30,8 +31,10 @@ def create_run(
     idempotency_key: str | None = None,
     work_queue_name: str | None = None,
     now: datetime | None = None,
+    options: RunOptions | None = None,
 ) -> FlowRun:
     now = now or datetime.now(UTC)
+    options = options or RunOptions()
     found = store.deployment_snapshot(deployment_id)
     if found is None:
         raise RunRefused(f"no deployment {deployment_id!r} in the registry ('deployctl deployment ls')")
@@ -40,6 +43,8 @@ def create_run(
     problem = parameter_problem(record, merged)
     if problem:
         raise RunRefused(problem)
+    if options.job_variables:
+        digest = store.derive_snapshot(digest, _with_job_variables(record, options.job_variables), iso(now))
     new = NewRun(
         deployment_id,
         flow_name,
@@ -48,8 +53,40 @@ def create_run(
         work_queue_name or queue,
         iso(start_at or now),
         idempotency_key=idempotency_key,
+        name=options.name,
+        tags=options.tags,
     )
     return store.create_run(new, iso(now))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What Prefect's ``run_deployment`` lets a caller set per run besides its parameters."""
+
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    job_variables: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name is not None and not self.name.strip():
+            raise RunRefused("flow_run_name: give a non-empty name, or none for the default")
+        if any(not isinstance(tag, str) or not tag for tag in self.tags):
+            raise RunRefused(f"tags: every tag must be a non-empty string, got {list(self.tags)!r}")
+        if not isinstance(self.job_variables, Mapping):
+            raise RunRefused("job_variables: give a mapping, such as {'env': {'LEVEL': 'debug'}}")
+        env = self.job_variables.get("env", {})
+        if not isinstance(env, Mapping):
+            raise RunRefused("job_variables.env: give a mapping of variable names to values")
+        for key, value in env.items():
+            problem = environment_problem(str(key), "" if value is None else str(value))
+            if problem:
+                raise RunRefused(f"job_variables.env.{key}: {problem}")
+
+
+def _with_job_variables(record: Mapping[str, Any], job_variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The deployment's record with the run's job variables over its own, key by key, as a
+    Prefect worker merges a flow run's job variables over its deployment's."""
+    return {**record, "job_variables": {**(record.get("job_variables") or {}), **job_variables}}
 
 
 def wait_for(store: RunStore, run_id: str, timeout: float | None, poll: float = 0.2) -> FlowRun:

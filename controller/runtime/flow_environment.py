@@ -67,7 +67,7 @@ def flow_environment(
     env["DEPLOYCTL_FLOW_RUN_ID"] = run_id
     env.setdefault("PYTHONUNBUFFERED", "1")
     for key, value in env.items():
-        problem = _env_problem(key, value)
+        problem = environment_problem(key, value)
         if problem:
             raise EnvironmentProblem(f"environment variable {key!r}: {problem}")
     return env
@@ -77,7 +77,7 @@ class EnvironmentProblem(ValueError):
     """A variable no process can be given (the run is Crashed with this reason)."""
 
 
-def _env_problem(key: str, value: str) -> str | None:
+def environment_problem(key: str, value: str) -> str | None:
     if not key:
         return "an empty name"
     if "=" in key or "\0" in key:

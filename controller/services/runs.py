@@ -16,7 +16,7 @@ from typing import Any
 from controller.core.runs import FlowRun, iso
 from controller.errors import Ambiguous, NotFound, UsageError
 from controller.ports import RunStore
-from controller.runtime.ad_hoc import create_run, wait_for
+from controller.runtime.ad_hoc import RunOptions, create_run, wait_for
 
 LogLine = tuple[str, str, str]  # timestamp, stream, line
 
@@ -32,8 +32,11 @@ class Runs:
         start_at: datetime | None = None,
         idempotency_key: str | None = None,
         work_queue_name: str | None = None,
+        options: RunOptions | None = None,
     ) -> FlowRun:
-        return create_run(self.store, deployment, parameters, start_at, idempotency_key, work_queue_name)
+        return create_run(
+            self.store, deployment, parameters, start_at, idempotency_key, work_queue_name, options=options
+        )
 
     def all(self, deployment: str | None = None, state: str | None = None, limit: int = 50) -> list[FlowRun]:
         return self.store.list_runs(deployment, state, limit)

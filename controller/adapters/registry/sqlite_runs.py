@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.adapters.registry.sqlite_connection import RegistryConnection
+from controller.core.records import canonical_json, record_digest
 from controller.core.runs import ACTIVE, FlowRun, StateType
 from controller.errors import RegistryUnavailable
 from controller.ports import ActiveSchedule, NewRun
@@ -23,7 +24,7 @@ from controller.ports import ActiveSchedule, NewRun
 _RUN_COLUMNS = (
     "id, deployment_id, flow_name, name, state_type, state_name, state_message, expected_start_time, "
     "parameters, work_queue_name, snapshot, auto_scheduled, schedule_slug, idempotency_key, "
-    "start_time, end_time, run_count, runner_id, pid"
+    "start_time, end_time, run_count, runner_id, pid, tags"
 )
 _ACTIVE = tuple(s.value for s in ACTIVE)
 
@@ -33,6 +34,7 @@ def _run(row: Sequence[Any]) -> FlowRun:
     values[4] = StateType(values[4])
     values[8] = json.loads(values[8])
     values[11] = bool(values[11])
+    values[19] = tuple(json.loads(values[19]))
     return FlowRun(*values)
 
 
@@ -104,13 +106,13 @@ class SqliteRunStore:
         cursor = db.execute(
             "INSERT OR IGNORE INTO flow_runs (id, deployment_id, flow_name, name, snapshot, idempotency_key, "
             "auto_scheduled, schedule_slug, parameters, work_queue_name, state_type, state_name, "
-            "expected_start_time, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,'SCHEDULED','Scheduled',?,?,?)",
+            "expected_start_time, created_at, updated_at, tags) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,'SCHEDULED','Scheduled',?,?,?,?)",
             (
                 run_id,
                 run.deployment_id,
                 run.flow_name,
-                f"{run.deployment_id.split('/')[-1]}-{run_id[:8]}",
+                run.name or f"{run.deployment_id.split('/')[-1]}-{run_id[:8]}",
                 run.snapshot,
                 run.idempotency_key,
                 int(run.auto_scheduled),
@@ -120,6 +122,7 @@ class SqliteRunStore:
                 run.expected_start_time,
                 now,
                 now,
+                json.dumps(list(run.tags)),
             ),
         )
         if cursor.rowcount == 0:
@@ -181,6 +184,19 @@ class SqliteRunStore:
             args = [*args, state, state]
         query += " ORDER BY expected_start_time DESC LIMIT ?"
         return [_run(r) for r in self._db.execute(query, (*args, limit))]
+
+    def derive_snapshot(self, digest: str, record: dict[str, Any], now: str) -> str:
+        """A snapshot like ``digest`` (same deployment and code) with ``record`` instead: a run
+        created with its own job variables runs it. Content-addressed, so made once."""
+        derived = record_digest(record)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO deployment_snapshots (digest, deployment_id, record, artifact_uri, "
+                "created_at) SELECT ?, deployment_id, ?, artifact_uri, ? FROM deployment_snapshots "
+                "WHERE digest = ?",
+                (derived, canonical_json(record), now, digest),
+            )
+        return derived
 
     def snapshot(self, digest: str) -> tuple[dict[str, Any], str | None]:
         row = self._db.execute(

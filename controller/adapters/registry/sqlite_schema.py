@@ -3,7 +3,8 @@
 Never edit a released migration: append a new one. ``meta.generation`` is bumped by triggers
 on every change to deployments or schedules, whoever makes it, so "has anything changed since
 the last apply" is one read. Migration 3 adds what the continuous controller keeps per owner:
-the writer lease (holder and expiry) and the suspend flag.
+the writer lease (holder and expiry) and the suspend flag. Migration 5 gives a run the tags
+it was created with (``run_deployment(..., tags=...)``).
 """
 
 from __future__ import annotations
@@ -190,5 +191,8 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
+    """,
+    """
+    ALTER TABLE flow_runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     """,
 )
