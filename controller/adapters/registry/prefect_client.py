@@ -35,6 +35,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 TRIES = 5
 PAGE = 200
 MAX_BACKOFF = 30.0
+BACKOFF = (0.15, 1.0, 4.0, 12.0)
+"""Seconds before the 2nd to 5th tries. The first wait is short because the usual cause is a
+SQLite-backed server's lock held for a few milliseconds by its own services; the later ones
+grow fast, so that five tries span about 17 s of a real outage."""
 
 
 class PrefectApiError(StalledError):
@@ -153,11 +157,12 @@ class PrefectClient:
 
 
 def backoff(attempt: int, retry_after: str | None) -> float:
-    """Seconds before try ``attempt + 1``: the server's ``Retry-After`` (at least), else 2**n."""
+    """Seconds before try ``attempt + 1``: the server's ``Retry-After`` (at least), else ``BACKOFF``
+    with 20 % jitter either way."""
     requested = _retry_after_seconds(retry_after) if retry_after else None
     if requested is not None:
         return min(requested * (1 + 0.2 * random.random()), MAX_BACKOFF)
-    base: float = min(0.25 * 2.0**attempt, MAX_BACKOFF)
+    base = BACKOFF[min(attempt, len(BACKOFF)) - 1]
     return base * (0.8 + 0.4 * random.random())
 
 
