@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from controller.adapters.registry.sqlite_connection import RegistryConnection
 from controller.adapters.registry.sqlite_records import (
+    RecordWrite,
     forget_scheduled_runs,
-    schedule_digest_of,
+    schedule_digests_of,
     store_record_details,
 )
 from controller.adapters.registry.sqlite_schema import MIGRATIONS
-from controller.core.plan import Action, Plan
+from controller.core.plan import Action, Change, Plan
 from controller.core.records import canonical_json, record_digest, to_record
-from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.core.spec import DeploymentId
 from controller.core.state import ActualDeployment, Condition, SourceStatus
 from controller.errors import ConfigError, RegistryMoved, RegistryUnavailable
-from controller.ports import Application, AppliedDeployment, DeploymentRow, RegistryState, SyncOutcome
+from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
 
 
 def _now() -> str:
@@ -202,9 +203,8 @@ class SqliteRegistry:
                 for change in upserts:
                     if change.id in foreign:
                         failures[change.id] = "taken by another owner since the plan was made"
-                        continue
-                    assert change.desired is not None and change.desired_digest is not None
-                    self._upsert(db, change.desired, change.desired_digest, app.deployments[change.id], app)
+                writes = [c for c in upserts if c.id not in failures]
+                self._upsert(db, writes, app)
                 for change in plan.of(Action.DELETE):
                     forget_scheduled_runs(db, change.id)
                     db.execute("DELETE FROM deployments WHERE id = ? AND owner = ?", (change.id, app.owner))
@@ -226,19 +226,48 @@ class SqliteRegistry:
                 "edit): nothing was applied; plan and sync again"
             )
 
-    def _upsert(
-        self,
-        db: sqlite3.Connection,
-        spec: DeploymentSpec,
-        digest: str,
-        extra: AppliedDeployment,
-        app: Application,
-    ) -> None:
+    def _upsert(self, db: sqlite3.Connection, changes: Sequence[Change], app: Application) -> None:
+        """Write the created and updated deployments, one statement per kind of row."""
         now = _now()
-        db.execute("INSERT OR IGNORE INTO flows (name, created_at) VALUES (?, ?)", (spec.flow_name, now))
-        record = to_record(spec)
-        old_schedule_digest = schedule_digest_of(db, spec.id)
-        db.execute(
+        specs = [c.desired for c in changes if c.desired is not None]
+        old_digests = schedule_digests_of(db, [s.id for s in specs])
+        db.executemany(
+            "INSERT OR IGNORE INTO flows (name, created_at) VALUES (?, ?)",
+            [(name, now) for name in sorted({s.flow_name for s in specs})],
+        )
+        writes, rows = [], []
+        for change in changes:
+            spec, digest, extra = change.desired, change.desired_digest, app.deployments[change.id]
+            assert spec is not None and digest is not None
+            record = to_record(spec)
+            record_json = canonical_json(record)
+            writes.append(
+                RecordWrite(
+                    spec.id, record, record_json, digest, extra.artifact_uri, old_digests.get(spec.id)
+                )
+            )
+            rows.append(
+                (
+                    spec.id,
+                    spec.flow_name,
+                    spec.name,
+                    record_json,
+                    digest,
+                    digest,
+                    app.owner,
+                    spec.source.file,
+                    spec.version,
+                    extra.commit,
+                    app.ref,
+                    app.repo_url,
+                    extra.input_digest,
+                    extra.artifact_uri,
+                    spec.work_queue_name,
+                    now,
+                    now,
+                )
+            )
+        db.executemany(
             "INSERT INTO deployments (id, flow_name, name, record, record_digest, applied_digest, owner, "
             "source_file, version, commit_sha, branch, repo_url, input_digest, artifact_uri, "
             "work_queue_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -247,29 +276,12 @@ class SqliteRegistry:
             "source_file=excluded.source_file, version=excluded.version, commit_sha=excluded.commit_sha, "
             "branch=excluded.branch, repo_url=excluded.repo_url, input_digest=excluded.input_digest, "
             "artifact_uri=excluded.artifact_uri, updated_at=excluded.updated_at",
-            (
-                spec.id,
-                spec.flow_name,
-                spec.name,
-                canonical_json(record),
-                digest,
-                digest,
-                app.owner,
-                spec.source.file,
-                spec.version,
-                extra.commit,
-                app.ref,
-                app.repo_url,
-                extra.input_digest,
-                extra.artifact_uri,
-                spec.work_queue_name,
-                now,
-                now,
-            ),
+            rows,
         )
-        store_record_details(db, spec.id, record, digest, extra.artifact_uri, old_schedule_digest, now)
-        db.execute(
-            "INSERT OR IGNORE INTO inventory (owner, deployment_id) VALUES (?, ?)", (app.owner, spec.id)
+        store_record_details(db, writes, now)
+        db.executemany(
+            "INSERT OR IGNORE INTO inventory (owner, deployment_id) VALUES (?, ?)",
+            [(app.owner, s.id) for s in specs],
         )
 
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
@@ -371,11 +383,12 @@ class SqliteRegistry:
             edit(record)
             digest = record_digest(record)
             now = _now()
+            write = RecordWrite(identity, record, canonical_json(record), digest, row[1], row[2])
             db.execute(
                 "UPDATE deployments SET record = ?, record_digest = ?, updated_at = ? WHERE id = ?",
-                (canonical_json(record), digest, now, identity),
+                (write.record_json, digest, now, identity),
             )
-            store_record_details(db, identity, record, digest, row[1], row[2], now)
+            store_record_details(db, [write], now)
         return record
 
     def delete_deployment(self, identity: str) -> bool:
