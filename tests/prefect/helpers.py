@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from controller.adapters.git_source import GitSource
 from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
@@ -18,6 +21,17 @@ from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
 from controller.ports import Registry, SourceSpec
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
+
+
+def server_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request made as a person or the UI makes it, straight to the server. A SQLite-backed
+    server answers 503 while its own services hold the database lock: try again, as the UI does."""
+    for _ in range(20):
+        response = httpx.request(method, url, timeout=30, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(0.25)
+    return response
 
 
 def unique(prefix: str) -> str:

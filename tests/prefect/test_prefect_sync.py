@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from controller.core.plan import Action, Cause
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+from tests.prefect.helpers import PrefectSync, prefect_cli, server_request, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -109,8 +108,8 @@ def test_ui_drift_is_reported_then_restored(setup: PrefectSync) -> None:
     assert setup.sync().ok
     deployment = setup.inspect(identity(setup))
     # What Prefect's UI sends when someone edits the parameters and pauses the schedule.
-    httpx.patch(
-        f"{setup.server.api_url}/deployments/{deployment['id']}", json={"parameters": {"n": 99}}
+    server_request(
+        "PATCH", f"{setup.server.api_url}/deployments/{deployment['id']}", json={"parameters": {"n": 99}}
     ).raise_for_status()
     planned = setup.sync(dry_run=True)
     assert planned.plan is not None
@@ -136,8 +135,9 @@ def test_another_owners_deployment_is_never_touched(setup: PrefectSync, tmp_path
 def test_a_person_made_deployment_with_the_same_name_is_left_alone(
     setup: PrefectSync, prefect_server: PrefectServer
 ) -> None:
-    flow = httpx.post(f"{prefect_server.api_url}/flows/", json={"name": setup.flow}).json()  # type: ignore[attr-defined]
-    httpx.post(
+    flow = server_request("POST", f"{prefect_server.api_url}/flows/", json={"name": setup.flow}).json()  # type: ignore[attr-defined]
+    server_request(
+        "POST",
         f"{prefect_server.api_url}/deployments/",
         json={"name": "nightly", "flow_id": flow["id"], "parameters": {"n": 7}},
     ).raise_for_status()

@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import unique
+from tests.prefect.helpers import server_request, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -37,7 +36,9 @@ def test_variables_of_a_prefect_server_are_read_not_written(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     name = unique("var").lower().replace(".", "-")
-    created = httpx.post(f"{prefect_server.api_url}/variables/", json={"name": name, "value": "eu-west"})
+    created = server_request(
+        "POST", f"{prefect_server.api_url}/variables/", json={"name": name, "value": "eu-west"}
+    )
     assert created.status_code == 201, created.text
     registry = f"prefect+{prefect_server.api_url}"
     try:
@@ -51,4 +52,4 @@ def test_variables_of_a_prefect_server_are_read_not_written(
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
         assert "managed by Prefect" in refused.stderr
     finally:
-        httpx.delete(f"{prefect_server.api_url}/variables/name/{name}")
+        server_request("DELETE", f"{prefect_server.api_url}/variables/name/{name}")
