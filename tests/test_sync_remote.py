@@ -145,14 +145,13 @@ def test_credentials_never_appear_in_output_or_database(tmp_path: Path) -> None:
 KILLER = """
 import os, sys, time
 from controller.adapters.registry import sqlite as registry
-original, count = registry.SqliteRegistry._upsert, [0]
-def slow_upsert(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    count[0] += 1
-    if count[0] == 3:
-        print("HALFWAY", flush=True)
-        time.sleep(60)
-registry.SqliteRegistry._upsert = slow_upsert
+original = registry.store_record_details
+def stalled_after_the_deployment_rows(*args, **kwargs):
+    # inside the apply transaction: deployments and schedules written, inventory and status not
+    original(*args, **kwargs)
+    print("HALFWAY", flush=True)
+    time.sleep(60)
+registry.store_record_details = stalled_after_the_deployment_rows
 from controller.cli import main
 main(sys.argv[1:])
 """
