@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.gitrepo import GitRepo, deployment_files
+
+pytestmark = pytest.mark.stress
 
 PAIRS = 20
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,8 @@ from controller.engine.reconciler import Reconciler, SyncOptions, _known, _polic
 from controller.ports import SourceSpec
 from controller.settings import Settings
 from tests.gitrepo import GitRepo, deployment_files
+
+pytestmark = pytest.mark.stress
 
 START = {
     **deployment_files("alpha"),

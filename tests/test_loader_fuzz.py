@@ -23,6 +23,8 @@ from controller.core.records import canonical_json, from_record, record_digest, 
 from controller.loading.loader import LoadResult, load_manifests
 from tests.gitrepo import GitRepo
 
+pytestmark = pytest.mark.stress
+
 FLOWS = b"from prefect import flow\n\n\n@flow\ndef my_flow(name='world', n: int = 1):\n    print(name, n)\n"
 BLOCK = b"""name: daily
 flow_name: my-flow
