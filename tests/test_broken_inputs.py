@@ -261,3 +261,29 @@ def test_a_refused_value_beside_shared_aliases_is_located_quickly(shared: str) -
     probe = f"from controller.loading.safe_yaml import field_at; print(field_at({text!r}, 1, 6))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=20)
     assert done.stdout.strip() == "('bad',)", done.stderr
+
+
+def test_an_environment_no_process_can_be_given_is_refused_at_load_time(repo_dir: Path) -> None:
+    """Before, such a value passed validate and then aborted every claim pass of the runner."""
+    files: dict[str, str | bytes] = {
+        "flows.py": FLOW_SOURCE,
+        "a-deployment.yaml": minimal_deployment(
+            "a", extra='infrastructure:\n  type: process\n  env:\n    "A=B": x\n    C: "a\\0b"\n'
+        ),
+        "b-deployment.yaml": minimal_deployment("b", extra="infra_overrides:\n  env.K=V: x\n"),
+        "c-deployment.yaml": minimal_deployment("c", extra='job_variables:\n  env: {"": x}\n'),
+        "prefect.yaml": "deployments:\n- name: d\n  entrypoint: flows.py:my_flow\n  work_pool:\n"
+        '    name: p\n    job_variables:\n      env: {"P=Q": 1}\n',
+        "ok-deployment.yaml": minimal_deployment("ok", extra="job_variables:\n  env: {GREETING: hi}\n"),
+    }
+    write_tree(repo_dir, files)
+    result = load_manifests(DirectoryTree(repo_dir), env={})
+    name_refused = "a variable name cannot contain '=' or a NUL byte"
+    assert [(d.file, d.line, d.field, d.message.split(":")[0]) for d in result.diagnostics] == [
+        ("a-deployment.yaml", 7, "infrastructure.env.A=B", name_refused),
+        ("a-deployment.yaml", 8, "infrastructure.env.C", "a value cannot contain a NUL byte"),
+        ("b-deployment.yaml", 5, "infra_overrides.env.K=V", name_refused),
+        ("c-deployment.yaml", 5, "job_variables.env.", "an empty variable name"),
+        ("prefect.yaml", 7, "deployments[0].work_pool.job_variables.env.P=Q", name_refused),
+    ]
+    assert [str(i) for i in result.specs] == ["my_flow/ok"]

@@ -27,7 +27,7 @@ from controller.loading.entrypoints import (
 )
 from controller.loading.manifests import ParsedManifest, is_project_file, parse_manifest, parse_repo_settings
 from controller.loading.models.repo_settings import RepoSettings
-from controller.loading.parameter_check import parameter_problems
+from controller.loading.parameter_check import environment_problems, parameter_problems
 from controller.loading.placeholders import templating_env
 from controller.loading.project_flows import as_prefect_deploys
 from controller.loading.safe_yaml import Locator
@@ -174,6 +174,9 @@ def _check_code(
         refused = [
             diagnostic_at(tree, spec, where, message, code)
             for where, message, code in parameter_problems(named)
+        ] + [
+            diagnostic_at(tree, spec, _written_at(tree, spec, where), message, code)
+            for where, message, code in environment_problems(named)
         ]
         if refused:
             diagnostics += refused
@@ -295,6 +298,19 @@ def diagnostic_at(
     path = (*spec.source.path, *field)
     line, column = Locator(tree.read(spec.source.file).decode()).locate(path)
     return Diagnostic(spec.source.file, line, column, format_field_path(path), message, code, severity)
+
+
+def _written_at(
+    tree: SourceTree, spec: DeploymentSpec, field: tuple[str | int, ...]
+) -> tuple[str | int, ...]:
+    """Where a field of the spec was written: ``job_variables`` may come from a project's
+    ``work_pool`` or from dotted ``infra_overrides`` keys."""
+    if field[0] != "job_variables":
+        return field
+    rest = field[1:]
+    locator = Locator(tree.read(spec.source.file).decode())
+    candidates = [field, ("work_pool", *field), ("infra_overrides", ".".join(str(p) for p in rest))]
+    return next((c for c in candidates if locator.has((*spec.source.path, *c))), field)
 
 
 def reject_specs(

@@ -1,6 +1,6 @@
-"""Parameters checked against the deployment's schema when it is enforced, as Prefect's server
-checks them when the deployment is written (required parameters may be left to the run).
-Called by ``controller.loading.loader`` once the schema is known."""
+"""Checks of a built deployment: parameters against its schema when it is enforced, as Prefect's
+server checks them when the deployment is written (required parameters may be left to the run),
+and the environment its runs would get. Called by ``controller.loading.loader``."""
 
 from __future__ import annotations
 
@@ -35,3 +35,30 @@ def parameter_problems(spec: DeploymentSpec) -> list[Finding]:
         )
         for error in errors[:5]
     ]
+
+
+def environment_problems(spec: DeploymentSpec) -> list[Finding]:
+    """Variables no process can be given: refused here, at their line, rather than at every run
+    (a name with ``=`` or NUL, an empty name, a value with NUL)."""
+    found: list[Finding] = []
+    for where, env in (
+        (("infrastructure", "env"), spec.infrastructure.settings.get("env")),
+        (("job_variables", "env"), spec.job_variables.get("env")),
+    ):
+        if not isinstance(env, dict):
+            continue
+        for key, value in env.items():
+            problem = _variable_problem(str(key), value)
+            if problem:
+                found.append(((*where, key), f"{problem}: no process can be given it", "invalid-env"))
+    return found
+
+
+def _variable_problem(key: str, value: Any) -> str | None:
+    if not key:
+        return "an empty variable name"
+    if "=" in key or "\0" in key:
+        return "a variable name cannot contain '=' or a NUL byte"
+    if isinstance(value, str) and "\0" in value:
+        return "a value cannot contain a NUL byte"
+    return None

@@ -205,21 +205,34 @@ class Locator:
 
     def locate(self, path: tuple[str | int, ...]) -> tuple[int, int]:
         """Position of the deepest node on ``path`` that exists (1-based; the first line if none)."""
+        mark, _ = self._walk(path)
+        if mark is None:
+            root = self._document()
+            mark = root.start_mark if root is not None else None
+        return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+    def has(self, path: tuple[str | int, ...]) -> bool:
+        """Whether every node on ``path`` exists."""
+        return self._walk(path)[1] == len(path)
+
+    def _walk(self, path: tuple[str | int, ...]) -> tuple[yaml.Mark | None, int]:
+        """The mark of the deepest node on ``path`` that exists, and how many parts were found."""
+        node, mark, depth = self._document(), None, 0
+        for part in path:
+            found = _child(node, part) if node is not None else None
+            if found is None:
+                break
+            (mark, node), depth = found, depth + 1
+        return mark, depth
+
+    def _document(self) -> yaml.Node | None:
         if not self._composed:
             self._composed = True
             try:
                 self._root = yaml.compose(self._text, Loader=yaml.CSafeLoader)
             except yaml.YAMLError:
                 self._root = None
-        node, mark = self._root, None
-        for part in path:
-            found = _child(node, part) if node is not None else None
-            if found is None:
-                break
-            mark, node = found
-        if mark is None:
-            mark = self._root.start_mark if self._root is not None else None
-        return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return self._root
 
 
 def field_at(text: str, line: int, column: int) -> tuple[str | int, ...]:
