@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from controller.adapters.registry.sqlite_runs import SqliteRunStore
 from controller.app import open_registry
@@ -122,3 +126,25 @@ def test_runs_not_started_within_the_grace_period_are_late(tmp_path: Path) -> No
     assert result.late == 1
     (late,) = engine.store.list_runs("hourly/hourly", "Late", 10)
     assert late.expected_start_time == iso(NOW) and late.state_type is StateType.SCHEDULED
+
+
+def test_a_schedule_that_cannot_be_evaluated_never_stops_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(
+        tmp_path,
+        {"a/flows.py": FLOWS, "a/deployment.yaml": HOURLY, "b/flows.py": FLOWS, "b/deployment.yaml": DAILY},
+    )
+    # a row no loader would write (an older or hand-edited registry): the cron cannot be parsed
+    with sqlite3.connect(tmp_path / "state" / "registry.db") as db:
+        updated = db.execute(
+            "UPDATE schedules SET definition = json_set(definition, '$.cron', 'not a cron') "
+            "WHERE deployment_id = 'daily/daily'"
+        ).rowcount
+    assert updated == 1
+    with caplog.at_level(logging.WARNING, logger="deployctl.scheduler"):
+        result = schedule_once(engine.store, NOW)
+    assert result.failed == ("daily/daily schedule-0",)
+    assert len(scheduled(engine.store, "hourly/hourly")) == 3 and result.created == 3
+    assert scheduled(engine.store, "daily/daily") == []
+    assert "schedule schedule-0 of daily/daily cannot be evaluated" in caplog.text

@@ -6,12 +6,14 @@ scheduler`` / ``up`` loop ticks it with APScheduler). Each schedule keeps at lea
 carry the idempotency key ``scheduled <deployment> <slug> <time>``, so a double tick, a
 restart or two schedulers on one database never double a run. Missed runs are not
 back-filled unless the deployment's run policy says ``catchup``. Runs due but not started
-within ``late_after`` are marked Late.
+within ``late_after`` are marked Late. A schedule that cannot be evaluated is logged and
+skipped; the others are filled as usual.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +21,8 @@ from controller.core.runs import idempotency_key, iso, layered_parameters, sched
 from controller.core.schedule_times import iter_times
 from controller.core.spec import ScheduleKind, ScheduleSpec
 from controller.ports import ActiveSchedule, NewRun, RunStore
+
+log = logging.getLogger("deployctl.scheduler")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class SchedulePass:
     late: int
     schedules: int
     refilled: int
+    failed: tuple[str, ...] = ()  # "deployment slug" of each schedule that could not be evaluated
 
 
 def schedule_once(
@@ -45,10 +50,21 @@ def schedule_once(
     active = store.active_schedules()
     wanting = [s for s in active if not _satisfied(horizon.get((s.deployment_id, _slug(s))), now, policy)]
     parameters = store.deployment_parameters({s.snapshot for s in wanting})
-    runs = [run for s in wanting for run in _runs_for(store, s, parameters[s.snapshot], now, policy)]
+    runs, failed = [], []
+    for schedule in wanting:
+        try:
+            runs += _runs_for(store, schedule, parameters[schedule.snapshot], now, policy)
+        except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
+            failed.append(f"{schedule.deployment_id} {_slug(schedule)}")
+            log.warning(
+                "schedule %s of %s cannot be evaluated, skipped this pass: %s",
+                _slug(schedule),
+                schedule.deployment_id,
+                exc,
+            )
     created = store.insert_runs(runs, iso(now)) if runs else 0
     late = store.mark_late(iso(now - policy.late_after), iso(now))
-    return SchedulePass(created, late, len(active), len(wanting))
+    return SchedulePass(created, late, len(active), len(wanting), tuple(failed))
 
 
 def _slug(schedule: ActiveSchedule) -> str:
