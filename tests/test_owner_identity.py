@@ -10,6 +10,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from controller.adapters.git_identity import remote_identity
+from controller.engine.reconciler import default_owner
 from tests.cli_helpers import invoke
 from tests.gitrepo import GitRepo, deployment_files, repository
 
@@ -74,3 +78,36 @@ def test_one_owner_over_two_repositories_says_the_repository_changed(tmp_path: P
     second = invoke(tmp_path, "sync", "flows", "--owner", "team", cwd=tmp_path / "two")
     assert second.exit_code == 2
     assert "different repository" in second.output and "force-push" not in second.output, second.output
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://github.com/Org/flows",
+        "https://github.com/Org/flows/",
+        "https://github.com/Org/flows.git",
+        "https://GitHub.COM/Org/flows.git/",
+        "https://someone:s3cret@github.com/Org/flows",
+        "https://x-access-token:ghp_abc@github.com/Org/flows.git",
+    ],
+)
+def test_every_spelling_of_one_url_is_one_identity_without_credentials(spelling: str) -> None:
+    identity = remote_identity(spelling)
+    assert identity == "https://github.com/Org/flows"
+    assert default_owner(identity, "main", "deploy") == default_owner(
+        remote_identity("https://github.com/Org/flows"), "main", "deploy/"
+    )
+
+
+def test_ssh_spellings_agree_and_other_repositories_refs_and_paths_are_other_owners() -> None:
+    assert remote_identity("git@github.com:Org/flows.git") == remote_identity(
+        "ssh://git@github.com/Org/flows"
+    )
+    base = default_owner(remote_identity("https://github.com/Org/flows"), "main", "")
+    others = [
+        default_owner(remote_identity("https://github.com/Org/flows-other"), "main", ""),
+        default_owner(remote_identity("https://github.com/org/flows"), "main", ""),  # paths keep their case
+        default_owner(remote_identity("https://github.com/Org/flows"), "release", ""),
+        default_owner(remote_identity("https://github.com/Org/flows"), "main", "deploy"),
+    ]
+    assert base not in others and len(set(others)) == len(others)

@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCTL_", "PREFECT_"))}
     env["HOME"] = str(home)
+    # the deployctl installed beside this interpreter, even when its virtualenv is not activated
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     background: list[subprocess.Popen[bytes]] = []
     last_run = ""
     try:
