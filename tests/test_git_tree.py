@@ -77,9 +77,7 @@ def test_lfs_pointers_are_named_in_a_warning(tmp_path: Path) -> None:
     assert [w for w in result.warnings if "LFS" in w and "flows/a/model.bin" in w], result.warnings
 
 
-# A name with a newline is listed and versioned by the git adapter, but the manifest globs
-# (pathspec) do not match it yet: that part belongs to the loader.
-STRANGE = ['q"uote', "t\tab", "back\\slash", "sp ace", "ünï"]
+STRANGE = ['q"uote', "t\tab", "back\\slash", "sp ace", "ünï", "new\nline"]
 
 
 def test_any_folder_name_git_can_hold_gets_its_own_version(tmp_path: Path) -> None:

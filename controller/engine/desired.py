@@ -155,8 +155,12 @@ class DesiredStateBuilder:
 
             lines = tree.read(path).decode("utf-8", "replace").splitlines()
             self._ignores[blob] = pathspec.GitIgnoreSpec.from_lines(lines)
+        from controller.loading.loader import matchable
+
         spec = self._ignores[blob]
-        return lambda relative: prefix + relative not in manifests and not spec.match_file(relative)
+        return lambda relative: (
+            prefix + relative not in manifests and not spec.match_file(matchable(relative))
+        )
 
     def _versions(
         self,

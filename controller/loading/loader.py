@@ -103,8 +103,16 @@ def find_manifests(paths: Iterable[str], settings: RepoSettings) -> list[str]:
     return [
         p
         for p in paths
-        if (not quick or p.endswith(suffixes)) and include.match_file(p) and not exclude.match_file(p)
+        if (not quick or p.endswith(suffixes))
+        and include.match_file(matchable(p))
+        and not exclude.match_file(matchable(p))
     ]
+
+
+def matchable(path: str) -> str:
+    """``path`` as gitignore patterns can match it: git allows a newline in a name, which the
+    patterns' regular expressions never cross; a wildcard matches the stand-in as it would it."""
+    return path.replace("\n", "\x1f")
 
 
 def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
