@@ -57,3 +57,16 @@ def test_a_watched_run_that_failed_ends_with_the_exceptions_last_line() -> None:
         "flow run 3f0c0000-0000-0000-0000-000000000000 finished: Failed "
         "(TypeError: my_flow() got an unexpected keyword argument 'nosuch')"
     )
+
+
+def test_a_runs_job_variables_merge_env_name_by_name_over_the_deployments() -> None:
+    from controller.runtime.ad_hoc import _with_job_variables
+
+    record = {"name": "a", "job_variables": {"env": {"DB_URL": "db", "LEVEL": "info"}, "working_dir": "w"}}
+    merged = _with_job_variables(record, {"env": {"LEVEL": "debug"}, "stream_output": False})
+    assert merged["job_variables"] == {
+        "env": {"DB_URL": "db", "LEVEL": "debug"},
+        "working_dir": "w",
+        "stream_output": False,
+    }
+    assert record["job_variables"]["env"] == {"DB_URL": "db", "LEVEL": "info"}  # left untouched

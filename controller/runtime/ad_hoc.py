@@ -68,7 +68,7 @@ class RunOptions:
     job_variables: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name is not None and not self.name.strip():
+        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise RunRefused("flow_run_name: give a non-empty name, or none for the default")
         if any(not isinstance(tag, str) or not tag for tag in self.tags):
             raise RunRefused(f"tags: every tag must be a non-empty string, got {list(self.tags)!r}")
@@ -86,7 +86,11 @@ class RunOptions:
 def _with_job_variables(record: Mapping[str, Any], job_variables: Mapping[str, Any]) -> dict[str, Any]:
     """The deployment's record with the run's job variables over its own, key by key, as a
     Prefect worker merges a flow run's job variables over its deployment's."""
-    return {**record, "job_variables": {**(record.get("job_variables") or {}), **job_variables}}
+    own = dict(record.get("job_variables") or {})
+    merged = {**own, **job_variables}
+    if isinstance(own.get("env"), Mapping) and isinstance(job_variables.get("env"), Mapping):
+        merged["env"] = {**own["env"], **job_variables["env"]}  # env merges name by name
+    return {**record, "job_variables": merged}
 
 
 def wait_for(store: RunStore, run_id: str, timeout: float | None, poll: float = 0.2) -> FlowRun:

@@ -74,6 +74,11 @@ class PrefectOwnerControl:
             if exc.status == 423:  # the slot is taken: another controller is active
                 return False
             raise
+        granted = [limit for limit in lease.get("limits") or [] if limit.get("name") == self.name]
+        if not granted:  # the limit was deleted or deactivated: that is no lease
+            self._limit_checked = False
+            self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease["lease_id"]})
+            return False
         self.lease_id = str(lease["lease_id"])
         return True
 

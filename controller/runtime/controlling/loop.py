@@ -120,7 +120,11 @@ class ControllerLoop:
         return head
 
     def _decide(self, head: str, now: float) -> None:
-        self.state.suspended = self.control.suspended()
+        try:
+            self.state.suspended = self.control.suspended()
+        except DeployctlError as exc:  # the flag is unreadable: keep the last one known, retry later
+            self._back_off(now, f"cannot read the suspend flag: {exc}")
+            return
         if head == self.state.refused_revision:
             self._next_check = now + self.timing.next_poll(self.rng)  # tried once; wait for a new commit
         elif self.state.suspended:
