@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,9 +67,22 @@ def test_suspend_and_relayed_refreshes_live_on_the_server(
         done = subprocess.run(suspend, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert watcher.suspended() and not control(prefect_server, unique("o")).suspended()
-        watcher.request_refresh()
-        watcher.request_refresh()
-        assert watcher.refresh_requests() == 2 and watcher.suspended()  # a refresh keeps the flag
+        seen = {watcher.refresh_requests()}
+        for _ in range(3):
+            watcher.request_refresh()
+            seen.add(watcher.refresh_requests())
+        assert len(seen) == 4 and watcher.suspended()  # each request is seen; a refresh keeps the flag
+        # a resume racing refreshes from standbys is never undone by them
+        standbys = [control(prefect_server, owner) for _ in range(3)]
+        threads = [threading.Thread(target=s.request_refresh) for s in standbys]
+        threads.append(threading.Thread(target=watcher.set_suspended, args=(False,)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not watcher.suspended()
+        for standby in standbys:
+            standby.close()
     finally:
         watcher.close()
 

@@ -6,9 +6,9 @@ repossessor frees it when the holder stops renewing, so a standby takes over aft
 controller. Prefect's shortest lease is 60 s (and its repossessor looks every 15 s), so under
 this backend a lease lasts at least 60 s, and a standby takes over within about 80 s.
 
-The suspend flag and the refresh counter (a webhook received by a standby, relayed to the active
-controller) live in the owner's control document, beside its state document
-(``prefect_state``). Built by the composition root; the controller loop sees
+The suspend flag and the refresh stamp (a webhook received by a standby, relayed to the active
+controller) are block documents of their own, beside the owner's state document
+(``prefect_state``), each written whole. Built by the composition root; the controller loop sees
 ``controller.runtime.controlling.ports.OwnerControl``. Apart from the lease, a Prefect apply
 is still guarded by its own sync lock and generation check (``prefect_lock``, ``serial``).
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 from collections.abc import Mapping
-from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
 from controller.adapters.registry.prefect_lock import LIMITS, ensure_limit
@@ -90,20 +90,18 @@ class PrefectOwnerControl:
                 self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease})
 
     def suspended(self) -> bool:
-        return bool(self._store.read_controls(self.owner).get("suspended"))
+        return bool(self._store.read_control("suspended", self.owner))
 
     def refresh_requests(self) -> int:
-        return int(self._store.read_controls(self.owner).get("refresh_requests", 0))
+        """Changes whenever a refresh is requested: a random stamp, written blind, so requests
+        from several standbys never need a read-modify-write."""
+        return int(self._store.read_control("refresh", self.owner) or 0)
 
     def request_refresh(self) -> None:
-        self._store.update_controls(self.owner, _count_refresh)
+        self._store.write_control("refresh", self.owner, secrets.randbits(48) + 1)
 
     def set_suspended(self, suspended: bool) -> None:
-        self._store.update_controls(self.owner, lambda controls: controls.update(suspended=suspended))
-
-
-def _count_refresh(controls: dict[str, Any]) -> None:
-    controls["refresh_requests"] = int(controls.get("refresh_requests", 0)) + 1
+        self._store.write_control("suspended", self.owner, suspended)
 
 
 def open_prefect_control(

@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +37,8 @@ def document_name(owner: str) -> str:
     return f"owner-{_digest(owner)}"
 
 
-def control_name(owner: str) -> str:
-    return f"control-{_digest(owner)}"
+def control_name(kind: str, owner: str) -> str:
+    return f"{kind}-{_digest(owner)}"
 
 
 def _digest(owner: str) -> str:
@@ -95,18 +94,17 @@ class StateStore:
             document_name(state.owner), state.document_id, {"state": state.to_json()}
         )
 
-    def read_controls(self, owner: str) -> dict[str, Any]:
-        """The owner's controller flags (``suspended``, ``refresh_requests``), in a document of
-        their own so that an apply, which replaces the state document, never undoes a suspend."""
-        document = self._document(control_name(owner))
-        return dict((document or {}).get("data", {}).get("controls") or {})
+    def read_control(self, kind: str, owner: str) -> Any:
+        """One controller flag of the owner (``suspended``, ``refresh``), or None if never set.
+        Each flag is a document of its own, written whole: a suspend and a relayed refresh
+        written at the same moment never undo each other, and an apply never touches them."""
+        document = self._document(control_name(kind, owner))
+        return (document or {}).get("data", {}).get("value")
 
-    def update_controls(self, owner: str, change: Callable[[dict[str, Any]], None]) -> None:
-        name = control_name(owner)
+    def write_control(self, kind: str, owner: str, value: Any) -> None:
+        name = control_name(kind, owner)
         document = self._document(name)
-        controls = dict((document or {}).get("data", {}).get("controls") or {})
-        change(controls)
-        self._put(name, document["id"] if document else None, {"controls": controls})
+        self._put(name, document["id"] if document else None, {"value": value})
 
     def _document(self, name: str) -> dict[str, Any] | None:
         try:
