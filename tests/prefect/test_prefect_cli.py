@@ -30,7 +30,7 @@ def deployctl(cwd: Path, home: Path, *args: str, **env: str) -> subprocess.Compl
 
 def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp_path: Path) -> None:
     flow, folder = unique("cli"), unique("repo")
-    repo = GitRepo(tmp_path / "work" / folder)
+    repo = GitRepo(tmp_path / "checkout" / folder)
     repo.write(
         {
             "flows/a/deployment.yaml": f"name: a\nflow_name: {flow}\nentrypoint: flow.py:run\n",
@@ -42,7 +42,7 @@ def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp
     home = tmp_path / "home"
     registry = f"prefect+{prefect_server.api_url}"
 
-    synced = deployctl(elsewhere, home, "sync", f"../work/{folder}", "--registry", registry)
+    synced = deployctl(elsewhere, home, "sync", f"../checkout/{folder}", "--registry", registry)
     assert synced.returncode == 0, synced.stderr
     assert f"+ {flow}/a" in synced.stdout and "HTTP Request" not in synced.stderr
 
@@ -51,7 +51,7 @@ def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp
         elsewhere,
         tmp_path / "home-2",
         "plan",
-        f"../work/{folder}",
+        f"../checkout/{folder}",
         "--registry",
         "prefect",
         PREFECT_API_URL=prefect_server.api_url,
@@ -72,6 +72,6 @@ def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp
     assert refused.returncode == 2 and "Prefect's scheduler and workers" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
-    unnamed = deployctl(elsewhere, home, "sync", f"../work/{folder}", "--registry", "prefect")
+    unnamed = deployctl(elsewhere, home, "sync", f"../checkout/{folder}", "--registry", "prefect")
     assert unnamed.returncode == 2 and "set PREFECT_API_URL" in unnamed.stderr
     assert len(unnamed.stderr.strip().splitlines()) == 1
