@@ -49,12 +49,7 @@ def run_deployment(
     from controller.runtime.ad_hoc import RunOptions
     from controller.settings import Settings
 
-    # a string is one tag (Prefect would split it into letters)
-    try:
-        run_tags = (tags,) if isinstance(tags, str) else tuple(tags or ())
-    except TypeError:
-        run_tags = (tags,)  # type: ignore[assignment]  # refused as a bad tag by RunOptions
-    options = RunOptions(flow_run_name, run_tags, job_variables or {})
+    options = RunOptions.of(flow_run_name, tags, job_variables)
     app = App(Settings.resolve(registry=registry, home=home))
     runs = app.runs("run_deployment")
     try:

@@ -161,10 +161,14 @@ def test_run_deployment_python_api_follows_prefects_signature(tmp_path: Path) ->
     )
     again = controller.run_deployment("hello/hello", timeout=0, idempotency_key="k1", home=str(state))
     assert again.id == scheduled.id, "the same idempotency key returns the run created first"
-    with pytest.raises(UsageError, match="job_variables.env.A=B: a name cannot contain '='"):
+    with pytest.raises(UsageError, match="job_variables.env.A=B: a variable name cannot contain '='"):
         controller.run_deployment("hello/hello", job_variables={"env": {"A=B": "x"}}, home=str(state))
     with pytest.raises(UsageError, match="tags: every tag must be a non-empty string"):
         controller.run_deployment("hello/hello", tags=["ok", ""], home=str(state))
+    with pytest.raises(UsageError, match="tags: give a list of strings, got 5"):
+        controller.run_deployment("hello/hello", tags=5, home=str(state))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="flow_run_name: give a non-empty name"):
+        controller.run_deployment("hello/hello", flow_run_name=5, home=str(state))  # type: ignore[arg-type]
     runner = subprocess.Popen(
         [sys.executable, "-m", "controller", "--home", str(state), "runner", "--poll", "0.2"],
         cwd=ROOT,

@@ -228,7 +228,7 @@ def test_a_run_with_an_impossible_environment_crashes_alone(engine: Engine) -> N
     crashed = engine.run(bad.id)
     assert crashed.state_type is StateType.CRASHED
     assert crashed.state_message == "cannot start the flow: environment variable 'A=B': " + (
-        "a name cannot contain '=' or a NUL byte"
+        "a variable name cannot contain '=' or a NUL byte"
     )
     finish(runner, good.id, NOW + timedelta(seconds=1))
     assert engine.run(good.id).state_name == "Completed"

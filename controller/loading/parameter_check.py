@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core.environment import variable_problem
 from controller.core.spec import DeploymentSpec
 
 Finding = tuple[tuple[str | int, ...], str, str]
@@ -48,17 +49,7 @@ def environment_problems(spec: DeploymentSpec) -> list[Finding]:
         if not isinstance(env, dict):
             continue
         for key, value in env.items():
-            problem = _variable_problem(str(key), value)
+            problem = variable_problem(str(key), value)
             if problem:
                 found.append(((*where, key), f"{problem}: no process can be given it", "invalid-env"))
     return found
-
-
-def _variable_problem(key: str, value: Any) -> str | None:
-    if not key:
-        return "an empty variable name"
-    if "=" in key or "\0" in key:
-        return "a variable name cannot contain '=' or a NUL byte"
-    if isinstance(value, str) and "\0" in value:
-        return "a value cannot contain a NUL byte"
-    return None

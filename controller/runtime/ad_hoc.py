@@ -8,15 +8,16 @@ Used by ``deployctl deployment run`` and ``controller.run_deployment``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.core.environment import variable_problem
 from controller.core.runs import FlowRun, iso, layered_parameters
 from controller.errors import UsageError
 from controller.ports import NewRun, RunStore
-from controller.runtime.flow_environment import environment_problem, parameter_problem
+from controller.runtime.flow_environment import parameter_problem
 
 
 class RunRefused(UsageError):
@@ -67,6 +68,19 @@ class RunOptions:
     tags: tuple[str, ...] = ()
     job_variables: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, name: object, tags: object, job_variables: object) -> RunOptions:
+        """From ``run_deployment``'s arguments as a caller passes them: a string is one tag
+        (Prefect would split it into letters); anything else that is not a list of strings is
+        refused with a ``RunRefused``."""
+        if tags is None or isinstance(tags, str):
+            listed: tuple[Any, ...] = () if tags is None else (tags,)
+        elif isinstance(tags, Iterable):
+            listed = tuple(tags)
+        else:
+            raise RunRefused(f"tags: give a list of strings, got {tags!r}")
+        return cls(name, listed, job_variables or {})  # type: ignore[arg-type]  # checked below
+
     def __post_init__(self) -> None:
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise RunRefused("flow_run_name: give a non-empty name, or none for the default")
@@ -78,7 +92,7 @@ class RunOptions:
         if not isinstance(env, Mapping):
             raise RunRefused("job_variables.env: give a mapping of variable names to values")
         for key, value in env.items():
-            problem = environment_problem(str(key), "" if value is None else str(value))
+            problem = variable_problem(str(key), value)
             if problem:
                 raise RunRefused(f"job_variables.env.{key}: {problem}")
 

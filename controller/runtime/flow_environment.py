@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 
+from controller.core.environment import variable_problem
+
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 
 SECRET_VARIABLES = (
@@ -67,7 +69,7 @@ def flow_environment(
     env["DEPLOYCTL_FLOW_RUN_ID"] = run_id
     env.setdefault("PYTHONUNBUFFERED", "1")
     for key, value in env.items():
-        problem = environment_problem(key, value)
+        problem = variable_problem(key, value)
         if problem:
             raise EnvironmentProblem(f"environment variable {key!r}: {problem}")
     return env
@@ -75,16 +77,6 @@ def flow_environment(
 
 class EnvironmentProblem(ValueError):
     """A variable no process can be given (the run is Crashed with this reason)."""
-
-
-def environment_problem(key: str, value: str) -> str | None:
-    if not key:
-        return "an empty name"
-    if "=" in key or "\0" in key:
-        return "a name cannot contain '=' or a NUL byte"
-    if "\0" in value:
-        return "a value cannot contain a NUL byte"
-    return None
 
 
 def uses_launcher(record: Mapping[str, Any]) -> bool:
