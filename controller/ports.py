@@ -7,12 +7,13 @@ picks the concrete classes. Everything that crosses a port is a plain value defi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from controller.core.plan import Plan
+from controller.core.records import entry_leaves_folder
 from controller.core.runs import FlowRun, StateType
 from controller.core.spec import DeploymentId
 from controller.core.state import ActualDeployment, Condition, SourceStatus
@@ -28,6 +29,8 @@ class CommitTree(SourceTree, Protocol):
     """The files of one commit below the source's path."""
 
     def read_blob(self, sha: str, path: str = "") -> bytes: ...
+
+    def lfs_pointers(self) -> list[str]: ...
 
     def mode(self, path: str) -> str: ...
 
@@ -56,7 +59,13 @@ class Snapshot(Protocol):
     def tree(self) -> CommitTree: ...
 
     @property
-    def warnings(self) -> tuple[str, ...]: ...
+    def warnings(self) -> tuple[str, ...]:
+        """What a user should hear about the source itself: ``notes``, uncommitted changes."""
+        ...
+
+    def lfs_warnings(self, tree: CommitTree) -> tuple[str, ...]:
+        """Files of ``tree`` that are Git LFS pointers rather than content."""
+        ...
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -73,6 +82,16 @@ class Snapshot(Protocol):
 
     def changed_paths(self, since: str) -> dict[str, tuple[str, str]]:
         """Path -> (old mode, new mode) of each file changed since ``since`` ("000000": absent)."""
+        ...
+
+    def files_in(self, folders: Collection[str]) -> list[str]:
+        """The files directly in each of ``folders`` ("" is the root), sorted, without listing
+        the rest of the tree."""
+        ...
+
+    def part_tree(self, direct: Collection[str], under: Collection[str]) -> CommitTree | None:
+        """The tree less every file but those directly in ``direct`` and at any depth below
+        ``under``; None when those hold a symlink, whose target may lie anywhere."""
         ...
 
 
@@ -118,6 +137,40 @@ class RegistryState:
     status: SourceStatus | None
     generation: int
     known: dict[DeploymentId, tuple[str, str, str]]  # id -> (input digest, version, commit)
+
+    def owned(self, owner: str) -> dict[DeploymentId, ActualDeployment]:
+        """Listed in the owner's inventory and carrying its marker: what its pass may change."""
+        return {i: a for i in self.inventory if (a := self.actual.get(i)) is not None and a.owner == owner}
+
+    def part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
+        """This state less every deployment but the owner's declared in ``files`` and ``ids``."""
+        keep = {
+            i: a for i, a in self.actual.items() if (a.owner == owner and a.source_file in files) or i in ids
+        }
+        known = {i: k for i, k in self.known.items() if i in keep}
+        return RegistryState(keep, self.inventory & keep.keys(), self.status, self.generation, known)
+
+    def summary(self, owner: str, names: Collection[str]) -> OwnedSummary:
+        owned = self.owned(owner).values()
+        return OwnedSummary(
+            self.generation,
+            len(owned),
+            frozenset(a.source_file or "" for a in owned if entry_leaves_folder(a.record_json)),
+            frozenset(f for a in owned if (f := a.source_file) and f.rsplit("/", 1)[-1] in names),
+        )
+
+
+@dataclass(frozen=True)
+class OwnedSummary:
+    """An owner's deployments summed up without reading them: what an incremental pass must
+    know of the part of the registry it leaves alone."""
+
+    generation: int  # the registry's, when this was read
+    count: int
+    outside: frozenset[str]
+    """Manifests of owned deployments whose entrypoint may lie outside the manifest's folder."""
+    named: frozenset[str]
+    """Manifests of owned deployments whose file name is one of those asked for."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +243,15 @@ class Registry(Protocol):
 
     def read_state(self, owner: str) -> RegistryState: ...
 
+    def owned_summary(self, owner: str, names: Collection[str]) -> OwnedSummary:
+        """``read_state(owner).summary(owner, names)``, without reading every record."""
+        ...
+
+    def read_part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
+        """``read_state(owner).part(owner, files, ids)``, reading only those deployments; the
+        apply that follows checks the registry against this read as it would a whole one."""
+        ...
+
     def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]: ...
 
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool: ...
@@ -204,7 +266,7 @@ class Registry(Protocol):
         """Change one deployment's record in place; KeyError when there is none."""
         ...
 
-    def last_outcomes(self, owner: str) -> list[SyncOutcome]: ...
+    def last_outcomes(self, owner: str, failed_only: bool = False) -> list[SyncOutcome]: ...
 
     # Variables, read by ``{{ prefect.variables.NAME }}`` placeholders
     def read_variables(self) -> dict[str, str]: ...

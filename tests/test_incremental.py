@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,13 @@ def test_one_changed_flow_rereads_only_its_manifest(tmp_path: Path, repo: GitRep
     result, parsed = sync(tmp_path, repo)
     assert parsed == {"flows/b/deployment.yaml"}
     assert updates(result) == {"etl/b"}
-    assert result.plan is not None and len(result.plan.changes) == 6
+    assert result.plan is not None and result.plan.counts == {
+        "create": 0,
+        "update": 1,
+        "delete": 0,
+        "noop": 5,
+    }
+    assert len(result.plan.changes) == 1, "the five untouched deployments are counted, not read"
     changed = next(c for c in result.plan.changes if c.id == "etl/b")
     assert changed.desired is not None and changed.desired.version == commit[:12]
 
@@ -165,3 +172,74 @@ def test_a_sync_of_an_applied_commit_imports_no_loader(tmp_path: Path, repo: Git
     loaded = set(done.stderr.splitlines()[-1].split())
     heavy = {"pydantic", "deepdiff", "controller.loading.loader"}
     assert not loaded & heavy, loaded & heavy
+
+
+def test_one_changed_lists_only_its_folders_and_reads_only_its_deployments(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    """Work proportional to the change: neither the whole tree nor the whole registry is read."""
+    sync(tmp_path, repo)
+    repo.write({"flows/b/flow.py": "def run(n=2):\n    return n\n"}).commit("change b")
+    reconciler = fresh(tmp_path, repo)
+    snapshots, whole_reads = [], []
+    take, read_state = reconciler.source.snapshot, reconciler.registry.read_state
+    reconciler.source.snapshot = lambda: snapshots.append(take()) or snapshots[-1]  # type: ignore[method-assign]
+    reconciler.registry.read_state = lambda owner: whole_reads.append(owner) or read_state(owner)  # type: ignore[method-assign]
+    result = reconciler.reconcile_once(SyncOptions())
+    assert result.ok and updates(result) == {"etl/b"}
+    assert "tree" not in vars(snapshots[0]), "the whole tree was listed"
+    assert whole_reads == [], "every deployment of the registry was read"
+    assert result.plan is not None and result.plan.counts["noop"] == 5
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["entry outside its folder", "symlink beside the change", "project at the root"],
+)
+def test_what_a_part_of_the_tree_cannot_answer_is_read_whole(
+    tmp_path: Path, repo: GitRepo, layout: str
+) -> None:
+    """An entrypoint outside its folder (found among the files of enclosing folders), a
+    symlink whose target may lie anywhere, a project at the root: the pass agrees with --full."""
+    if layout == "entry outside its folder":
+        repo.write({"shared/flow.py": "def run(n=1):\n    return n\n", "shared/lib/helpers.py": "X = 1\n"})
+        change = {"shared/job/deployment.yaml": "name: job\nflow_name: etl\nentrypoint: ../flow.py:run\n"}
+    elif layout == "symlink beside the change":
+        (repo.root / "flows" / "b" / "shared.py").symlink_to("../a/flow.py")
+        change = {"flows/b/flow.py": "def run(n=5):\n    return n\n"}
+    else:
+        repo.write({"prefect.yaml": "deployments:\n- name: rooted\n  entrypoint: flows/a/flow.py:run\n"})
+        change = {"flows/c/flow.py": "def run(n=7):\n    return n\n"}
+    repo.git("add", "-A")
+    repo.commit("layout")
+    sync(tmp_path, repo)
+    repo.write(change).commit("change")
+    result, _ = sync(tmp_path, repo)
+    assert result.ok, result.error
+    again = fresh(tmp_path, repo).reconcile_once(SyncOptions(full=True, dry_run=True))
+    assert again.plan is not None and not again.plan.has_changes, [c.id for c in again.plan.changes]
+
+
+def test_a_registry_written_before_the_entry_column_is_upgraded_in_place(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    """Upgrading derives each deployment's entry_outside from its record and keeps the
+    generation: the first incremental pass after an upgrade is still incremental."""
+    repo.write({"shared/flow.py": "def run(n=1):\n    return n\n"})
+    repo.write({"shared/job/deployment.yaml": "name: job\nflow_name: etl\nentrypoint: ../flow.py:run\n"})
+    repo.commit("one entry outside its folder")
+    sync(tmp_path, repo)
+    database = tmp_path / "state" / "registry.db"
+    with sqlite3.connect(database) as db:  # back to schema 5, as an older deployctl left it
+        before = dict(db.execute("SELECT id, entry_outside FROM deployments"))
+        generation = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        db.executescript(
+            "DROP INDEX deployments_owner_file; DROP INDEX deployments_owner_outside; "
+            "CREATE INDEX deployments_owner ON deployments(owner); "
+            "ALTER TABLE deployments DROP COLUMN entry_outside; PRAGMA user_version = 5;"
+        )
+    assert before["etl/job"] == 1 and sum(before.values()) == 1
+    SqliteRegistry(database).close()
+    with sqlite3.connect(database) as db:
+        assert dict(db.execute("SELECT id, entry_outside FROM deployments")) == before
+        assert db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() == generation

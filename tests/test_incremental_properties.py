@@ -91,36 +91,49 @@ def full_pass(reconciler: Reconciler, owner: str) -> tuple[DesiredState, Plan]:
 
 
 def same_plan(incremental: Plan, full: Plan) -> None:
-    def shape(plan: Plan) -> list[tuple[object, ...]]:
-        return [(c.action, c.id, c.cause, c.diff, c.desired_digest) for c in plan.changes]
+    def shape(plan: Plan, noops: bool) -> list[tuple[object, ...]]:
+        return [
+            (c.action, c.id, c.cause, c.diff, c.desired_digest)
+            for c in plan.changes
+            if noops or c.action is not Action.NOOP
+        ]
 
-    assert shape(incremental) == shape(full)
+    assert shape(incremental, noops=False) == shape(full, noops=False)
+    assert set(shape(incremental, noops=True)) <= set(shape(full, noops=True))
+    assert incremental.counts == full.counts  # the NOOPs it did not list, it counted
     assert (incremental.conflicts, incremental.frozen, incremental.refusals, incremental.owned_count) == (
         full.conflicts,
         full.frozen,
         full.refusals,
         full.owned_count,
     )
-    for mine, theirs in zip(incremental.changes, full.changes, strict=True):
+    theirs = {c.id: c for c in full.changes}
+    for mine in incremental.changes:
         if mine.action is not Action.NOOP:
-            assert mine.desired == theirs.desired
+            assert mine.desired == theirs[mine.id].desired
 
 
 def same_desired(reconciler: Reconciler, owner: str, full: DesiredState) -> bool:
     """Compare the reconciler's own desired state with the full one; True if it was incremental."""
-    snapshot, state = reconciler.source.snapshot(), reconciler.registry.read_state(owner)
-    desired, unchanged = reconciler._desired(snapshot, state, owner, SyncOptions())
+    snapshot = reconciler.source.snapshot()
+    desired, part, owned = reconciler._desired(snapshot, owner, SyncOptions())
+    whole = reconciler.registry.read_state(owner)
     assert desired.load.diagnostics == full.load.diagnostics
-    assert desired.specs.keys() | unchanged.keys() == full.specs.keys()
     for identity, spec in desired.specs.items():
         assert spec == full.specs[identity]
         assert desired.commits[identity] == full.commits[identity]
         assert desired.digests[identity] == full.digests[identity]
         assert desired.input_digests[identity] == full.input_digests[identity]
+    if owned is None:
+        assert desired.specs.keys() == full.specs.keys()
+        return False
+    assert owned == len(whole.owned(owner))
+    unchanged = {i: a for i, a in whole.owned(owner).items() if i not in part.actual}
+    assert desired.specs.keys() | unchanged.keys() == full.specs.keys()
     for identity, actual in unchanged.items():
         assert actual.record_digest == full.digests[identity]
         assert actual.version == full.specs[identity].version
-    return bool(unchanged)
+    return True
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

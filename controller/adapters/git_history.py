@@ -32,13 +32,16 @@ def last_changing_commits(
         by_folder.setdefault(folder, []).append(key)
         by_manifest.setdefault(manifest, []).append(key)
     found: dict[str, str] = {}
-    with closing(_walk(repo, commit, root)) as history:
-        for sha, paths in history:
-            for path in paths:
-                for key in _owners(path, by_folder, by_manifest, targets):
-                    found.setdefault(key, sha)
-            if len(found) == len(targets):
-                break
+    # the newest commit alone first: what a pass re-reads was most often changed by it, and
+    # git lists a commit's paths only once it has listed the next one's (a root commit: all)
+    for limit in (1, None):
+        with closing(_walk(repo, commit, root, limit)) as history:
+            for sha, paths in history:
+                for path in paths:
+                    for key in _owners(path, by_folder, by_manifest, targets):
+                        found.setdefault(key, sha)
+                if len(found) == len(targets):
+                    return found
     return found
 
 
@@ -61,9 +64,12 @@ def _owners(
         folder = posixpath.dirname(folder)
 
 
-def _walk(repo: git.Repo, commit: str, root: str) -> Generator[tuple[str, list[str]], None, None]:
+def _walk(
+    repo: git.Repo, commit: str, root: str, limit: int | None = None
+) -> Generator[tuple[str, list[str]], None, None]:
     # -z: any name git can hold (quotes, tabs, backslashes, newlines) arrives as it is
     args = ["log", "-z", "--first-parent", "-m", "--name-only", "--no-renames", "--format=%x01%H"]
+    args += [f"--max-count={limit}"] if limit else []
     cut = len(root) + 1 if root else 0
     process = repo.git.execute(["git", *args, commit, "--", root or "."], as_process=True)
     sha: str | None = None

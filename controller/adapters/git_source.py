@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +24,13 @@ from controller.adapters.git_changes import changed_paths
 from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.adapters.git_identity import clean_url, is_remote, repository_identity
 from controller.adapters.git_remote import CachedRemote, GitFailed, auth_for
-from controller.adapters.git_tree import GitTree, read_tree
+from controller.adapters.git_tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
 from controller.errors import InvalidSource, SourceUnavailable
-from controller.ports import SourceSpec
+from controller.ports import CommitTree, SourceSpec
 
+_LARGE_INDEX = 4 << 20
+"""An index of this many bytes lists some 30,000 files: past it, untracked files are not
+looked for in the working tree (uncommitted changes to tracked files still are)."""
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 __all__ = ["GitSource", "GitTree", "Snapshot", "is_remote", "redact"]
@@ -59,7 +62,24 @@ class Snapshot:
 
     @functools.cached_property
     def tree(self) -> GitTree:
-        return read_tree(Path(self.repo.git_dir), BlobReader(Path(self.repo.git_dir)), self.commit, self.path)
+        return read_tree(Path(self.repo.git_dir), self._reader, self.commit, self.path)
+
+    @functools.cached_property
+    def _reader(self) -> BlobReader:
+        return BlobReader(Path(self.repo.git_dir))
+
+    @functools.cached_property
+    def _walk(self) -> FolderWalk:
+        return FolderWalk(self._reader, self.commit, self.path)
+
+    def files_in(self, folders: Collection[str]) -> list[str]:
+        return sorted(self._walk.files_in(folders))
+
+    def part_tree(self, direct: Collection[str], under: Collection[str]) -> GitTree | None:
+        entries = self._walk.files_in(direct) | self._walk.files_under(under)
+        if any(mode == SYMLINK_MODE for mode, _ in entries.values()):
+            return None
+        return GitTree(self._reader, entries)
 
     def read_file(self, relative: str) -> bytes | None:
         """One file of the commit without listing the tree, or None when there is none."""
@@ -86,12 +106,14 @@ class Snapshot:
     @functools.cached_property
     def warnings(self) -> tuple[str, ...]:
         uncommitted = _uncommitted(self.repo, self.path) if self.local else ()
-        lfs = tuple(
+        return (*self.notes, *uncommitted)
+
+    def lfs_warnings(self, tree: CommitTree) -> tuple[str, ...]:
+        return tuple(
             f"{p} is a Git LFS pointer, not the file's content: it is packaged as the pointer "
             "(deployctl does not fetch LFS objects); commit the file itself or fetch it in the flow"
-            for p in self.tree.lfs_pointers()
+            for p in tree.lfs_pointers()
         )
-        return (*self.notes, *uncommitted, *lfs)
 
 
 class GitSource:
@@ -190,8 +212,12 @@ def _require_folder(repo: git.Repo, commit: str, path: str) -> None:
 def _uncommitted(repo: git.Repo, path: str) -> tuple[str, ...]:
     if repo.bare:
         return ()
-    try:
-        status = repo.git.status("--porcelain", "-z", "--", path or ".")
+    index = Path(repo.git_dir) / "index"
+    large = index.exists() and index.stat().st_size > _LARGE_INDEX
+    try:  # untracked files are looked for by reading every folder: seconds in a large tree
+        status = repo.git.status(
+            "--porcelain", "-z", f"--untracked-files={'no' if large else 'normal'}", "--", path or "."
+        )
     except git.GitCommandError:
         return ()
     count, skip = 0, False

@@ -180,3 +180,97 @@ def _folders(paths: Iterable[str]) -> dict[str, list[str]]:
             folders.setdefault(folder, []).append(path)
             folder = posixpath.dirname(folder)
     return folders
+
+
+class FolderWalk:
+    """Chosen folders of one commit, listed by reading their tree objects and nothing else:
+    an incremental pass lists the few folders a commit touched, not the whole tree. Tree
+    objects are read through the batch reader a level at a time, so any name git can hold
+    is found as it is. Paths are relative to the source's sub-folder ``base``."""
+
+    def __init__(self, reader: BlobReader, commit: str, base: str) -> None:
+        self.reader = reader
+        self._id_bytes = len(commit) // 2  # 20 for SHA-1 repositories, 32 for SHA-256
+        self._sha: dict[str, str | None] = {"": _commit_tree(reader, commit)}
+        self._listed: dict[str, list[tuple[str, str, str]]] = {}  # folder -> (name, mode, sha)
+        for part in base.split("/") if base else ():
+            self._sha = {"": self._child(part)}
+            self._listed.clear()
+
+    def files_in(self, folders: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Path -> (mode, blob id) of the files directly in each of ``folders`` ("" is the root)."""
+        folders = set(folders)
+        self._list(folders)
+        return {
+            _join(folder, name): (mode, sha)
+            for folder in folders
+            for name, mode, sha in self._listed.get(folder, ())
+            if not mode.startswith(("4", "16"))
+        }
+
+    def files_under(self, folders: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Path -> (mode, blob id) of every file at any depth below each of ``folders``."""
+        found: dict[str, tuple[str, str]] = {}
+        level = set(folders)
+        while level:
+            found |= self.files_in(level)
+            level = {
+                _join(folder, name)
+                for folder in level
+                for name, mode, _ in self._listed.get(folder, ())
+                if mode.startswith("4")
+            }
+        return found
+
+    def _list(self, folders: set[str]) -> None:
+        wanted: set[str] = set()
+        for folder in folders:
+            while folder not in wanted and folder not in self._listed:
+                wanted.add(folder)
+                if not folder:
+                    break
+                folder = posixpath.dirname(folder)
+        for depth in sorted({_depth(f) for f in wanted}):
+            level = [f for f in wanted if _depth(f) == depth]
+            present = [f for f in level if self._sha.get(f)]
+            raws = self.reader.read_many([self._sha[f] or "" for f in present])
+            for folder in level:
+                self._listed[folder] = []
+            for folder, raw in zip(present, raws, strict=True):
+                self._listed[folder] = entries = _tree_entries(raw, self._id_bytes)
+                for name, mode, sha in entries:
+                    if mode.startswith("4"):
+                        self._sha[_join(folder, name)] = sha
+
+    def _child(self, name: str) -> str | None:
+        self._list({""})
+        found = [sha for n, mode, sha in self._listed[""] if n == name and mode.startswith("4")]
+        return found[0] if found else None
+
+
+def _commit_tree(reader: BlobReader, commit: str) -> str:
+    header = reader.read_many([commit])[0].split(b"\n", 1)[0]
+    if not header.startswith(b"tree "):
+        raise SourceUnavailable(f"cannot read the tree of {commit[:12]} from git")
+    return header[5:].decode()
+
+
+def _tree_entries(raw: bytes, id_bytes: int) -> list[tuple[str, str, str]]:
+    """A raw tree object's (name, mode, id) entries: ``<mode> <name>\\0<binary id>`` repeated."""
+    entries, at = [], 0
+    while at < len(raw):
+        space = raw.index(b" ", at)
+        end = raw.index(b"\0", space)
+        name = raw[space + 1 : end].decode("utf-8", "surrogateescape")
+        sha = raw[end + 1 : end + 1 + id_bytes].hex()
+        entries.append((name, raw[at:space].decode(), sha))
+        at = end + 1 + id_bytes
+    return entries
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _depth(folder: str) -> int:
+    return folder.count("/") + 1 if folder else 0

@@ -60,6 +60,9 @@ class Plan:
     frozen: tuple[DeploymentId, ...] = ()
     refusals: tuple[str, ...] = ()
     owned_count: int = 0
+    unchanged: int = 0
+    """Owned deployments left as they are without being listed in ``changes`` (an incremental
+    pass never reads them): NOOPs, counted."""
 
     def of(self, action: Action) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.action is action)
@@ -70,7 +73,11 @@ class Plan:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {action.value: len(self.of(action)) for action in Action}
+        counts = dict.fromkeys((action.value for action in Action), 0)
+        for change in self.changes:
+            counts[change.action.value] += 1
+        counts[Action.NOOP.value] += self.unchanged
+        return counts
 
     @property
     def refused(self) -> bool:

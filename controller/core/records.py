@@ -108,3 +108,15 @@ def canonical_json(value: Any) -> str:
 
 def record_digest(record: Record) -> str:
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
+
+
+def entry_leaves_folder(record_json: str) -> bool:
+    """Whether a stored record's entrypoint may resolve outside its manifest's folder, where a
+    change would not touch the manifest (records are canonical JSON, so a scan is enough)."""
+    key = '"entrypoint":"'
+    start = record_json.find(key)
+    if start < 0:
+        return True
+    start += len(key)
+    value = record_json[start : record_json.find('"', start)]
+    return ".." in value or value.startswith("/") or "\\" in value

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from controller.core.records import record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
-from controller.ports import Snapshot
+from controller.ports import CommitTree, Snapshot
 
 if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass that loads
     import pathspec
@@ -53,6 +53,7 @@ class DesiredState:
     commits: dict[DeploymentId, str]
     code: dict[str, tuple[CodeFile, ...]]  # code digest -> files, for building
     digests: dict[DeploymentId, str]  # record digest of each spec
+    tree: CommitTree  # what was read: the commit's tree, or the part an incremental pass lists
 
 
 @dataclass
@@ -81,11 +82,13 @@ class DesiredStateBuilder:
         infrastructure: frozenset[str] | None = None,
         variables: Mapping[str, str] | None = None,
         only: frozenset[str] | None = None,
+        part: CommitTree | None = None,
     ) -> DesiredState:
         """``infrastructure``: the types the registry can run; other deployments are invalid.
         ``variables``: the registry's, for ``{{ prefect.variables.x }}``.
-        ``only``: look for manifests among these paths alone (an incremental pass)."""
-        tree = snapshot.tree
+        ``only``: look for manifests among these paths alone, in ``part`` of the tree (an
+        incremental pass)."""
+        tree = part or snapshot.tree
         from controller.loading.loader import load_manifests, reject_specs
 
         load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
@@ -104,12 +107,12 @@ class DesiredStateBuilder:
             i: _digest([s.source.file, tree.content_id(s.source.file) or "", digest_of_folder[s.code_dir]])
             for i, s in load.specs.items()
         }
-        commits = self._versions(snapshot, load, inputs, known, manifests)
+        commits = self._versions(snapshot, tree, load, inputs, known, manifests)
         specs = {
             i: replace(s, code_digest=digest_of_folder[s.code_dir], version=commits[i][:VERSION_LENGTH])
             for i, s in load.specs.items()
         }
-        return DesiredState(load, specs, inputs, commits, code, self._record_digests(tree, specs))
+        return DesiredState(load, specs, inputs, commits, code, self._record_digests(tree, specs), tree)
 
     def _record_digests(
         self, tree: SourceTree, specs: Mapping[DeploymentId, DeploymentSpec]
@@ -165,6 +168,7 @@ class DesiredStateBuilder:
     def _versions(
         self,
         snapshot: Snapshot,
+        tree: SourceTree,
         load: LoadResult,
         inputs: Mapping[DeploymentId, str],
         known: Mapping[DeploymentId, KnownVersion],
@@ -172,7 +176,7 @@ class DesiredStateBuilder:
     ) -> dict[DeploymentId, str]:
         commits = {i: known[i].commit for i in inputs if i in known and known[i].input_digest == inputs[i]}
         unknown: dict[str, tuple[str, str, Callable[[str], bool]]] = {
-            i: (s.source.file, s.code_dir, self._input_filter(snapshot.tree, s.code_dir, manifests))
+            i: (s.source.file, s.code_dir, self._input_filter(tree, s.code_dir, manifests))
             for i, s in load.specs.items()
             if i not in commits
         }

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Action, Plan, PlanPolicy
+from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
-from controller.core.state import ActualDeployment, Condition, Reason
+from controller.core.state import Condition, Reason
 from controller.core.status import is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
@@ -109,7 +109,7 @@ class Reconciler:
         with ThreadPoolExecutor(1) as pool:
             warnings = pool.submit(lambda: snapshot.warnings)
             result = self._reconcile_changes(base, snapshot, options, progress)
-            return _with(result, warnings=warnings.result())
+            return _with(result, warnings=(*warnings.result(), *result.warnings))
 
     def _reconcile_changes(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
@@ -119,8 +119,7 @@ class Reconciler:
         if rewind:
             return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
         progress("loading manifests")
-        state = self.registry.read_state(owner)
-        desired, unchanged = self._desired(snapshot, state, owner, options)
+        desired, state, owned = self._desired(snapshot, owner, options)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
@@ -128,10 +127,12 @@ class Reconciler:
                 _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
             )
         progress("planning")
-        plan = plan_touched(
-            desired.specs, state, _policy(owner, desired, options), desired.digests, unchanged
-        )
-        base = _with(base, plan=plan, diagnostics=diagnostics)
+        policy = _policy(owner, desired, options)
+        if owned is None:
+            plan = make_plan(desired.specs, state.actual, state.inventory, policy, desired.digests)
+        else:
+            plan = plan_touched(desired.specs, state, policy, desired.digests, owned)
+        base = _with(base, plan=plan, diagnostics=diagnostics, warnings=snapshot.lfs_warnings(desired.tree))
         if plan.refused:
             return self._stall(base, options, Reason.PRUNE_BLOCKED, " ".join(plan.refusals), plan)
         if options.dry_run:
@@ -145,23 +146,28 @@ class Reconciler:
         return self._apply(base, plan, app)
 
     def _desired(
-        self, snapshot: Snapshot, state: RegistryState, owner: str, options: SyncOptions
-    ) -> tuple[DesiredState, Mapping[DeploymentId, ActualDeployment]]:
+        self, snapshot: Snapshot, owner: str, options: SyncOptions
+    ) -> tuple[DesiredState, RegistryState, int | None]:
         """Re-read only what changed since the last apply when that is provably the same as a
-        full pass; otherwise (``--full``, first sync, drift, rewrite, errors) read everything."""
+        full pass: then the state holds the touched part of the registry, and the count is of
+        every owned deployment. Otherwise (``--full``, first sync, drift, rewrite, errors) read
+        everything, and the count is None."""
         infrastructure = self.registry.supported_infrastructure
-        known = _known(state)
         variables = self.registry.read_variables()
-        if not options.full:
-            touched = find_touched(snapshot, state, owner, self.registry.last_outcomes(owner))
-            if touched is not None:
-                desired = self.builder.build(
-                    snapshot, known, self.env, infrastructure, variables, touched.candidates
-                )
-                # a problem or an identity also declared by an untouched file needs every file
-                if desired.load.ok and not desired.specs.keys() & touched.unchanged.keys():
-                    return desired, touched.unchanged
-        return self.builder.build(snapshot, known, self.env, infrastructure, variables), {}
+        touched = None if options.full else find_touched(snapshot, self.registry, owner)
+        if touched is not None:
+            part = self.registry.read_part(owner, touched.files, ())
+            desired = self.builder.build(
+                snapshot, _known(part), self.env, infrastructure, variables, touched.candidates, touched.tree
+            )
+            more = desired.specs.keys() - part.actual.keys()
+            if more:  # created here, or declared elsewhere before: whose are they?
+                part = self.registry.read_part(owner, touched.files, more)
+            # a problem, or an identity also declared by an untouched file, needs every file
+            if desired.load.ok and not touched.declared_elsewhere(part, owner, more):
+                return desired, part, touched.owned
+        state = self.registry.read_state(owner)
+        return self.builder.build(snapshot, _known(state), self.env, infrastructure, variables), state, None
 
     def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
         try:
@@ -221,7 +227,7 @@ class Reconciler:
         changed = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
         digests = {c.id: desired.specs[c.id].code_digest or "" for c in changed}
         uris = upload_missing(
-            digests.values(), desired.code, lambda f: snapshot.tree.read_blob(f.blob, f.path), self.store
+            digests.values(), desired.code, lambda f: desired.tree.read_blob(f.blob, f.path), self.store
         )
         applied = {
             i: AppliedDeployment(desired.commits[i], desired.input_digests[i], uris[d])

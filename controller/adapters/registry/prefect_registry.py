@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +32,7 @@ from controller.core.plan import Action, Plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, SourceStatus
 from controller.errors import ConfigError, RegistryUnavailable, Unsupported
-from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
+from controller.ports import Application, DeploymentRow, OwnedSummary, RegistryState, SyncOutcome
 
 MINIMUM_MAJOR = 3
 REFRESH_ONE_BY_ONE = 50  # plans this small re-read their deployments one by one before applying
@@ -85,6 +85,7 @@ class PrefectRegistry:
         self.states = StateStore(client)
         self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
         self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
+        self._whole: dict[str, RegistryState] = {}  # owner -> its pass's read, until the pass reads again
         self._owner: str | None = None
         self.server_version = self._check_version()
 
@@ -120,6 +121,7 @@ class PrefectRegistry:
         return _status(self.states.read(owner))
 
     def read_state(self, owner: str) -> RegistryState:
+        self._whole.pop(owner, None)
         state = self.states.read(owner)
         listing = read_listing(self.client)
         self._seen[owner] = (state.serial, {i: view_digest(d) for i, d in listing.deployments.items()})
@@ -136,6 +138,16 @@ class PrefectRegistry:
         inventory = frozenset(DeploymentId(i) for i in state.deployments)
         self._owner = owner
         return RegistryState(actual, inventory, _status(state), listing.generation(owner), known)
+
+    def owned_summary(self, owner: str, names: Collection[str]) -> OwnedSummary:
+        """The server lists every deployment in one read anyway: the part that follows in the
+        same pass is cut from this read, not listed again."""
+        self._whole[owner] = whole = self.read_state(owner)
+        return whole.summary(owner, names)
+
+    def read_part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
+        whole = self._whole.get(owner) or self.read_state(owner)
+        return whole.part(owner, files, ids)
 
     def list_statuses(self) -> list[SourceStatus]:
         states = self.states.read_all()
@@ -170,9 +182,10 @@ class PrefectRegistry:
             f"`prefect deployment schedule` for {identity}; the next sync reports the change as drift"
         )
 
-    def last_outcomes(self, owner: str) -> list[SyncOutcome]:
+    def last_outcomes(self, owner: str, failed_only: bool = False) -> list[SyncOutcome]:
         status = self.states.read(owner).status or {}
-        return [SyncOutcome(**o) for o in status.get("outcomes", [])]
+        outcomes = [SyncOutcome(**o) for o in status.get("outcomes", [])]
+        return [o for o in outcomes if o.outcome == "failed"] if failed_only else outcomes
 
     def read_variables(self) -> dict[str, str]:
         """The server's variables; a value that is not text (Prefect 3 allows JSON) as JSON text."""

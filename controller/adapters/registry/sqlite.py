@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,19 @@ from controller.adapters.registry.sqlite_records import (
 )
 from controller.adapters.registry.sqlite_schema import MIGRATIONS
 from controller.core.plan import Action, Change, Plan
-from controller.core.records import canonical_json, record_digest, to_record
+from controller.core.records import canonical_json, entry_leaves_folder, record_digest, to_record
 from controller.core.spec import DeploymentId
 from controller.core.state import ActualDeployment, Condition, SourceStatus
 from controller.errors import ConfigError, RegistryMoved, RegistryUnavailable
-from controller.ports import Application, DeploymentRow, RegistryState, SyncOutcome
+from controller.ports import Application, DeploymentRow, OwnedSummary, RegistryState, SyncOutcome
+
+_STATE_COLUMNS = (
+    "d.id, d.record, d.record_digest, d.applied_digest, d.owner, d.source_file, d.version, "
+    "d.input_digest, d.commit_sha"
+)
+_PART_LIMIT = 20_000
+"""More manifests and identities than this in one part: one whole read is cheaper (and SQLite
+takes at most 32,766 parameters in a statement)."""
 
 
 def _now() -> str:
@@ -104,16 +112,55 @@ class SqliteRegistry:
         return [s for s in (self.read_status(o) for o in owners) if s is not None]
 
     def read_state(self, owner: str) -> RegistryState:
+        return self._read(owner, "", ())
+
+    def owned_summary(self, owner: str, names: Collection[str]) -> OwnedSummary:
+        """Counted exactly (inventory and marker); the files are named from the marker alone,
+        which can only name more of them: more is read again, never less."""
+        try:
+            ((count,),) = self._db.execute(
+                "SELECT count(*) FROM inventory i JOIN deployments d ON d.id = i.deployment_id "
+                "WHERE i.owner = ? AND d.owner = i.owner",
+                (owner,),
+            )
+            outside = self._db.execute(
+                "SELECT DISTINCT source_file FROM deployments INDEXED BY deployments_owner_outside "
+                "WHERE owner = ? AND entry_outside = 1",
+                (owner,),
+            ).fetchall()
+            named = [
+                row
+                for name in names
+                for row in self._db.execute(
+                    "SELECT DISTINCT source_file FROM deployments WHERE owner = ? AND "
+                    "(source_file = ? OR substr(source_file, -?) = ?)",
+                    (owner, name, len(name) + 1, "/" + name),
+                )
+            ]
+        except sqlite3.Error as exc:
+            raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
+        outside_files = frozenset(r[0] or "" for r in outside)
+        return OwnedSummary(self.generation(), count, outside_files, frozenset(r[0] for r in named))
+
+    def read_part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
+        if len(files) + len(ids) > _PART_LIMIT:  # a large part costs less read whole
+            return self.read_state(owner).part(owner, files, ids)
+        where = (
+            f"WHERE (d.owner = ? AND d.source_file IN ({','.join('?' * len(files))})) "
+            f"OR d.id IN ({','.join('?' * len(ids))})"
+        )
+        return self._read(owner, where, (owner, *files, *ids))
+
+    def _read(self, owner: str, where: str, args: Sequence[str]) -> RegistryState:
+        """The deployments ``where`` selects, each marked if the owner's inventory lists it,
+        with the status and the generation, in one transaction (the apply's compare-and-swap)."""
         try:
             self._db.execute("BEGIN")
             rows = self._db.execute(
-                "SELECT id, record, record_digest, applied_digest, owner, source_file, version, "
-                "input_digest, commit_sha FROM deployments"
+                f"SELECT {_STATE_COLUMNS}, i.deployment_id IS NOT NULL FROM deployments d "
+                f"LEFT JOIN inventory i ON i.owner = ? AND i.deployment_id = d.id {where}",
+                (owner, *args),
             ).fetchall()
-            inventory = frozenset(
-                DeploymentId(r[0])
-                for r in self._db.execute("SELECT deployment_id FROM inventory WHERE owner = ?", (owner,))
-            )
             generation = self.generation()
             status = self.read_status(owner)
             self._db.execute("COMMIT")
@@ -122,6 +169,7 @@ class SqliteRegistry:
         self._planned_at[owner] = generation
         actual = {DeploymentId(r[0]): ActualDeployment(DeploymentId(r[0]), *r[1:7]) for r in rows}
         known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
+        inventory = frozenset(DeploymentId(r[0]) for r in rows if r[9])
         return RegistryState(actual, inventory, status, generation, known)
 
     def list_deployments(self) -> list[DeploymentRow]:
@@ -158,12 +206,13 @@ class SqliteRegistry:
             for r in rows
         ]
 
-    def last_outcomes(self, owner: str) -> list[SyncOutcome]:
+    def last_outcomes(self, owner: str, failed_only: bool = False) -> list[SyncOutcome]:
         """What the owner's most recent pass did to each deployment it changed."""
         rows = self._db.execute(
             "SELECT deployment_id, action, outcome, message FROM sync_outcomes WHERE sync_id = "
-            "(SELECT max(id) FROM sync_runs WHERE owner = ?) ORDER BY deployment_id",
-            (owner,),
+            "(SELECT max(id) FROM sync_runs WHERE owner = ?) AND (? = 0 OR outcome = 'failed') "
+            "ORDER BY deployment_id",
+            (owner, failed_only),
         ).fetchall()
         return [SyncOutcome(*r) for r in rows]
 
@@ -263,6 +312,7 @@ class SqliteRegistry:
                     extra.input_digest,
                     extra.artifact_uri,
                     spec.work_queue_name,
+                    entry_leaves_folder(record_json),
                     now,
                     now,
                 )
@@ -270,12 +320,14 @@ class SqliteRegistry:
         db.executemany(
             "INSERT INTO deployments (id, flow_name, name, record, record_digest, applied_digest, owner, "
             "source_file, version, commit_sha, branch, repo_url, input_digest, artifact_uri, "
-            "work_queue_name, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "work_queue_name, entry_outside, created_at, updated_at) VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET flow_name=excluded.flow_name, record=excluded.record, "
             "record_digest=excluded.record_digest, applied_digest=excluded.applied_digest, "
             "source_file=excluded.source_file, version=excluded.version, commit_sha=excluded.commit_sha, "
             "branch=excluded.branch, repo_url=excluded.repo_url, input_digest=excluded.input_digest, "
-            "artifact_uri=excluded.artifact_uri, updated_at=excluded.updated_at",
+            "artifact_uri=excluded.artifact_uri, entry_outside=excluded.entry_outside, "
+            "updated_at=excluded.updated_at",
             rows,
         )
         store_record_details(db, writes, now)

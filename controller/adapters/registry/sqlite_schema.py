@@ -195,4 +195,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE flow_runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     """,
+    # what an incremental pass asks without reading records: whose deployments a manifest
+    # declares, and whose entrypoint may leave its folder (as ``records.entry_leaves_folder``);
+    # filling in a derived column is no change to a deployment: the generation stays
+    """
+    ALTER TABLE deployments ADD COLUMN entry_outside INTEGER NOT NULL DEFAULT 1;
+    CREATE TEMP TABLE generation_kept AS SELECT value FROM meta WHERE key = 'generation';
+    UPDATE deployments SET entry_outside = coalesce(
+        (SELECT instr(e, '..') > 0 OR substr(e, 1, 1) = '/' OR instr(e, char(92)) > 0
+         FROM (SELECT json_extract(record, '$.entrypoint') AS e)),
+        1
+    );
+    UPDATE meta SET value = (SELECT value FROM generation_kept) WHERE key = 'generation';
+    DROP TABLE generation_kept;
+    DROP INDEX deployments_owner;
+    CREATE INDEX deployments_owner_file ON deployments(owner, source_file);
+    CREATE INDEX deployments_owner_outside ON deployments(owner, entry_outside);
+    """,
 )
