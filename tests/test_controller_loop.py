@@ -13,7 +13,7 @@ from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import RegistryUnavailable, SourceUnavailable, StalledError
 from controller.runtime.controlling.loop import ControllerLoop, LoopConfig, LoopState
 from controller.runtime.controlling.metrics import ControllerMetrics
-from controller.runtime.controlling.policy import Timing
+from controller.runtime.controlling.policy import Outcome, Timing, deployment_statuses
 
 INTERVAL = 60.0
 
@@ -267,3 +267,22 @@ def test_drift_off_never_replans() -> None:
     h.loop.step()
     h.run_for(1000)
     assert h.passes() == 1
+
+
+def test_deployments_an_incremental_pass_counted_but_never_listed_are_synced() -> None:
+    plan = Plan(
+        (
+            Change(Action.UPDATE, DeploymentId("etl/a"), Cause.GIT),
+            Change(Action.DELETE, DeploymentId("etl/b")),
+        ),
+        owned_count=5,
+        unchanged=3,
+    )
+    result = SyncResult("owner", "c0ffee", plan=plan, applied=True, conditions=ready())
+    assert deployment_statuses(result, Outcome.DONE) == {
+        "synced": 4,
+        "out_of_sync": 0,
+        "failed": 0,
+        "frozen": 0,
+    }
+    assert plan.counts == {"create": 0, "update": 1, "delete": 1, "noop": 3}

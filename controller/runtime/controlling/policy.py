@@ -81,5 +81,6 @@ def deployment_statuses(result: SyncResult, outcome: Outcome) -> dict[str, int]:
             counts["synced"] += 1
         else:
             counts["out_of_sync"] += 1
+    counts["synced"] += result.plan.unchanged  # untouched by the commit: counted, not listed
     counts["frozen"] = len(result.plan.frozen)
     return counts
