@@ -1,10 +1,12 @@
-"""Property: whatever bytes a manifest holds, loading returns specs or diagnostics, never raises."""
+"""Properties: whatever bytes a manifest holds, loading returns specs or diagnostics, never
+raises; and the one-walk builder of documents without anchors makes what pyyaml's would."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +14,9 @@ from controller.core.diagnostics import Diagnostic, Severity
 from controller.loading.loader import load_manifests
 from controller.loading.manifests import parse_manifest
 from controller.loading.models.repo_settings import DeploymentDefaults
+from controller.loading.safe_yaml import ParsedYaml, parse_yaml
 from controller.loading.tree import DirectoryTree
+from controller.loading.yaml_values import ManifestLoader
 
 YAML_ISH = st.lists(
     st.sampled_from(
@@ -79,3 +83,65 @@ def test_random_manifest_in_a_tree_never_crashes_the_loader(text: str) -> None:
         (root / "deployment.yaml").write_text(text, errors="surrogateescape")
         result = load_manifests(DirectoryTree(root), env={})
         assert result.specs or result.diagnostics
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["1", "true", "no", "0x1f", "1_000", "0o17", "12:30", "2024-01-01", "2024-02-30", ""])
+    | st.text(max_size=6)
+)
+KEYS = st.text(max_size=4) | st.integers(-3, 3) | st.booleans() | st.none() | st.floats(-2, 2)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _pyyaml(text: str) -> object:
+    try:
+        return yaml.load(text, Loader=ManifestLoader)  # noqa: S506 - the safe C loader
+    except yaml.YAMLError:
+        return "refused"
+
+
+def _built(text: str) -> object:
+    parsed = parse_yaml(text.encode())
+    return parsed.data if isinstance(parsed, ParsedYaml) else "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=VALUES, flow=st.sampled_from([None, True, False]))
+def test_documents_without_anchors_are_built_as_pyyaml_builds_them(value: object, flow: bool | None) -> None:
+    text = yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True)
+    built = _built(text)
+    assert built != "refused"
+    if not _keys_collide(built):
+        assert built == _pyyaml(text)
+
+
+def _keys_collide(value: object) -> bool:
+    """pyyaml merges the keys 1, 1.0 and true (equal in Python) before they become JSON text;
+    the one-walk builder keeps them apart, as JSON does."""
+    if isinstance(value, list):
+        return any(_keys_collide(v) for v in value)
+    if isinstance(value, dict):
+        keys = set(value)
+        return (
+            len(keys & {"1", "1.0", "true"}) > 1
+            or len(keys & {"0", "0.0", "-0.0", "false"}) > 1
+            or any(_keys_collide(v) for v in value.values())
+        )
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=YAML_ISH.filter(lambda t: "&" not in t and "<<" not in t))
+def test_random_text_is_accepted_or_refused_as_pyyaml_does(text: str) -> None:
+    built, expected = _built(text), _pyyaml(text)
+    assert (built == "refused") == (expected == "refused")
+    if not _keys_collide(built):
+        assert built == expected

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.core.diff import DiffItem, diff_records
-from controller.core.records import record_digest, to_record
+from controller.core.records import spec_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment
 
@@ -108,7 +108,7 @@ def make_plan(
 
 
 def _upsert(spec: DeploymentSpec, current: ActualDeployment | None, digest: str | None) -> Change:
-    digest = digest or record_digest(to_record(spec))
+    digest = digest or spec_digest(spec)
     if current is None:
         return Change(Action.CREATE, spec.id, Cause.GIT, desired=spec, desired_digest=digest)
     if digest == current.record_digest:

@@ -110,6 +110,11 @@ def record_digest(record: Record) -> str:
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
 
 
+def spec_digest(spec: DeploymentSpec) -> str:
+    """``record_digest(to_record(spec))``, from the spec's JSON made once."""
+    return hashlib.sha256(spec.record_json.encode()).hexdigest()
+
+
 def entry_leaves_folder(record_json: str) -> bool:
     """Whether a stored record's entrypoint may resolve outside its manifest's folder, where a
     change would not touch the manifest (records are canonical JSON, so a scan is enough)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NewType
 
 DeploymentId = NewType("DeploymentId", str)
@@ -111,6 +112,14 @@ class DeploymentSpec:
     @property
     def id(self) -> DeploymentId:
         return deployment_id(self.flow_name, self.name)
+
+    @cached_property
+    def record_json(self) -> str:
+        """The canonical JSON of this spec's record, made once: a pass digests it, then writes it.
+        (A spec is a value: nothing changes it after it is made.)"""
+        from controller.core.records import canonical_json, to_record
+
+        return canonical_json(to_record(self))
 
     @property
     def entrypoint_file(self) -> str:

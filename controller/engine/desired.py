@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from controller.core.records import record_digest, to_record
+from controller.core.records import spec_digest
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
 from controller.ports import CommitTree, Snapshot
@@ -129,7 +129,7 @@ class DesiredStateBuilder:
                 spec.code_digest or "",
                 self.load_cache.key,
             )
-            digest = previous.get(key) or record_digest(to_record(spec))
+            digest = previous.get(key) or spec_digest(spec)
             self._digests[key] = out[identity] = digest
         return out
 

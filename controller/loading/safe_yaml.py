@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from controller.loading.yaml_values import ManifestLoader, ValueRefused
+from controller.loading.yaml_values import ManifestLoader, TooDeep, TooLarge, ValueRefused, build_plain
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -56,6 +56,8 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
         problem = _scan_depth(text)
         if problem:
             return problem
+    if "&" not in text and "<<" not in text:
+        return _parse_plain(text)
     try:
         data = yaml.load(text, Loader=ManifestLoader)  # noqa: S506 - the safe C loader, JSON values only
     except yaml.YAMLError as exc:
@@ -69,6 +71,23 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
             problem = YamlProblem(line, column, problem.code, problem.message)
         if problem:
             return problem
+    return ParsedYaml(text, data)
+
+
+def _parse_plain(text: str) -> ParsedYaml | YamlProblem:
+    """A document without anchors or merge keys: every node is built once, so depth and size
+    are bounded while building, with no second walk."""
+    loader = ManifestLoader(text)
+    try:
+        data = build_plain(loader, loader.get_single_node(), MAX_DEPTH, MAX_NODES)
+    except yaml.YAMLError as exc:
+        return _problem_from_yaml_error(exc, text)
+    except TooDeep as deep:
+        return _too_deep(deep.mark.line + 1, deep.mark.column + 1)
+    except TooLarge:
+        return _too_many_nodes()
+    finally:
+        loader.dispose()
     return ParsedYaml(text, data)
 
 
@@ -114,6 +133,16 @@ def _too_deep(line: int, column: int) -> YamlProblem:
     return YamlProblem(line, column, "too-deep", f"document nests deeper than {MAX_DEPTH} levels: flatten it")
 
 
+def _too_many_nodes() -> YamlProblem:
+    return YamlProblem(
+        1,
+        1,
+        "alias-bomb",
+        f"aliases expand this document past {MAX_NODES:,} nodes: write the data out once "
+        "instead of repeating anchors",
+    )
+
+
 class _Refused(Exception):
     def __init__(self, problem: YamlProblem) -> None:
         self.problem = problem
@@ -137,16 +166,7 @@ def _measure(data: Any, shared: bool) -> YamlProblem | None:
         children = (*node.keys(), *node.values()) if isinstance(node, dict) else node
         total = 1 + sum(size(child, depth + 1) for child in children)
         if total > MAX_NODES:
-            raise _Refused(
-                YamlProblem(
-                    1,
-                    1,
-                    "alias-bomb",
-                    f"aliases expand this document "
-                    f"past {MAX_NODES:,} nodes: write the data out once "
-                    "instead of repeating anchors",
-                )
-            )
+            raise _Refused(_too_many_nodes())
         if shared:
             memo[id(node)] = total
         return total

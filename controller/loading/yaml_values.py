@@ -4,13 +4,16 @@ Everything a manifest holds ends up in JSON (records, digests, Prefect's API), s
 cannot carry are converted the way Prefect's pydantic serialisation converts them (dates and
 timestamps become ISO strings, scalar keys become their JSON text) or refused with the node's
 line (non-finite floats, huge integers, ``!!binary``, ``!!set``, malformed ``!!bool``/``!!int``).
-Used by ``controller.loading.safe_yaml``.
+Used by ``controller.loading.safe_yaml``, which builds a document without anchors through
+``build_plain`` (the same values as ``ManifestLoader``'s constructors, built in one tight walk
+that also bounds depth and size) and a document with anchors through ``yaml.load``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -95,3 +98,62 @@ for _tag, _method in (
     ("set", ManifestLoader.construct_unsupported),
 ):
     ManifestLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _method)
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE_KEYS = {"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"}
+
+
+class TooDeep(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.mark = node.start_mark
+
+
+class TooLarge(Exception):
+    pass
+
+
+def build_plain(loader: ManifestLoader, root: yaml.Node | None, max_depth: int, max_nodes: int) -> Any:
+    """The value ``loader`` would construct from ``root``, a document composed without anchors.
+
+    Plain maps, sequences and strings are built directly; every other tag goes through the
+    loader's own constructor, so the values and refusals are ``ManifestLoader``'s (one
+    difference: the keys 1, 1.0 and true, equal in Python, stay three JSON keys). Raises
+    ``TooDeep`` past ``max_depth`` nested collections and ``TooLarge`` past ``max_nodes`` nodes
+    (keys included).
+    """
+    constructors: dict[str | None, Callable[[Any, yaml.Node], Any]] = loader.yaml_constructors
+    count = 0
+
+    def build(node: yaml.Node, depth: int) -> Any:
+        nonlocal count
+        count += 1
+        if count > max_nodes:
+            raise TooLarge
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _MAP:
+            if depth >= max_depth:
+                raise TooDeep(node)
+            pairs = node.value
+            if any(key.tag in _MERGE_KEYS or type(key) is not yaml.ScalarNode for key, _ in pairs):
+                return loader.construct_object(node, deep=True)
+            mapping = {}
+            for key_node, value_node in pairs:
+                key = build(key_node, depth + 1)
+                mapping[key if type(key) is str else json.dumps(key)] = build(value_node, depth + 1)
+            return mapping
+        if tag == _SEQ:
+            if depth >= max_depth:
+                raise TooDeep(node)
+            return [build(item, depth + 1) for item in node.value]
+        if tag == _NULL:
+            return None
+        constructor = constructors.get(tag) if type(node) is yaml.ScalarNode else None
+        return constructor(loader, node) if constructor else loader.construct_object(node, deep=True)
+
+    return None if root is None else build(root, 0)

@@ -288,8 +288,7 @@ class SqliteRegistry:
         for change in changes:
             spec, digest, extra = change.desired, change.desired_digest, app.deployments[change.id]
             assert spec is not None and digest is not None
-            record = to_record(spec)
-            record_json = canonical_json(record)
+            record, record_json = to_record(spec), spec.record_json
             writes.append(
                 RecordWrite(
                     spec.id, record, record_json, digest, extra.artifact_uri, old_digests.get(spec.id)
