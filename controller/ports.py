@@ -34,6 +34,11 @@ class CommitTree(SourceTree, Protocol):
 
     def mode(self, path: str) -> str: ...
 
+    def links(self) -> Collection[str]:
+        """Every symlink's path, whether it resolves inside the tree (its path then reads as
+        what it points to) or not (``symlinks``)."""
+        ...
+
 
 class Snapshot(Protocol):
     """One commit of a source; its tree is read on first use."""

@@ -24,10 +24,16 @@ class GitRepo:
         self.git("init", "-q", "-b", branch)
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=self.root, env=ENV, capture_output=True, text=True)
+        return self.git_bytes(*args).decode().strip()
+
+    def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
+        done = subprocess.run(["git", *args], cwd=self.root, env=ENV, capture_output=True, input=stdin)
         if done.returncode:
-            raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr}")
-        return done.stdout.strip()
+            raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
+        return done.stdout
+
+    def git_input(self, stdin: bytes, *args: str) -> str:
+        return self.git_bytes(*args, stdin=stdin).decode().strip()
 
     def write(self, files: dict[str, str]) -> GitRepo:
         for relative, content in files.items():

@@ -50,6 +50,8 @@ def test_records_cover_every_field_and_round_trip() -> None:
         source=SourceRef("p.yaml", ("deployments", 1)),
         declared_version="1.2",
         collision_strategy="CANCEL_NEW",
+        code_delivery={"code": "storage"},
+        code_links=True,
     )
     record = to_record(full)
     assert set(record) == {f.name for f in dataclasses.fields(DeploymentSpec)}
@@ -57,7 +59,7 @@ def test_records_cover_every_field_and_round_trip() -> None:
     assert from_record(record) == full
     # fields added later stay out of records while unset, so older records keep their digests
     plain = to_record(spec("a"))
-    assert "declared_version" not in plain and "collision_strategy" not in plain
+    assert not {"declared_version", "collision_strategy", "code_delivery", "code_links"} & plain.keys()
     assert from_record(plain) == spec("a")
 
 

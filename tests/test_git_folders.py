@@ -46,3 +46,37 @@ def test_a_symlink_in_the_listed_part_refuses_the_part(tmp_path: Path) -> None:
     snapshot = GitSource(SourceSpec(str(repo.root), path="sub"), tmp_path / "home").snapshot()
     assert snapshot.part_tree([""], ["a b"]) is None
     assert snapshot.part_tree([""], ["ü"]) is not None
+
+
+def _rewrite_modes(repo: GitRepo, tree: str, modes: dict[bytes, bytes]) -> str:
+    """``tree`` (and its sub-trees) written again with each mode in ``modes`` replaced, as old
+    tools wrote them (``040000``, ``100664``); git itself still reads them as usual."""
+    raw = repo.git_bytes("cat-file", "tree", tree)
+    out, at = b"", 0
+    while at < len(raw):
+        space, end = raw.index(b" ", at), raw.index(b"\0", raw.index(b" ", at))
+        mode, sha = raw[at:space], raw[end + 1 : end + 21]
+        if mode == b"40000":
+            sha = bytes.fromhex(_rewrite_modes(repo, sha.hex(), modes))
+        out += modes.get(mode, mode) + raw[space : end + 1] + sha
+        at = end + 21
+    return repo.git_input(out, "hash-object", "-t", "tree", "--literally", "-w", "--stdin")
+
+
+def test_modes_old_tools_wrote_are_read_as_git_reads_them(tmp_path: Path) -> None:
+    repo = make(tmp_path)
+    (repo.root / "sub" / "a b" / "run.sh").write_text("#!/bin/sh\n")
+    (repo.root / "sub" / "a b" / "run.sh").chmod(0o755)
+    repo.git("add", "-A")
+    repo.commit("a script")
+    padded = _rewrite_modes(
+        repo, repo.git("rev-parse", "HEAD^{tree}"), {b"40000": b"040000", b"100644": b"100664"}
+    )
+    repo.git("update-ref", "HEAD", repo.git("commit-tree", padded, "-p", "HEAD", "-m", "padded modes"))
+    snapshot = GitSource(SourceSpec(str(repo.root), path="sub"), tmp_path / "home").snapshot()
+    part = snapshot.part_tree([""], ["a b"])
+    assert part is not None
+    whole = snapshot.tree
+    assert list(part.files()) == sorted(["root.txt", *(p for p in whole.files() if p.startswith("a b/"))])
+    assert {p: part.mode(p) for p in part.files()} == {p: whole.mode(p) for p in part.files()}
+    assert part.mode("a b/run.sh") == "100755" and part.mode("a b/f.txt") == "100644"

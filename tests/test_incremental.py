@@ -243,3 +243,96 @@ def test_a_registry_written_before_the_entry_column_is_upgraded_in_place(
     with sqlite3.connect(database) as db:
         assert dict(db.execute("SELECT id, entry_outside FROM deployments")) == before
         assert db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() == generation
+
+
+def full_plan(tmp_path: Path, repo: GitRepo) -> dict[str, int]:
+    result = fresh(tmp_path, repo).reconcile_once(SyncOptions(full=True, dry_run=True))
+    assert result.plan is not None
+    return result.plan.counts
+
+
+def test_a_symlink_to_a_file_elsewhere_makes_every_pass_full(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({**deployment_files("a"), "shared/flow.py": "def run(n=1):\n    return n\n"})
+    repo.write({"flows/b/deployment.yaml": "name: b\nflow_name: etl\nentrypoint: flow.py:run\n"})
+    (repo.root / "flows/b/flow.py").symlink_to("../../shared/flow.py")
+    repo.commit("b's flow is a link")
+    sync(tmp_path, repo)
+    repo.write({"shared/flow.py": "def run(n=1, extra: int = 2):\n    return n\n"}).commit("shared changes")
+    result, parsed = sync(tmp_path, repo)
+    assert updates(result) == {"etl/b"} and len(parsed) == 2, "the link's target changed b"
+    assert full_plan(tmp_path, repo)["update"] == 0
+
+
+def test_a_write_between_the_count_and_the_read_makes_the_pass_full(tmp_path: Path, repo: GitRepo) -> None:
+    sync(tmp_path, repo)
+    repo.write({"flows/b/flow.py": "def run(n=2):\n    return n\n"}).commit("change b")
+    reconciler = fresh(tmp_path, repo)
+    read_part, edited = reconciler.registry.read_part, []
+
+    def racing_read_part(*args: object) -> object:
+        if not edited:  # another process pauses an untouched deployment right now
+            other = SqliteRegistry(tmp_path / "state" / "registry.db")
+            other.edit_record("etl/c", lambda record: record.update(paused=True))
+            other.close()
+            edited.append(True)
+        return read_part(*args)  # type: ignore[arg-type]
+
+    reconciler.registry.read_part = racing_read_part  # type: ignore[method-assign]
+    result = reconciler.reconcile_once(SyncOptions())
+    assert updates(result) == {"etl/b", "etl/c"}, "the drift is seen (and restored), as a full pass does"
+    assert full_plan(tmp_path, repo)["update"] == 0
+
+
+def test_with_pruning_off_a_kept_deployment_is_counted_as_a_full_pass_counts_it(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    repo.write({".deployctl.yaml": "prune:\n  enabled: false\n"}).commit("no pruning")
+    sync(tmp_path, repo)
+    repo.remove("flows/a").commit("a leaves git, and stays")
+    sync(tmp_path, repo)
+    repo.write({"flows/b/flow.py": "def run(n=2):\n    return n\n"}).commit("change b")
+    result, _ = sync(tmp_path, repo, dry_run=True)
+    assert result.plan is not None and result.plan.counts == full_plan(tmp_path, repo)
+
+
+def test_a_changed_name_that_is_not_utf8_never_wedges_a_long_lived_reconciler(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({**deployment_files("a"), **deployment_files("b")})
+    odd = repo.root / "flows" / "b" / os.fsdecode(b"caf\xe9.txt")
+    odd.write_text("1")
+    repo.commit("a file named in latin-1")
+    reconciler = fresh(tmp_path, repo)
+    assert reconciler.reconcile_once(SyncOptions()).ok
+    odd.write_text("2")
+    repo.commit("change it")
+    first = reconciler.reconcile_once(SyncOptions())
+    assert first.ok and updates(first) == {"etl/b"}
+    assert reconciler.reconcile_once(SyncOptions(full=True)).ok
+
+
+def test_a_manifest_path_that_is_not_utf8_is_a_diagnostic(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(deployment_files("a"))
+    folder = repo.root / os.fsdecode(b"caf\xe9")
+    folder.mkdir()
+    (folder / "deployment.yaml").write_text("name: x\nflow_name: etl\nentrypoint: flow.py:run\n")
+    (folder / "flow.py").write_text("def run():\n    pass\n")
+    repo.commit("a folder named in latin-1")
+    result = fresh(tmp_path, repo).reconcile_once(SyncOptions())
+    (diagnostic,) = result.diagnostics
+    assert str(diagnostic).startswith("caf\ufffd/deployment.yaml:1:1: this path is not valid UTF-8")
+    assert result.error is not None and "nothing was applied" in result.error
+
+
+def test_changing_how_prefect_workers_get_the_code_rewrites_the_deployments(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    sync(tmp_path, repo)
+    repo.write({".deployctl.yaml": "prefect:\n  code: storage\n"}).commit("ship code through storage")
+    result, _ = sync(tmp_path, repo)
+    assert len(updates(result)) == 6
+    assert result.plan is not None
+    assert {str(d) for c in result.plan.changes for d in c.diff} == {
+        "code_delivery: <absent> -> {'code': 'storage'}"
+    }

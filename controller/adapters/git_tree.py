@@ -11,7 +11,7 @@ pipelined read-ahead. Git LFS pointer files are named in ``lfs_pointers``. Made 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from controller.adapters.git_blobs import BlobReader
@@ -34,6 +34,7 @@ class GitTree:
         targets = dict(zip(links, reader.read_many(list(links.values())), strict=True))
         texts = {p: target.decode("utf-8", "replace") for p, target in targets.items()}
         self.entries, self._links = _resolve_links(entries, texts)
+        self._link_paths = frozenset(links)
         self._files = sorted(self.entries)
         self._by_name: dict[str, list[str]] = {}  # file name -> blob ids, in path order
         for path in self._files:
@@ -90,6 +91,9 @@ class GitTree:
 
     def symlinks(self) -> Mapping[str, str]:
         return self._links
+
+    def links(self) -> Collection[str]:
+        return self._link_paths
 
     def content_id(self, path: str) -> str | None:
         return self.entries[path][1]
@@ -263,9 +267,18 @@ def _tree_entries(raw: bytes, id_bytes: int) -> list[tuple[str, str, str]]:
         end = raw.index(b"\0", space)
         name = raw[space + 1 : end].decode("utf-8", "surrogateescape")
         sha = raw[end + 1 : end + 1 + id_bytes].hex()
-        entries.append((name, raw[at:space].decode(), sha))
+        entries.append((name, _canonical_mode(int(raw[at:space], 8)), sha))
         at = end + 1 + id_bytes
     return entries
+
+
+def _canonical_mode(mode: int) -> str:
+    """A mode as git reads it (and ``git ls-tree`` prints it): old tools wrote ``040000`` for a
+    folder or ``100664`` for a file, which git takes for ``40000`` and ``100644``."""
+    kind = mode & 0o170000
+    if kind == 0o100000:
+        return "100755" if mode & 0o100 else "100644"
+    return {0o120000: "120000", 0o040000: "40000"}.get(kind, "160000")
 
 
 def _join(folder: str, name: str) -> str:

@@ -23,7 +23,7 @@ from controller.core.spec import (
 Record = dict[str, Any]
 
 
-_OPTIONAL_FIELDS = ("declared_version", "collision_strategy")
+_OPTIONAL_FIELDS = ("declared_version", "collision_strategy", "code_delivery", "code_links")
 """Fields added later: in a record only when set, so older records keep their digests."""
 
 
@@ -116,8 +116,11 @@ def spec_digest(spec: DeploymentSpec) -> str:
 
 
 def entry_leaves_folder(record_json: str) -> bool:
-    """Whether a stored record's entrypoint may resolve outside its manifest's folder, where a
-    change would not touch the manifest (records are canonical JSON, so a scan is enough)."""
+    """Whether a stored record's code may lie outside its manifest's folder, where a change
+    would not touch the manifest: an entrypoint that leaves it, or a symlink in the code folder
+    (records are canonical JSON, so a scan is enough)."""
+    if '"code_links":true' in record_json:
+        return True
     key = '"entrypoint":"'
     start = record_json.find(key)
     if start < 0:

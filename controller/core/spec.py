@@ -108,6 +108,13 @@ class DeploymentSpec:
     collision_strategy: str | None = None
     """What a run beyond ``concurrency_limit`` does: ``ENQUEUE`` (the default when None) or
     ``CANCEL_NEW``, as Prefect 3's ``concurrency_limit: {limit, collision_strategy}``."""
+    code_delivery: dict[str, str] | None = None
+    """How a Prefect server's workers get the code (``code``, ``git_credentials``), when the
+    repository's ``.deployctl.yaml`` says so: part of what is declared, so that changing it
+    rewrites the deployments. The embedded registry records it and runs the code it stores."""
+    code_links: bool | None = None
+    """True when the code folder holds a symlink (set by the engine): what it points at can
+    change outside the folder, so a change anywhere may change this deployment."""
 
     @property
     def id(self) -> DeploymentId:

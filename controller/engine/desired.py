@@ -99,17 +99,26 @@ class DesiredStateBuilder:
         folders = FolderIndex(tree.files())
         code: dict[str, tuple[CodeFile, ...]] = {}
         digest_of_folder: dict[str, str] = {}
+        links = FolderIndex(tree.links())
+        linked: set[str] = set()
         for folder in {spec.code_dir for spec in load.specs.values()}:
             files = self._code_files(tree, folder, folders, manifests)
             digest = _digest(f"{f.path}\0{f.mode}\0{f.blob}" for f in files)
             code[digest], digest_of_folder[folder] = files, digest
+            if links.under("" if folder == "." else folder + "/"):
+                linked.add(folder)
         inputs = {
             i: _digest([s.source.file, tree.content_id(s.source.file) or "", digest_of_folder[s.code_dir]])
             for i, s in load.specs.items()
         }
         commits = self._versions(snapshot, tree, load, inputs, known, manifests)
         specs = {
-            i: replace(s, code_digest=digest_of_folder[s.code_dir], version=commits[i][:VERSION_LENGTH])
+            i: replace(
+                s,
+                code_digest=digest_of_folder[s.code_dir],
+                version=commits[i][:VERSION_LENGTH],
+                code_links=True if s.code_dir in linked else None,
+            )
             for i, s in load.specs.items()
         }
         return DesiredState(load, specs, inputs, commits, code, self._record_digests(tree, specs), tree)

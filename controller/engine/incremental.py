@@ -46,6 +46,7 @@ class Touched:
     candidates: frozenset[str]  # where to look for manifests: every file under ``code``
     files: frozenset[str]  # manifests whose deployments are re-planned: candidates and changed paths
     owned: int  # the owner's deployments in all, touched or not
+    generation: int  # the registry's, when ``owned`` was counted: a part read later must match it
 
     def declared_elsewhere(self, state: RegistryState, owner: str, ids: Collection[DeploymentId]) -> bool:
         """Whether one of ``ids`` is an owned deployment of a manifest this pass did not read."""
@@ -72,13 +73,20 @@ def find_touched(snapshot: Snapshot, registry: Registry, owner: str) -> Touched 
         changed = snapshot.changed_paths(since) if since != snapshot.commit else {}
     except DeployctlError:
         return None
-    if SETTINGS_FILE in changed or any(SYMLINK_MODE in modes for modes in changed.values()):
+    if (
+        SETTINGS_FILE in changed
+        or any(SYMLINK_MODE in modes for modes in changed.values())
+        or not all(_storable(p) for p in changed)
+    ):
+        return None
+    settings = _settings(snapshot)
+    if not settings.prune.enabled:  # owned deployments whose manifest is gone: only a full plan omits them
         return None
     summary = registry.owned_summary(owner, (PROJECT_FILE,))
     if summary.generation != status.applied_generation:  # written since: drift, a deletion, an edit
         return None
     folders = _enclosing(changed)
-    code = _code_folders(snapshot, folders, changed, summary.named, _settings(snapshot))
+    code = _code_folders(snapshot, folders, changed, summary.named, settings)
     tree = snapshot.tree if "" in code else snapshot.part_tree(folders, code)
     if tree is None:
         return None
@@ -87,7 +95,16 @@ def find_touched(snapshot: Snapshot, registry: Registry, owner: str) -> Touched 
     files = candidates | changed.keys()
     if summary.outside - files:  # a change anywhere may reach those: they must be read again
         return None
-    return Touched(since, tree, frozenset(code), candidates, files, summary.count)
+    return Touched(since, tree, frozenset(code), candidates, files, summary.count, summary.generation)
+
+
+def _storable(path: str) -> bool:
+    """Whether a registry can hold ``path`` (git names need not be UTF-8; a full pass says why not)."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _enclosing(changed: Collection[str]) -> set[str]:

@@ -163,8 +163,13 @@ class Reconciler:
             more = desired.specs.keys() - part.actual.keys()
             if more:  # created here, or declared elsewhere before: whose are they?
                 part = self.registry.read_part(owner, touched.files, more)
-            # a problem, or an identity also declared by an untouched file, needs every file
-            if desired.load.ok and not touched.declared_elsewhere(part, owner, more):
+            # a problem, an identity also declared by an untouched file, or a write since the
+            # count (the part would not be what was counted) needs every file
+            if (
+                desired.load.ok
+                and part.generation == touched.generation
+                and not touched.declared_elsewhere(part, owner, more)
+            ):
                 return desired, part, touched.owned
         state = self.registry.read_state(owner)
         return self.builder.build(snapshot, _known(state), self.env, infrastructure, variables), state, None

@@ -90,6 +90,9 @@ def load_manifests(
     diagnostics += _duplicate_identities(tree, specs)
     diagnostics += _duplicate_slugs(tree, specs)
     broken = frozenset(d.file for d in diagnostics if d.severity is Severity.ERROR)
+    delivery = settings.prefect.model_dump(include={"code", "git_credentials"}, exclude_none=True)
+    if delivery:
+        specs = [replace(s, code_delivery=delivery) for s in specs]
     valid = {s.id: s for s in specs if s.source.file not in broken}
     return LoadResult(valid, tuple(sorted(diagnostics)), tuple(files), broken, settings)
 
@@ -135,6 +138,10 @@ def _parse(
     key = (path, tree.content_id(path) or "")
     if key[1] and key in cache.parsed:
         return cache.parsed[key]
+    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if shown != path:  # git allows any bytes in a name; a registry stores text
+        message = "this path is not valid UTF-8, so no registry can name its deployments: rename it"
+        return ParsedManifest((), (Diagnostic(shown, 1, 1, "", message, "not-utf8"),))
     try:
         result = parse_manifest(
             path, tree.read(path), settings.defaults, env, settings.templating.env, variables

@@ -182,3 +182,15 @@ def test_repository_settings_create_the_pool_and_choose_the_code_mode(setup: Pre
     assert seen["work_pool_name"] == missing
     (step,) = seen["pull_steps"]
     assert "run_shell_script" in next(iter(step)) and "file://" + str(setup.home) in str(step)
+
+
+def test_changing_the_code_mode_in_settings_rewrites_the_pull_steps(setup: PrefectSync) -> None:
+    setup.repo.write({".deployctl.yaml": "prefect:\n  code: git\n"}).commit("clone the code")
+    assert setup.sync().ok
+    (clone, _) = setup.inspect(identity(setup))["pull_steps"]
+    assert "git_clone" in next(iter(clone))
+    setup.repo.write({".deployctl.yaml": "prefect:\n  code: storage\n"}).commit("ship it through storage")
+    result = setup.sync()
+    assert result.ok and result.plan is not None and result.plan.counts["update"] == 1, result.error
+    (step,) = setup.inspect(identity(setup))["pull_steps"]
+    assert "run_shell_script" in next(iter(step)) and "file://" + str(setup.home) in str(step)

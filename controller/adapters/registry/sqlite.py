@@ -156,14 +156,16 @@ class SqliteRegistry:
         with the status and the generation, in one transaction (the apply's compare-and-swap)."""
         try:
             self._db.execute("BEGIN")
-            rows = self._db.execute(
-                f"SELECT {_STATE_COLUMNS}, i.deployment_id IS NOT NULL FROM deployments d "
-                f"LEFT JOIN inventory i ON i.owner = ? AND i.deployment_id = d.id {where}",
-                (owner, *args),
-            ).fetchall()
-            generation = self.generation()
-            status = self.read_status(owner)
-            self._db.execute("COMMIT")
+            try:
+                rows = self._db.execute(
+                    f"SELECT {_STATE_COLUMNS}, i.deployment_id IS NOT NULL FROM deployments d "
+                    f"LEFT JOIN inventory i ON i.owner = ? AND i.deployment_id = d.id {where}",
+                    (owner, *args),
+                ).fetchall()
+                generation = self.generation()
+                status = self.read_status(owner)
+            finally:  # a long-lived controller must never be left inside this transaction
+                self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
         self._planned_at[owner] = generation

@@ -212,4 +212,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deployments_owner_file ON deployments(owner, source_file);
     CREATE INDEX deployments_owner_outside ON deployments(owner, entry_outside);
     """,
+    # records now say when a code folder holds a symlink (``code_links``), which older records
+    # do not: the next pass of every source is a full one, and records what it finds
+    """
+    UPDATE sources SET applied_generation = NULL;
+    """,
 )
