@@ -4,7 +4,10 @@ two controller processes for one owner keep exactly one active writer across a k
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +19,7 @@ import pytest
 
 from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
-from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
+from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, free_port, request, wait_for
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import prefect_cli, unique
 from tests.prefect.test_prefect_sync import block_manifest
@@ -156,3 +159,99 @@ def test_a_standby_controller_takes_over_after_a_kill_9_without_applying_again(
         first.kill()
         if second is not None:
             second.kill()
+
+
+class PrivateServer:
+    """A Prefect server of this test alone, restartable on its database (``.ci/prefect-server``
+    starts each server afresh)."""
+
+    def __init__(self, bin_dir: Path, home: Path) -> None:
+        self.bin_dir, self.home, self.port = bin_dir, home, free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+        }
+        command = [str(self.bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port"]
+        self.process = subprocess.Popen(
+            [*command, str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for(self._healthy, timeout=90, what="the server")
+
+    def _healthy(self) -> bool:
+        try:
+            return request(self.api_url + "/health")[0] == 200
+        except OSError:  # not listening yet
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def test_after_a_server_restart_the_orphaned_slot_is_taken_by_exactly_one_controller(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """Prefect forgets leases on a restart but keeps the slot counted: without the heartbeat
+    every controller would stand by until someone reset the limit by hand."""
+    server = PrivateServer(prefect_server.bin_dir, tmp_path / "prefect-home")
+    owner = unique("owner")
+
+    def control_of() -> PrefectOwnerControl:
+        client = PrefectClient(server.api_url)
+        return PrefectOwnerControl(client, owner, lease_seconds=1, heartbeat=0.2, silent_for=3)
+
+    server.start()
+    a, b = control_of(), control_of()
+    try:
+        assert a.acquire() and not b.acquire()
+        deadline = time.monotonic() + 5  # a live holder beats: never taken for an orphan
+        while time.monotonic() < deadline:
+            assert a.acquire() and not b.acquire()
+            time.sleep(0.3)
+        server.stop()
+        server.start()
+        holders: list[PrefectOwnerControl] = []
+
+        def one_holds() -> bool:
+            holders.extend(c for c in (a, b) if c.acquire())
+            return bool(holders)
+
+        wait_for(one_holds, timeout=30, what="a controller to take the orphaned slot")
+        (holder,) = set(holders)
+        other = b if holder is a else a
+        for _ in range(10):
+            assert holder.acquire() and not other.acquire()
+            time.sleep(0.3)
+    finally:
+        for c in (a, b):
+            with contextlib.suppress(Exception):
+                c.release()
+            c.close()
+        server.stop()
+
+
+def test_a_deactivated_lease_limit_is_activated_again(prefect_server: PrefectServer) -> None:
+    owner = unique("owner")
+    a, b = control(prefect_server, owner), control(prefect_server, owner)
+    try:
+        assert a.acquire()
+        a.release()
+        a.client.write("PATCH", f"/v2/concurrency_limits/{a.name}", {"active": False})
+        assert wait_for(lambda: b.acquire(), timeout=5, what="the limit to be active again")
+        assert not a.acquire()
+    finally:
+        for c in (a, b):
+            c.release()
+            c.close()

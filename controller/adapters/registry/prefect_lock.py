@@ -83,9 +83,12 @@ class SyncLease:
 
 
 def ensure_limit(client: PrefectClient, name: str) -> None:
-    """The global concurrency limit ``name`` with one slot, made once by whoever comes first."""
+    """The global concurrency limit ``name`` with one slot, made once by whoever comes first,
+    and active: a deactivated limit grants nothing, so no controller could ever write."""
     try:
-        client.get(f"{LIMITS}/{name}")
+        limit = client.get(f"{LIMITS}/{name}")
+        if limit.get("active") is False:
+            client.write("PATCH", f"{LIMITS}/{name}", {"active": True})
     except PrefectApiError as exc:
         if exc.status != 404:
             raise
