@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_state import StateStore
 from controller.core.plan import Action, Cause
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
@@ -194,3 +196,22 @@ def test_changing_the_code_mode_in_settings_rewrites_the_pull_steps(setup: Prefe
     assert result.ok and result.plan is not None and result.plan.counts["update"] == 1, result.error
     (step,) = setup.inspect(identity(setup))["pull_steps"]
     assert "run_shell_script" in next(iter(step)) and "file://" + str(setup.home) in str(step)
+
+
+def test_state_from_before_code_links_makes_the_next_pass_full_then_incremental(setup: PrefectSync) -> None:
+    assert setup.sync().ok
+    store = StateStore(PrefectClient(setup.server.api_url))
+    state = store.read(setup.owner)
+    assert state.status is not None
+    state.status.pop("records")  # as an older deployctl wrote it
+    store.write(state)
+    passes = []
+    for n in (3, 4):
+        setup.repo.write({"flows/nightly/flow.py": f"def run(n={n}):\n    print('n is', n)\n"}).commit(str(n))
+        registry, parts = setup.registry(), list[object]()
+        read_part = registry.read_part
+        registry.read_part = lambda *a, seen=parts, read=read_part: seen.append(a) or read(*a)  # type: ignore[method-assign]
+        result = setup.sync(registry)
+        assert result.ok and result.plan is not None and result.plan.counts["update"] == 1, result.error
+        passes.append("incremental" if parts else "full")
+    assert passes == ["full", "incremental"]

@@ -64,6 +64,11 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
     )
 
 
+RECORDS = 2
+"""The shape of the applied records in an owner's state: 2 says whether a code folder holds a
+symlink (``code_links``), which an incremental pass relies on."""
+
+
 class PrefectRegistry:
     supported_infrastructure: frozenset[str] | None = None
     """Any: Prefect's workers run what their pools run."""
@@ -316,6 +321,7 @@ class PrefectRegistry:
             "last_attempted_revision": app.revision,
             "last_applied_revision": app.revision if applied else old.get("last_applied_revision"),
             "applied_generation": generation if applied else old.get("applied_generation"),
+            "records": RECORDS if applied else old.get("records"),
             "conditions": [c.to_json() for c in app.conditions],
         }
         outcomes = _outcomes(plan, failures, applied)
@@ -376,7 +382,8 @@ def _status(state: OwnerState) -> SourceStatus | None:
         path=s["path"],
         last_attempted_revision=s["last_attempted_revision"],
         last_applied_revision=s["last_applied_revision"],
-        applied_generation=s["applied_generation"],
+        # records of an older shape (no code_links): the next pass is a full one, which learns it
+        applied_generation=s["applied_generation"] if s.get("records") == RECORDS else None,
         conditions=tuple(Condition.from_json(c) for c in s["conditions"]),
         updated_at=s.get("updated_at"),
     )
