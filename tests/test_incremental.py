@@ -336,3 +336,17 @@ def test_changing_how_prefect_workers_get_the_code_rewrites_the_deployments(
     assert {str(d) for c in result.plan.changes for d in c.diff} == {
         "code_delivery: <absent> -> {'code': 'storage'}"
     }
+
+
+def test_a_long_lived_reconciler_records_a_new_link_as_a_fresh_one_does(tmp_path: Path) -> None:
+    """The controller keeps one reconciler, whose digests are memoised across passes."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({**deployment_files("a"), **deployment_files("b")}).commit("initial")
+    live = fresh(tmp_path, repo)
+    assert live.reconcile_once(SyncOptions()).ok
+    (repo.root / "flows/b/data.txt").symlink_to("../../shared/data.txt")  # dangling for now
+    repo.commit("a link")
+    assert live.reconcile_once(SyncOptions()).ok
+    with sqlite3.connect(tmp_path / "state" / "registry.db") as db:
+        (record,) = db.execute("SELECT record FROM deployments WHERE id = 'etl/b'").fetchone()
+    assert json.loads(record).get("code_links") is True

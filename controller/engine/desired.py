@@ -136,6 +136,7 @@ class DesiredStateBuilder:
                 identity,
                 spec.version or "",
                 spec.code_digest or "",
+                "links" if spec.code_links else "",
                 self.load_cache.key,
             )
             digest = previous.get(key) or spec_digest(spec)
