@@ -13,7 +13,14 @@ from typing import Any
 
 import yaml
 
-from controller.loading.yaml_values import ManifestLoader, TooDeep, TooLarge, ValueRefused, build_plain
+from controller.loading.yaml_values import (
+    ManifestLoader,
+    NotPlain,
+    TooDeep,
+    TooLarge,
+    ValueRefused,
+    build_plain,
+)
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -57,7 +64,9 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
         if problem:
             return problem
     if "&" not in text and "<<" not in text:
-        return _parse_plain(text)
+        plain = _parse_plain(text)
+        if plain is not None:
+            return plain
     try:
         data = yaml.load(text, Loader=ManifestLoader)  # noqa: S506 - the safe C loader, JSON values only
     except yaml.YAMLError as exc:
@@ -74,9 +83,9 @@ def parse_yaml(raw: bytes) -> ParsedYaml | YamlProblem:
     return ParsedYaml(text, data)
 
 
-def _parse_plain(text: str) -> ParsedYaml | YamlProblem:
+def _parse_plain(text: str) -> ParsedYaml | YamlProblem | None:
     """A document without anchors or merge keys: every node is built once, so depth and size
-    are bounded while building, with no second walk."""
+    are bounded while building, with no second walk. None: a node the walk does not build."""
     loader = ManifestLoader(text)
     try:
         data = build_plain(loader, loader.get_single_node(), MAX_DEPTH, MAX_NODES)
@@ -85,7 +94,11 @@ def _parse_plain(text: str) -> ParsedYaml | YamlProblem:
     except TooDeep as deep:
         return _too_deep(deep.mark.line + 1, deep.mark.column + 1)
     except TooLarge:
-        return _too_many_nodes()
+        return YamlProblem(
+            1, 1, "too-large", f"document holds more than {MAX_NODES:,} values: split it or move data out"
+        )
+    except NotPlain:
+        return None
     finally:
         loader.dispose()
     return ParsedYaml(text, data)

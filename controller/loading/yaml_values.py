@@ -104,7 +104,8 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _NULL = "tag:yaml.org,2002:null"
-_MERGE_KEYS = {"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"}
+_SCALARS = {f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float", "timestamp", "binary")}
+"""Scalar tags whose constructors are plain functions of one node (refusals included)."""
 
 
 class TooDeep(Exception):
@@ -116,14 +117,18 @@ class TooLarge(Exception):
     pass
 
 
+class NotPlain(Exception):
+    """A node the one walk does not build (a merge or ``=`` key, a tag on a collection, a tag
+    that does not fit its node): the caller loads the document the usual way."""
+
+
 def build_plain(loader: ManifestLoader, root: yaml.Node | None, max_depth: int, max_nodes: int) -> Any:
     """The value ``loader`` would construct from ``root``, a document composed without anchors.
 
-    Plain maps, sequences and strings are built directly; every other tag goes through the
-    loader's own constructor, so the values and refusals are ``ManifestLoader``'s (one
-    difference: the keys 1, 1.0 and true, equal in Python, stay three JSON keys). Raises
-    ``TooDeep`` past ``max_depth`` nested collections and ``TooLarge`` past ``max_nodes`` nodes
-    (keys included).
+    Plain maps, sequences, strings and nulls are built directly, and the scalars of
+    ``_SCALARS`` by the loader's own constructors, so the values and refusals are
+    ``ManifestLoader``'s; anything else raises ``NotPlain``. Raises ``TooDeep`` past
+    ``max_depth`` nested collections and ``TooLarge`` past ``max_nodes`` nodes (keys included).
     """
     constructors: dict[str | None, Callable[[Any, yaml.Node], Any]] = loader.yaml_constructors
     count = 0
@@ -133,27 +138,31 @@ def build_plain(loader: ManifestLoader, root: yaml.Node | None, max_depth: int, 
         count += 1
         if count > max_nodes:
             raise TooLarge
-        tag = node.tag
-        if tag == _STR:
-            return node.value
-        if tag == _MAP:
-            if depth >= max_depth:
-                raise TooDeep(node)
-            pairs = node.value
-            if any(key.tag in _MERGE_KEYS or type(key) is not yaml.ScalarNode for key, _ in pairs):
-                return loader.construct_object(node, deep=True)
+        kind, tag = type(node), node.tag
+        if kind is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            if tag == _NULL:
+                return None
+            if tag in _SCALARS:
+                return constructors[tag](loader, node)
+        elif depth >= max_depth:
+            raise TooDeep(node)
+        elif kind is yaml.MappingNode and tag == _MAP:
             mapping = {}
-            for key_node, value_node in pairs:
-                key = build(key_node, depth + 1)
-                mapping[key if type(key) is str else json.dumps(key)] = build(value_node, depth + 1)
-            return mapping
-        if tag == _SEQ:
-            if depth >= max_depth:
-                raise TooDeep(node)
+            for key_node, value_node in node.value:
+                if type(key_node) is not yaml.ScalarNode or key_node.tag not in _PLAIN_KEYS:
+                    raise NotPlain
+                mapping[build(key_node, depth + 1)] = build(value_node, depth + 1)
+            if all(type(key) is str for key in mapping):
+                return mapping
+            # as ManifestLoader.construct_mapping: keys equal in Python (1, true) merge first
+            return {key if type(key) is str else json.dumps(key): value for key, value in mapping.items()}
+        elif kind is yaml.SequenceNode and tag == _SEQ:
             return [build(item, depth + 1) for item in node.value]
-        if tag == _NULL:
-            return None
-        constructor = constructors.get(tag) if type(node) is yaml.ScalarNode else None
-        return constructor(loader, node) if constructor else loader.construct_object(node, deep=True)
+        raise NotPlain
 
     return None if root is None else build(root, 0)
+
+
+_PLAIN_KEYS = {_STR, _NULL, *_SCALARS}
