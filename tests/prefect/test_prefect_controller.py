@@ -19,6 +19,7 @@ import pytest
 
 from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
+from controller.adapters.registry.prefect_lock import SyncLease
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, free_port, request, wait_for
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import prefect_cli, unique
@@ -203,25 +204,30 @@ class PrivateServer:
 def test_after_a_server_restart_the_orphaned_slot_is_taken_by_exactly_one_controller(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
-    """Prefect forgets leases on a restart but keeps the slot counted: without the heartbeat
-    every controller would stand by until someone reset the limit by hand."""
+    """Prefect forgets leases on a restart but keeps the slot counted: unless the orphan is
+    proven and reset, every controller stands by, and every sync waits and fails, until
+    someone resets the limits by hand."""
     server = PrivateServer(prefect_server.bin_dir, tmp_path / "prefect-home")
     owner = unique("owner")
 
     def control_of() -> PrefectOwnerControl:
         client = PrefectClient(server.api_url)
-        return PrefectOwnerControl(client, owner, lease_seconds=1, heartbeat=0.2, silent_for=3)
+        return PrefectOwnerControl(client, owner, lease_seconds=1, patience=3)
 
     server.start()
     a, b = control_of(), control_of()
     try:
         assert a.acquire() and not b.acquire()
-        deadline = time.monotonic() + 5  # a live holder beats: never taken for an orphan
+        deadline = time.monotonic() + 5  # a live holder's lease is renewed, never reset
         while time.monotonic() < deadline:
             assert a.acquire() and not b.acquire()
             time.sleep(0.3)
+        SyncLease(PrefectClient(server.api_url), owner).acquire()  # a sync in flight
         server.stop()
         server.start()
+        started = time.monotonic()
+        SyncLease(PrefectClient(server.api_url), owner, patience=2).acquire()
+        assert time.monotonic() - started < 30, "the next sync proves the orphan and goes on"
         holders: list[PrefectOwnerControl] = []
 
         def one_holds() -> bool:

@@ -6,41 +6,25 @@ repossessor frees it when the holder stops renewing, so a standby takes over aft
 controller. Prefect's shortest lease is 60 s (and its repossessor looks every 15 s), so under
 this backend a lease lasts at least 60 s, and a standby takes over within about 80 s.
 
-Prefect keeps leases in memory but counts slots in its database, so a restart of the server
-leaves the slot taken by a lease nobody holds any more. So the holder beats a heartbeat
-document every ``heartbeat`` seconds; a standby that finds the slot taken and the heartbeat
-unchanged for ``silent_for`` seconds of its own clock (longer than a lease and the
-repossessor's rounds: a holder that merely died would have lost the slot by then) resets the
-slot and takes it.
-
-The suspend flag and the refresh stamp (a webhook received by a standby, relayed to the active
-controller) are block documents of their own, beside the owner's state document
-(``prefect_state``), each written whole. Built by the composition root; the controller loop sees
-``controller.runtime.controlling.ports.OwnerControl``. Apart from the lease, a Prefect apply
-is still guarded by its own sync lock and generation check (``prefect_lock``, ``serial``).
+Prefect forgets leases when it restarts but keeps slots counted: the holder names its lease
+in a control document, and a standby proves an orphaned slot and resets it
+(``prefect_lock.SlotHolder``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import random
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_lock import LIMITS, ensure_limit
+from controller.adapters.registry.prefect_lock import LIMITS, SlotHolder, ensure_limit
 from controller.adapters.registry.prefect_settings import resolve_server
 from controller.adapters.registry.prefect_state import StateStore
 
 SHORTEST_LEASE = 60.0  # seconds: Prefect refuses shorter lease durations
-HEARTBEAT = 15.0  # seconds between the holder's heartbeats, at most one a renewal
-REPOSSESSED_WITHIN = 45.0
-"""Three rounds of Prefect's repossessor, which frees an expired lease's slot within 15 s: a
-heartbeat unchanged for a lease and this long means a slot nobody holds (a holder renews,
-and so beats, every third of its lease)."""
 
 
 def controller_lock_name(owner: str) -> str:
@@ -53,20 +37,16 @@ class PrefectOwnerControl:
         client: PrefectClient,
         owner: str,
         lease_seconds: float = 15.0,
-        heartbeat: float = HEARTBEAT,
-        silent_for: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        patience: float | None = None,
     ) -> None:
         self.client, self.owner = client, owner
         self.lease_seconds = max(SHORTEST_LEASE, lease_seconds)
         self.name = controller_lock_name(owner)
         self.lease_id: str | None = None
-        self.heartbeat, self.clock = heartbeat, clock
-        self.silent_for = self.lease_seconds + REPOSSESSED_WITHIN if silent_for is None else silent_for
         self._store = StateStore(client)
+        self._holder = SlotHolder(client, "lease", owner, clock, patience)
         self._limit_checked = False
-        self._last_beat = 0.0
-        self._heard: tuple[Any, float] | None = None  # the holder's last heartbeat, and since when
 
     def close(self) -> None:
         self.client.close()
@@ -78,7 +58,6 @@ class PrefectOwnerControl:
                 self.client.write(
                     "POST", f"{LIMITS}/leases/{self.lease_id}/renew", {"lease_duration": self.lease_seconds}
                 )
-                self._beat(force=False)
                 return True
             except PrefectApiError as exc:
                 if exc.status not in (404, 410):
@@ -88,13 +67,8 @@ class PrefectOwnerControl:
             ensure_limit(self.client, self.name)
             self._limit_checked = True
         taken = self._take()
-        if taken is None and self._orphaned():
-            # every standby finds the orphan at about the same time: after a random pause, the
-            # first one's heartbeat tells the others to look again
-            time.sleep(random.uniform(0, 2))
-            if self._orphaned():
-                self.client.write("PATCH", f"{LIMITS}/{self.name}", {"active_slots": 0})
-                taken = self._take()
+        if taken is None and self._holder.reset_if_orphaned(self.name, time.sleep):
+            taken = self._take()
         return bool(taken)
 
     def _take(self) -> bool | None:
@@ -119,30 +93,9 @@ class PrefectOwnerControl:
             self._limit_checked = False
             self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease["lease_id"]})
             return False
+        self._holder.hold(str(lease["lease_id"]), self.lease_seconds)
         self.lease_id = str(lease["lease_id"])
-        self._heard = None
-        self._beat(force=True)
         return True
-
-    def _beat(self, force: bool) -> None:
-        now = self.clock()
-        if force or now - self._last_beat >= self.heartbeat:
-            self._store.write_control(
-                "lease", self.owner, {"lease": self.lease_id, "beat": secrets.randbits(48)}
-            )
-            self._last_beat = now
-
-    def _orphaned(self) -> bool:
-        """Whether the holder's heartbeat has not changed for ``silent_for`` seconds. A slot taken
-        by a holder that never beat (an older deployctl) is never taken for an orphan."""
-        heard = self._store.read_control("lease", self.owner)
-        now = self.clock()
-        if heard is None:
-            return False
-        if self._heard is None or self._heard[0] != heard:
-            self._heard = (heard, now)
-            return False
-        return now - self._heard[1] >= self.silent_for
 
     def release(self) -> None:
         """Give the slot back at a clean shutdown, so a standby takes over at its next try."""

@@ -4,21 +4,99 @@ Two CI jobs syncing one source at once must not mix their commits. The lease liv
 server, so it holds across machines; it expires on its own (Prefect's repossessor frees it)
 if a sync is killed, so a crash never locks an owner out for longer than ``DURATION``. Used
 by ``PrefectRegistry.apply``, which also checks that nothing changed since the plan was read.
+
+Prefect keeps leases in memory but counts slots in its database: a restart of the server
+leaves a slot taken by a lease nobody holds. ``SlotHolder`` names each holder's lease in a
+control document, so that a waiter can prove the slot orphaned and reset it (the controller's
+lease, ``prefect_control``, uses it too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.errors import RegistryUnavailable
+from controller.adapters.registry.prefect_state import StateStore
+from controller.errors import DeployctlError, RegistryUnavailable
 
 DURATION = 60.0  # seconds (Prefect accepts 60 s to 1 day): a killed sync blocks its owner this long
 WAIT = 300.0  # how long a second writer waits for the first before giving up
 LIMITS = "/v2/concurrency_limits"
+REPOSSESSED_WITHIN = 45.0
+"""Three rounds of Prefect's repossessor, which frees an expired lease's slot within 15 s."""
+JITTER = 5.0  # seconds: waiters that prove one orphan at once look again at different times
+
+
+class SlotHolder:
+    """The lease that holds a one-slot limit, named in the owner's control document ``kind``.
+
+    A waiter that has seen the slot taken by the same named lease for that lease's duration
+    and ``REPOSSESSED_WITHIN`` more (``patience``) asks the server to renew it: a live
+    holder's lease is renewed (for its own duration: never shortened), a forgotten one is
+    refused, which proves the slot orphaned. A slot whose holder names no lease (an older
+    deployctl) is never taken for an orphan.
+    """
+
+    def __init__(
+        self,
+        client: PrefectClient,
+        kind: str,
+        owner: str,
+        clock: Callable[[], float] = time.monotonic,
+        patience: float | None = None,
+    ) -> None:
+        self.client, self.kind, self.owner, self.clock = client, kind, owner, clock
+        self.patience = patience
+        self._store = StateStore(client)
+        self._seen: tuple[Any, float] | None = None
+
+    def hold(self, lease_id: str, seconds: float) -> None:
+        """Name a lease just taken; if that fails, give the slot back (an unnamed holder could
+        later be taken for an orphan) and fail."""
+        try:
+            self._store.write_control(self.kind, self.owner, {"lease": lease_id, "seconds": seconds})
+        except DeployctlError:
+            with contextlib.suppress(DeployctlError):
+                self.client.write("POST", f"{LIMITS}/decrement-with-lease", {"lease_id": lease_id})
+            raise
+
+    def reset_if_orphaned(self, name: str, sleep: Callable[[float], None]) -> bool:
+        """Reset the slot of ``name`` if its holder is proven gone; True if it was reset."""
+        orphan = self._orphan()
+        if orphan is None:
+            return False
+        sleep(random.uniform(0, JITTER))
+        if self._store.read_control(self.kind, self.owner) != orphan:
+            return False  # another waiter took the slot meanwhile
+        self.client.write("PATCH", f"{LIMITS}/{name}", {"active_slots": 0})
+        self._seen = None
+        return True
+
+    def _orphan(self) -> dict[str, Any] | None:
+        holder = self._store.read_control(self.kind, self.owner)
+        if not isinstance(holder, dict) or not holder.get("lease"):
+            return None
+        now = self.clock()
+        if self._seen is None or self._seen[0] != holder:
+            self._seen = (holder, now)
+            return None
+        seconds = float(holder.get("seconds") or DURATION)
+        patience = seconds + REPOSSESSED_WITHIN if self.patience is None else self.patience
+        if now - self._seen[1] < patience:
+            return None
+        self._seen = (holder, now)  # a live holder is asked again only after as long
+        try:
+            self.client.write("POST", f"{LIMITS}/leases/{holder['lease']}/renew", {"lease_duration": seconds})
+            return None
+        except PrefectApiError as exc:
+            if exc.status not in (404, 410):
+                raise
+        return holder
 
 
 def lock_name(owner: str) -> str:
@@ -27,7 +105,11 @@ def lock_name(owner: str) -> str:
 
 class SyncLease:
     def __init__(
-        self, client: PrefectClient, owner: str, clock: Callable[[], float] = time.monotonic
+        self,
+        client: PrefectClient,
+        owner: str,
+        clock: Callable[[], float] = time.monotonic,
+        patience: float | None = None,
     ) -> None:
         self.client = client
         self.owner = owner
@@ -35,6 +117,7 @@ class SyncLease:
         self.clock = clock
         self.lease_id: str | None = None
         self._renewed = 0.0
+        self._holder = SlotHolder(client, "sync-lease", owner, clock, patience)
 
     def __enter__(self) -> SyncLease:
         self.acquire()
@@ -61,8 +144,10 @@ class SyncLease:
                         f"another sync of owner {self.owner} has held the lock {self.name} for over "
                         f"{WAIT:.0f} s; nothing was applied; the next sync retries"
                     ) from exc
-                self.client.sleep(min(max(exc.retry_after or 1.0, 0.2), 5.0))
+                if not self._holder.reset_if_orphaned(self.name, self.client.sleep):
+                    self.client.sleep(min(max(exc.retry_after or 1.0, 0.2), 5.0))
                 continue
+            self._holder.hold(str(lease["lease_id"]), DURATION)
             self.lease_id = str(lease["lease_id"])
             self._renewed = self.clock()
             return
@@ -87,8 +172,8 @@ def ensure_limit(client: PrefectClient, name: str) -> None:
     and active: a deactivated limit grants nothing, so no controller could ever write."""
     try:
         limit = client.get(f"{LIMITS}/{name}")
-        if limit.get("active") is False:
-            client.write("PATCH", f"{LIMITS}/{name}", {"active": True})
+        if limit.get("active") is False:  # its slot count was frozen while inactive: stale
+            client.write("PATCH", f"{LIMITS}/{name}", {"active": True, "active_slots": 0})
     except PrefectApiError as exc:
         if exc.status != 404:
             raise
