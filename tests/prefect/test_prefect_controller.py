@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from controller.adapters.registry import prefect_lock
 from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
 from controller.adapters.registry.prefect_lock import SyncLease
@@ -212,7 +214,7 @@ def test_after_a_server_restart_the_orphaned_slot_is_taken_by_exactly_one_contro
 
     def control_of() -> PrefectOwnerControl:
         client = PrefectClient(server.api_url)
-        return PrefectOwnerControl(client, owner, lease_seconds=1, patience=3)
+        return PrefectOwnerControl(client, owner, lease_seconds=1, patience=3, claim_wait=0)
 
     server.start()
     a, b = control_of(), control_of()
@@ -226,15 +228,16 @@ def test_after_a_server_restart_the_orphaned_slot_is_taken_by_exactly_one_contro
         server.stop()
         server.start()
         started = time.monotonic()
-        SyncLease(PrefectClient(server.api_url), owner, patience=2).acquire()
-        assert time.monotonic() - started < 30, "the next sync proves the orphan and goes on"
+        SyncLease(PrefectClient(server.api_url), owner, patience=2, claim_wait=0).acquire()
+        # patience, a jitter of up to 5 s, and a claim held for a third of the 60 s lease
+        assert time.monotonic() - started < 60, "the next sync proves the orphan and goes on"
         holders: list[PrefectOwnerControl] = []
 
         def one_holds() -> bool:
             holders.extend(c for c in (a, b) if c.acquire())
             return bool(holders)
 
-        wait_for(one_holds, timeout=30, what="a controller to take the orphaned slot")
+        wait_for(one_holds, timeout=60, what="a controller to take the orphaned slot")
         (holder,) = set(holders)
         other = b if holder is a else a
         for _ in range(10):
@@ -261,3 +264,32 @@ def test_a_deactivated_lease_limit_is_activated_again(prefect_server: PrefectSer
         for c in (a, b):
             c.release()
             c.close()
+
+
+def test_of_two_waiters_proving_one_orphan_at_once_exactly_one_resets_it(
+    prefect_server: PrefectServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pause apart: the claim that still stands a while later decides."""
+    monkeypatch.setattr(prefect_lock, "JITTER", 0.0)
+    owner, client = unique("owner"), PrefectClient(prefect_server.api_url)
+    name = prefect_lock.lock_name(owner)
+    prefect_lock.ensure_limit(client, name)
+    client.write("PATCH", f"{prefect_lock.LIMITS}/{name}", {"active_slots": 1})  # as after a restart
+    waiters = [
+        prefect_lock.SlotHolder(
+            PrefectClient(prefect_server.api_url), "sync-lease", owner, patience=0, claim_wait=1
+        )
+        for _ in range(3)
+    ]
+    waiters[0].hold(str(uuid.uuid4()), 60)  # names a lease the server does not know
+    assert not any(w.reset_if_orphaned(name, time.sleep) for w in waiters)  # first sight
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda w=w: results.append(w.reset_if_orphaned(name, time.sleep)))
+        for w in waiters
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, True]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_lock import LIMITS, SlotHolder, ensure_limit
+from controller.adapters.registry.prefect_lock import CLAIM_WAIT, LIMITS, SlotHolder, ensure_limit
 from controller.adapters.registry.prefect_settings import resolve_server
 from controller.adapters.registry.prefect_state import StateStore
 
@@ -39,13 +39,14 @@ class PrefectOwnerControl:
         lease_seconds: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         patience: float | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         self.client, self.owner = client, owner
         self.lease_seconds = max(SHORTEST_LEASE, lease_seconds)
         self.name = controller_lock_name(owner)
         self.lease_id: str | None = None
         self._store = StateStore(client)
-        self._holder = SlotHolder(client, "lease", owner, clock, patience)
+        self._holder = SlotHolder(client, "lease", owner, clock, patience, claim_wait)
         self._limit_checked = False
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,10 @@ LIMITS = "/v2/concurrency_limits"
 REPOSSESSED_WITHIN = 45.0
 """Three rounds of Prefect's repossessor, which frees an expired lease's slot within 15 s."""
 JITTER = 5.0  # seconds: waiters that prove one orphan at once look again at different times
+CLAIM_WAIT = 20.0
+"""Seconds a waiter's claim must stand before it resets a slot: longer than the client's
+retries of one write (about 17 s), so that a claim or a name written by another waiter or a
+new holder has landed by then."""
 
 
 class SlotHolder:
@@ -38,8 +43,11 @@ class SlotHolder:
     A waiter that has seen the slot taken by the same named lease for that lease's duration
     and ``REPOSSESSED_WITHIN`` more (``patience``) asks the server to renew it: a live
     holder's lease is renewed (for its own duration: never shortened), a forgotten one is
-    refused, which proves the slot orphaned. A slot whose holder names no lease (an older
-    deployctl) is never taken for an orphan.
+    refused, which proves the slot orphaned. The waiter then claims the document and resets
+    the slot only if its claim still stands a third of the lease and ``CLAIM_WAIT`` later:
+    of several waiters one resets, and a holder whose lease the server forgot has found out
+    at its next renewal and stopped. A slot whose holder names no lease (an older deployctl,
+    or one that died before naming it) is never taken for an orphan: it is reset by hand.
     """
 
     def __init__(
@@ -49,9 +57,10 @@ class SlotHolder:
         owner: str,
         clock: Callable[[], float] = time.monotonic,
         patience: float | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         self.client, self.kind, self.owner, self.clock = client, kind, owner, clock
-        self.patience = patience
+        self.patience, self.claim_wait = patience, claim_wait
         self._store = StateStore(client)
         self._seen: tuple[Any, float] | None = None
 
@@ -72,7 +81,12 @@ class SlotHolder:
             return False
         sleep(random.uniform(0, JITTER))
         if self._store.read_control(self.kind, self.owner) != orphan:
-            return False  # another waiter took the slot meanwhile
+            return False  # another waiter claimed or took the slot meanwhile
+        claim = {"claim": secrets.token_hex(8)}
+        self._store.write_control(self.kind, self.owner, claim)
+        sleep(_seconds(orphan) / 3 + self.claim_wait)
+        if self._store.read_control(self.kind, self.owner) != claim:
+            return False
         self.client.write("PATCH", f"{LIMITS}/{name}", {"active_slots": 0})
         self._seen = None
         return True
@@ -85,7 +99,7 @@ class SlotHolder:
         if self._seen is None or self._seen[0] != holder:
             self._seen = (holder, now)
             return None
-        seconds = float(holder.get("seconds") or DURATION)
+        seconds = _seconds(holder)
         patience = seconds + REPOSSESSED_WITHIN if self.patience is None else self.patience
         if now - self._seen[1] < patience:
             return None
@@ -99,6 +113,12 @@ class SlotHolder:
         return holder
 
 
+def _seconds(holder: dict[str, Any]) -> float:
+    """The named lease's duration, as Prefect bounds one (60 s to a day)."""
+    seconds = holder.get("seconds")
+    return min(max(float(seconds), 60.0), 86400.0) if isinstance(seconds, (int, float)) else DURATION
+
+
 def lock_name(owner: str) -> str:
     return f"deployctl-sync-{hashlib.sha256(owner.encode()).hexdigest()[:24]}"
 
@@ -110,6 +130,7 @@ class SyncLease:
         owner: str,
         clock: Callable[[], float] = time.monotonic,
         patience: float | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         self.client = client
         self.owner = owner
@@ -117,7 +138,7 @@ class SyncLease:
         self.clock = clock
         self.lease_id: str | None = None
         self._renewed = 0.0
-        self._holder = SlotHolder(client, "sync-lease", owner, clock, patience)
+        self._holder = SlotHolder(client, "sync-lease", owner, clock, patience, claim_wait)
 
     def __enter__(self) -> SyncLease:
         self.acquire()
@@ -144,7 +165,11 @@ class SyncLease:
                         f"another sync of owner {self.owner} has held the lock {self.name} for over "
                         f"{WAIT:.0f} s; nothing was applied; the next sync retries"
                     ) from exc
-                if not self._holder.reset_if_orphaned(self.name, self.client.sleep):
+                try:
+                    reset = self._holder.reset_if_orphaned(self.name, self.client.sleep)
+                except DeployctlError:  # an outage while looking: wait as for a live holder
+                    reset = False
+                if not reset:
                     self.client.sleep(min(max(exc.retry_after or 1.0, 0.2), 5.0))
                 continue
             self._holder.hold(str(lease["lease_id"]), DURATION)
@@ -172,8 +197,8 @@ def ensure_limit(client: PrefectClient, name: str) -> None:
     and active: a deactivated limit grants nothing, so no controller could ever write."""
     try:
         limit = client.get(f"{LIMITS}/{name}")
-        if limit.get("active") is False:  # its slot count was frozen while inactive: stale
-            client.write("PATCH", f"{LIMITS}/{name}", {"active": True, "active_slots": 0})
+        if limit.get("active") is False:  # an inactive limit grants every caller
+            client.write("PATCH", f"{LIMITS}/{name}", {"active": True})
     except PrefectApiError as exc:
         if exc.status != 404:
             raise
