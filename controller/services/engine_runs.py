@@ -15,6 +15,8 @@ from typing import Any
 from controller.ports import EngineRun, EngineRuns
 
 LogLine = tuple[str, str, str]
+FINAL_LINE = "Finished in state"  # what Prefect's flow engine logs last in a flow run
+LAST_LINES_WAIT = 10.0  # seconds of quiet after the end before the last lines are given up
 
 
 @dataclass
@@ -28,14 +30,24 @@ class RemoteRuns:
         return self.runs.create(deployment, parameters, start_at)
 
     def follow(self, run_id: str) -> Iterator[LogLine]:
-        """Log lines as the server has them, until the run is finished and every line was given."""
-        seen, quiet_after_end = 0, 0
-        while quiet_after_end < 2:  # a flow's last lines reach the server just after its final state
+        """Log lines as the server has them, until the run is finished and every line was given.
+
+        A flow process ships its logs in batches (every 2 s by default), the last one as it
+        exits, after its final state is set: so after the end, lines are awaited until the
+        flow engine's own last line ("Finished in state …") or ``LAST_LINES_WAIT`` of quiet."""
+        seen, quiet_since, last_seen = 0, None, False
+        while not last_seen:
             finished = self.runs.get(run_id).finished
             lines = self.runs.logs(run_id, after=seen)
             seen += len(lines)
             yield from lines
-            quiet_after_end = quiet_after_end + 1 if finished and not lines else 0
+            last_seen = finished and any(line[2].startswith(FINAL_LINE) for line in lines)
+            if lines or not finished:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= LAST_LINES_WAIT:
+                return
             if not lines:
                 time.sleep(self.poll)
 
