@@ -59,3 +59,33 @@ def test_without_the_engines_last_line_following_ends_after_a_quiet_while(
 ) -> None:
     monkeypatch.setattr(engine_runs, "LAST_LINES_WAIT", 0.2)
     assert messages(LateLines(["one", "two"])) == ["one", "two"]
+
+
+@dataclass
+class EndsJustAfterItsLastLine:
+    """The engine's last line is on the server one look before the run reads as finished."""
+
+    looks: int = 0
+
+    def create(self, deployment: str, parameters: Mapping[str, Any] | None, start_at: datetime | None) -> Run:
+        raise NotImplementedError
+
+    def get(self, run_id: str) -> Run:
+        return Run(state_name="Completed", finished=self.looks >= 2)
+
+    def logs(self, run_id: str, after: int = 0) -> list[tuple[str, str, str]]:
+        self.looks += 1
+        assert self.looks < 20, "still following long after the last line was given"
+        lines = [("t", "INFO", "working"), ("t", "INFO", "Finished in state Completed()")]
+        return lines[after:]
+
+
+def test_a_last_line_given_before_the_run_read_as_finished_still_ends_the_follow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_runs, "LAST_LINES_WAIT", 1000.0)
+    runs = EndsJustAfterItsLastLine()
+    assert [line[2] for line in RemoteRuns(runs, poll=0.01).follow("r")] == [  # type: ignore[arg-type]
+        "working",
+        "Finished in state Completed()",
+    ]

@@ -35,13 +35,15 @@ class RemoteRuns:
         A flow process ships its logs in batches (every 2 s by default), the last one as it
         exits, after its final state is set: so after the end, lines are awaited until the
         flow engine's own last line ("Finished in state …") or ``LAST_LINES_WAIT`` of quiet."""
-        seen, quiet_since, last_seen = 0, None, False
-        while not last_seen:
+        seen, quiet_since, last_given = 0, None, False
+        while True:
             finished = self.runs.get(run_id).finished
             lines = self.runs.logs(run_id, after=seen)
             seen += len(lines)
             yield from lines
-            last_seen = finished and any(line[2].startswith(FINAL_LINE) for line in lines)
+            last_given = last_given or any(line[2].startswith(FINAL_LINE) for line in lines)
+            if finished and last_given:
+                return
             if lines or not finished:
                 quiet_since = None
             elif quiet_since is None:

@@ -22,6 +22,7 @@ from controller.adapters.registry import prefect_lock
 from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
 from controller.adapters.registry.prefect_lock import SyncLease
+from controller.errors import RegistryUnavailable
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, free_port, request, wait_for
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import prefect_cli, unique
@@ -293,3 +294,17 @@ def test_of_two_waiters_proving_one_orphan_at_once_exactly_one_resets_it(
     for thread in threads:
         thread.join()
     assert sorted(results) == [False, False, True]
+
+
+def test_a_sync_that_gives_up_waiting_for_the_lock_says_how_to_free_it(prefect_server: PrefectServer) -> None:
+    owner = unique("owner")
+    first = SyncLease(PrefectClient(prefect_server.api_url), owner)
+    first.acquire()
+    ticks = iter(range(0, 10_000, 100))  # each look at the clock: 100 s later
+    second = SyncLease(PrefectClient(prefect_server.api_url), owner, clock=lambda: float(next(ticks)))
+    try:
+        with pytest.raises(RegistryUnavailable) as refused:
+            second.acquire()
+        assert f"prefect global-concurrency-limit update {second.name} --active-slots 0" in str(refused.value)
+    finally:
+        first.release()

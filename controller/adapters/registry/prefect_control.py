@@ -9,6 +9,12 @@ this backend a lease lasts at least 60 s, and a standby takes over within about 
 Prefect forgets leases when it restarts but keeps slots counted: the holder names its lease
 in a control document, and a standby proves an orphaned slot and resets it
 (``prefect_lock.SlotHolder``).
+
+The suspend flag and the refresh stamp (a webhook received by a standby, relayed to the active
+controller) are block documents of their own, beside the owner's state document
+(``prefect_state``), each written whole. Built by the composition root; the controller loop sees
+``controller.runtime.controlling.ports.OwnerControl``. Apart from the lease, a Prefect apply
+is still guarded by its own sync lock and generation check (``prefect_lock``, ``serial``).
 """
 
 from __future__ import annotations

@@ -163,7 +163,9 @@ class SyncLease:
                 if self.clock() >= deadline:
                     raise RegistryUnavailable(
                         f"another sync of owner {self.owner} has held the lock {self.name} for over "
-                        f"{WAIT:.0f} s; nothing was applied; the next sync retries"
+                        f"{WAIT:.0f} s; nothing was applied; the next sync retries. If no other sync "
+                        "runs (a restart of the Prefect server can leave the lock taken), free it: "
+                        f"prefect global-concurrency-limit update {self.name} --active-slots 0"
                     ) from exc
                 try:
                     reset = self._holder.reset_if_orphaned(self.name, self.client.sleep)
