@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from controller.core.plan import Plan
 from controller.core.records import entry_leaves_folder
 from controller.core.runs import FlowRun, StateType
-from controller.core.spec import DeploymentId
+from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
 from controller.loading.tree import SourceTree
 
@@ -223,6 +223,20 @@ class DeploymentRow:
     record: dict[str, Any]
 
 
+Refusal = tuple[str, str, str]
+"""Why a registry would refuse a declared deployment: (dotted field, message, code)."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a registry makes of the declared deployments before anything is planned: the specs
+    completed with its defaults (a Prefect server's default work pool), and the ones it would
+    refuse, so that ``plan`` refuses wherever ``sync`` would, at the file and line."""
+
+    specs: Mapping[DeploymentId, DeploymentSpec]
+    refusals: Mapping[DeploymentId, Refusal] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class SyncOutcome:
     deployment_id: str
@@ -241,6 +255,11 @@ class Registry(Protocol):
     """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
 
     def generation(self) -> int: ...
+
+    def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:
+        """Complete ``specs`` with this registry's defaults and name those it would refuse.
+        ``options``: the repository's settings for the backend (``Application.backend_options``)."""
+        ...
 
     def read_status(self, owner: str) -> SourceStatus | None: ...
 

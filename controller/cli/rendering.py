@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
+from controller.core.status import applied_count
 from controller.engine.reconciler import SyncResult
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -43,8 +44,11 @@ def render_text(result: SyncResult, applied_verb: str) -> str:
             for i in plan.conflicts
         ]
         lines += [f"* {i}: its manifest is invalid; kept at its last applied state" for i in plan.frozen]
-        verb = "Planned, nothing applied" if result.error and not result.applied else applied_verb
-        lines += ["", f"{verb}: {summary_line(plan)}"]
+        if result.failures:  # what the registry now holds, never what was planned
+            lines += ["", f"{applied_count(plan.writes, result.failures)} (planned: {summary_line(plan)})"]
+        else:
+            verb = "Planned, nothing applied" if result.error and not result.applied else applied_verb
+            lines += ["", f"{verb}: {summary_line(plan)}"]
     lines += [f"error: {result.error}"] if result.error else []
     lines += [f"failed: {i}: {m}" for i, m in sorted(result.failures.items())]
     return "\n".join(lines)

@@ -72,6 +72,11 @@ class Plan:
         return any(c.action is not Action.NOOP for c in self.changes)
 
     @property
+    def writes(self) -> int:
+        """How many changes write to the registry (every one but NOOP)."""
+        return sum(1 for c in self.changes if c.action is not Action.NOOP)
+
+    @property
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((action.value for action in Action), 0)
         for change in self.changes:

@@ -13,12 +13,12 @@ import bisect
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.core.records import spec_digest
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
-from controller.ports import CommitTree, Snapshot
+from controller.ports import Admission, CommitTree, Snapshot
 
 if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass that loads
     import pathspec
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass tha
     from controller.loading.loader import LoadCache, LoadResult
 
 IGNORE_FILE = ".prefectignore"
+Admit = Callable[[Mapping[DeploymentId, DeploymentSpec], Mapping[str, Any]], Admission]
 VERSION_LENGTH = 12
 
 
@@ -83,8 +84,10 @@ class DesiredStateBuilder:
         variables: Mapping[str, str] | None = None,
         only: frozenset[str] | None = None,
         part: CommitTree | None = None,
+        admit: Admit | None = None,
     ) -> DesiredState:
         """``infrastructure``: the types the registry can run; other deployments are invalid.
+        ``admit``: the registry's completion and refusals of what was declared (``Registry.admit``).
         ``variables``: the registry's, for ``{{ prefect.variables.x }}``.
         ``only``: look for manifests among these paths alone, in ``part`` of the tree (an
         incremental pass)."""
@@ -94,6 +97,9 @@ class DesiredStateBuilder:
         load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
         if infrastructure is not None:
             load = reject_specs(load, tree, _unsupported(load, infrastructure))
+        if admit is not None and load.specs:
+            admission = admit(load.specs, load.settings.backend_options)
+            load = reject_specs(replace(load, specs=dict(admission.specs)), tree, admission.refusals)
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
         folders = FolderIndex(tree.files())

@@ -18,7 +18,7 @@ from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason
-from controller.core.status import is_ready, ready, stalled
+from controller.core.status import after_apply, is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
 from controller.engine.incremental import SETTINGS_FILE, find_touched, plan_touched
@@ -158,7 +158,14 @@ class Reconciler:
         if touched is not None:
             part = self.registry.read_part(owner, touched.files, ())
             desired = self.builder.build(
-                snapshot, _known(part), self.env, infrastructure, variables, touched.candidates, touched.tree
+                snapshot,
+                _known(part),
+                self.env,
+                infrastructure,
+                variables,
+                touched.candidates,
+                touched.tree,
+                admit=self.registry.admit,
             )
             more = desired.specs.keys() - part.actual.keys()
             if more:  # created here, or declared elsewhere before: whose are they?
@@ -172,7 +179,10 @@ class Reconciler:
             ):
                 return desired, part, touched.owned
         state = self.registry.read_state(owner)
-        return self.builder.build(snapshot, _known(state), self.env, infrastructure, variables), state, None
+        desired = self.builder.build(
+            snapshot, _known(state), self.env, infrastructure, variables, admit=self.registry.admit
+        )
+        return desired, state, None
 
     def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
         try:
@@ -183,7 +193,8 @@ class Reconciler:
                 self.registry.record_status(app, plan, applied=True)
         except DeployctlError as exc:
             return self._stall(base, SyncOptions(), Reason.APPLY_FAILED, str(exc), plan)
-        return _with(base, applied=True, failures=failures, conditions=app.conditions)
+        conditions = after_apply(app.conditions, plan.writes, failures)
+        return _with(base, applied=not failures, failures=failures, conditions=conditions)
 
     def _up_to_date(self, snapshot: Snapshot, owner: str) -> bool:
         status = self.registry.read_status(owner)
@@ -238,7 +249,7 @@ class Reconciler:
             i: AppliedDeployment(desired.commits[i], desired.input_digests[i], uris[d])
             for i, d in digests.items()
         }
-        backend = desired.load.settings.prefect.model_dump(exclude_none=True)
+        backend = desired.load.settings.backend_options
         return Application(
             owner,
             snapshot.commit,

@@ -320,11 +320,14 @@ def _written_at(
 ) -> tuple[str | int, ...]:
     """Where a field of the spec was written: ``job_variables`` may come from a project's
     ``work_pool`` or from dotted ``infra_overrides`` keys."""
-    if field[0] != "job_variables":
+    if field[0] == "work_pool_name":
+        candidates = [field, ("work_pool", "name"), ("work_pool",)]
+    elif field[0] == "job_variables":
+        rest = field[1:]
+        candidates = [field, ("work_pool", *field), ("infra_overrides", ".".join(str(p) for p in rest))]
+    else:
         return field
-    rest = field[1:]
     locator = Locator(tree.read(spec.source.file).decode())
-    candidates = [field, ("work_pool", *field), ("infra_overrides", ".".join(str(p) for p in rest))]
     return next((c for c in candidates if locator.has((*spec.source.path, *c))), field)
 
 
@@ -336,8 +339,9 @@ def reject_specs(
     if not reasons:
         return result
     added = [
-        diagnostic_at(tree, result.specs[i], tuple(field.split(".")), message, code)
+        diagnostic_at(tree, spec, _written_at(tree, spec, tuple(field.split("."))), message, code)
         for i, (field, message, code) in reasons.items()
+        for spec in (result.specs[i],)
     ]
     broken = result.broken_files | {d.file for d in added}
     specs = {i: s for i, s in result.specs.items() if s.source.file not in broken}

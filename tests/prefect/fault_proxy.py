@@ -2,22 +2,25 @@
 
 Each request is read whole (head and ``Content-Length`` body), then ``decide(n, request_line)``
 says what happens to the n-th request: ``None`` forwards it over a fresh upstream connection,
-``"503"`` answers 503 with ``Retry-After: 0`` and ``"401"`` answers 401 (the server never sees
-them), ``"reset"`` resets the connection before forwarding. ``heads`` keeps every request's
-head. Threads, no sleeps: ``close`` shuts the listening socket.
+``"503"`` answers 503 with ``Retry-After: 0``, ``"422"`` a 422 (a refusal, never retried) and
+``"401"`` answers 401 (the server never sees them), ``"reset"`` resets the connection before
+forwarding. ``heads`` keeps every request's head. Threads, no sleeps: ``close`` shuts the listening socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
 from collections.abc import Callable
 
-Decide = Callable[[int, str], str | None]
+Decide = Callable[[int, str, bytes], str | None]
 ANSWERS = {
     "503": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
     b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    "422": b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 31\r\n\r\n{"detail":"Refused by a proxy"}',
     "401": b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
     b'Content-Length: 31\r\n\r\n{"detail":"Invalid API key..."}',
 }
@@ -36,6 +39,11 @@ class FaultProxy:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def close(self) -> None:
+        # shutdown first: close alone leaves the accept() of the serving thread blocked on a file
+        # descriptor number that the next proxy's listener may reuse, and it would serve that
+        # proxy's connections with this proxy's faults
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
 
     def _serve(self) -> None:
@@ -56,7 +64,8 @@ class FaultProxy:
                 with self._lock:
                     self._count += 1
                     self.heads.append(request.partition(b"\r\n\r\n")[0].decode())
-                    fault = self.decide(self._count, request.split(b"\r\n", 1)[0].decode())
+                    line, body = request.split(b"\r\n", 1)[0].decode(), request.partition(b"\r\n\r\n")[2]
+                    fault = self.decide(self._count, line, body)
                     if fault:
                         self.faults.append((fault, request.split(b"\r\n", 1)[0].decode()))
                 if fault == "reset":

@@ -34,6 +34,18 @@ def server_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     return response
 
 
+DEFAULT_POOL_VARIABLE = "DEPLOYCTL_PREFECT_DEFAULT_WORK_POOL"
+SHARED_POOL = "deployctl-tests"
+
+
+def shared_pool(server: PrefectServer) -> str:
+    """A process pool every test may use, made once per server (a 409 says it is there)."""
+    pool = {"name": SHARED_POOL, "type": "process"}
+    response = server_request("POST", f"{server.api_url}/work_pools/", json=pool)
+    assert response.status_code in (201, 409), response.text
+    return SHARED_POOL
+
+
 def unique(prefix: str) -> str:
     """Names no other test (or helper session) on the same server uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -48,7 +60,10 @@ class PrefectSync:
     env: dict[str, str]
 
     def registry(self) -> PrefectRegistry:
-        return open_prefect_registry(f"prefect+{self.server.api_url}", self.env)
+        """As a CI job opens it; a manifest that names no pool goes to the suite's pool, as a
+        repository's ``prefect: {default_work_pool: ...}`` says (a test may set its own)."""
+        env = {DEFAULT_POOL_VARIABLE: shared_pool(self.server), **self.env}
+        return open_prefect_registry(f"prefect+{self.server.api_url}", env)
 
     def sync(self, registry: Registry | None = None, ref: str | None = None, **options: Any) -> SyncResult:
         registry = registry or self.registry()

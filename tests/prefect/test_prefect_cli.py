@@ -12,12 +12,13 @@ import pytest
 
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, unique
+from tests.prefect.helpers import SHARED_POOL, PrefectSync, shared_pool, unique
 
 pytestmark = pytest.mark.prefect
 
 
 def deployctl(cwd: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """As a CI job runs it; ``env`` is what the job sets beside HOME (its default work pool too)."""
     return subprocess.run(
         [sys.executable, "-m", "controller", *args],
         cwd=cwd,
@@ -35,6 +36,7 @@ def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp
         {
             "flows/a/deployment.yaml": f"name: a\nflow_name: {flow}\nentrypoint: flow.py:run\n",
             "flows/a/flow.py": "def run():\n    pass\n",
+            ".deployctl.yaml": f"prefect:\n  default_work_pool: {shared_pool(prefect_server)}\n",
         }
     ).commit("a")
     elsewhere = tmp_path / "elsewhere"
@@ -64,7 +66,7 @@ def test_sync_plan_and_status_through_the_cli(prefect_server: PrefectServer, tmp
     assert f"{flow}/a" in listed.stdout and commit in listed.stdout
 
     seen = PrefectSync(prefect_server, repo, home, "", {}).inspect(f"{flow}/a")
-    assert seen["version"] == commit
+    assert seen["version"] == commit and seen["work_pool_name"] == SHARED_POOL
     clone = seen["pull_steps"][0]["prefect.deployments.steps.git_clone"]
     assert clone["repository"] == str(repo.root)  # a worker elsewhere cannot clone a relative path
 

@@ -161,11 +161,53 @@ def test_removed_from_git_is_pruned_and_two_homes_agree(setup: PrefectSync, tmp_
 
 
 def test_a_missing_work_pool_is_refused_with_what_to_do(setup: PrefectSync) -> None:
+    assert setup.sync().ok
     missing = unique("no-pool")
     setup.repo.write({"flows/nightly/deployment.yaml": block_manifest(setup.flow, missing)}).commit("pool")  # type: ignore[attr-defined]
-    result = setup.sync()
-    (message,) = result.failures.values()
-    assert f"no work pool '{missing}'" in message and "'prefect: {create_work_pools: true}'" in message
+    planned, result = setup.sync(dry_run=True), setup.sync()
+    for refused in (planned, result):  # refused at plan time, at the line, by plan and sync alike
+        (problem,) = refused.diagnostics
+        where = (problem.file, problem.line, problem.field)
+        assert where == ("flows/nightly/deployment.yaml", 4, "work_pool_name")
+        assert f"no work pool '{missing}'" in problem.message
+        assert "'prefect: {create_work_pools: true}'" in problem.message
+        assert not refused.ok and not refused.failures
+    assert setup.inspect(identity(setup))["work_pool_name"] == setup.pool  # type: ignore[attr-defined]
+
+
+def test_a_deployment_naming_no_pool_gets_the_default_pool_or_is_refused(setup: PrefectSync) -> None:
+    """Agent-era manifests say work_pool_name: null; the server must never pick the pool."""
+    assert setup.sync().ok
+    agent_era = block_manifest(setup.flow, "null")  # type: ignore[attr-defined]
+    setup.repo.write({"flows/nightly/deployment.yaml": agent_era}).commit("agent era")
+    setup.env["DEPLOYCTL_PREFECT_DEFAULT_WORK_POOL"] = ""
+    refused = setup.sync()
+    (problem,) = refused.diagnostics
+    assert (problem.line, problem.field) == (4, "work_pool_name") and "default_work_pool" in problem.message
+    assert setup.inspect(identity(setup))["work_pool_name"] == setup.pool  # type: ignore[attr-defined]
+
+    chosen = unique("chosen")
+    prefect_cli(setup.server, "work-pool", "create", chosen, "--type", "process")
+    setup.repo.write({".deployctl.yaml": f"prefect:\n  default_work_pool: {chosen}\n"}).commit("a default")
+    moved = setup.sync()
+    assert moved.ok and moved.plan is not None, moved.error
+    (change,) = moved.plan.of(Action.UPDATE)
+    assert any(item.path == "work_pool_name" and item.new == chosen for item in change.diff)
+    assert setup.inspect(identity(setup))["work_pool_name"] == chosen
+
+    # A schedule edited in Prefect's UI: the drift restore keeps the pool git chose.
+    deployment = setup.inspect(identity(setup))
+    schedule = deployment["schedules"][0]
+    edited = server_request(
+        "PATCH",
+        f"{setup.server.api_url}/deployments/{deployment['id']}/schedules/{schedule['id']}",
+        json={"active": False},
+    )
+    assert edited.status_code == 204, edited.text
+    restored = setup.sync(full=True)
+    assert restored.ok and restored.plan is not None and restored.plan.of(Action.UPDATE), restored.error
+    after = setup.inspect(identity(setup))
+    assert after["work_pool_name"] == chosen and after["schedules"][0]["active"] is True
 
 
 def test_repository_settings_create_the_pool_and_choose_the_code_mode(setup: PrefectSync) -> None:

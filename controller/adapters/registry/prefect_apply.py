@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from controller.adapters.registry.prefect_admission import missing_pool
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
 from controller.adapters.registry.prefect_listing import Listing
 from controller.adapters.registry.prefect_state import OwnerState
@@ -175,8 +176,4 @@ class Applier:
         if self.create_work_pools:
             self.client.write("POST", "/work_pools/", {"name": name, "type": "process"})
             return None
-        return (
-            f"no work pool '{name}' on the Prefect server: create it (prefect work-pool create {name} "
-            "--type process), name an existing one, or set 'prefect: {create_work_pools: true}' in "
-            ".deployctl.yaml (or DEPLOYCTL_CREATE_WORK_POOLS=1)"
-        )
+        return missing_pool(name)

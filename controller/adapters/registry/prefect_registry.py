@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from controller.adapters.registry.prefect_admission import admit
 from controller.adapters.registry.prefect_apply import Applier
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
 from controller.adapters.registry.prefect_listing import Listing, actual_of, read_listing
@@ -29,10 +31,18 @@ from controller.adapters.registry.prefect_translate import (
     view_digest,
 )
 from controller.core.plan import Action, Plan
-from controller.core.spec import DeploymentId
+from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import Condition, SourceStatus
+from controller.core.status import after_apply
 from controller.errors import ConfigError, RegistryUnavailable, Unsupported
-from controller.ports import Application, DeploymentRow, OwnedSummary, RegistryState, SyncOutcome
+from controller.ports import (
+    Admission,
+    Application,
+    DeploymentRow,
+    OwnedSummary,
+    RegistryState,
+    SyncOutcome,
+)
 
 MINIMUM_MAJOR = 3
 REFRESH_ONE_BY_ONE = 50  # plans this small re-read their deployments one by one before applying
@@ -42,8 +52,9 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
     """``url``: ``prefect``, ``prefect+http://HOST:PORT/api`` or ``prefect+https://…``.
 
     ``DEPLOYCTL_PREFECT_CODE`` (``git`` or ``storage``), ``DEPLOYCTL_PREFECT_GIT_CREDENTIALS``
-    (``block:NAME`` or ``env:VAR``), ``DEPLOYCTL_CREATE_WORK_POOLS=1`` and
-    ``DEPLOYCTL_PREFECT_CONCURRENCY`` (writes at once, default 1) tune the writes.
+    (``block:NAME`` or ``env:VAR``), ``DEPLOYCTL_CREATE_WORK_POOLS=1``,
+    ``DEPLOYCTL_PREFECT_DEFAULT_WORK_POOL`` and ``DEPLOYCTL_PREFECT_CONCURRENCY`` (writes at
+    once, default 1) tune the writes.
     """
     server = resolve_server(url, env)
     client = PrefectClient(server.api_url, server.api_key, server.auth_string)
@@ -61,6 +72,7 @@ def open_prefect_registry(url: str, env: Mapping[str, str]) -> PrefectRegistry:
         credentials=credentials,
         create_work_pools=env.get("DEPLOYCTL_CREATE_WORK_POOLS", "") in ("1", "true", "yes"),
         concurrency=int(concurrency),
+        default_work_pool=env.get("DEPLOYCTL_PREFECT_DEFAULT_WORK_POOL") or None,
     )
 
 
@@ -80,6 +92,7 @@ class PrefectRegistry:
         credentials: str | None = None,
         create_work_pools: bool = False,
         concurrency: int = 1,
+        default_work_pool: str | None = None,
     ) -> None:
         self.client = client
         self.concurrency = concurrency
@@ -87,6 +100,7 @@ class PrefectRegistry:
         self.code_mode = code_mode
         self.credentials = credentials
         self.create_work_pools = create_work_pools
+        self.default_work_pool = default_work_pool
         self.states = StateStore(client)
         self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
         self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
@@ -112,6 +126,16 @@ class PrefectRegistry:
                 f"needs Prefect {MINIMUM_MAJOR}.x; upgrade the server"
             )
         return version
+
+    def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:
+        """Every deployment gets a pool git or the settings chose, never one the server picks, and
+        a pool the server lacks is refused now rather than in the middle of an apply."""
+        return admit(
+            self.client,
+            specs,
+            options.get("default_work_pool", self.default_work_pool),
+            bool(options.get("create_work_pools", self.create_work_pools)),
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -246,7 +270,8 @@ class PrefectRegistry:
                     listing.deployments.pop(identity, None)
                 else:
                     listing.deployments[identity] = written
-            self._update_status(state, app, plan, True, failures, listing.generation(app.owner))
+            done = replace(app, conditions=after_apply(app.conditions, plan.writes, failures))
+            self._update_status(state, done, plan, True, failures, listing.generation(app.owner))
             self.states.write(state)
         return failures
 
@@ -314,14 +339,16 @@ class PrefectRegistry:
         generation: int | None = None,
     ) -> bool:
         old = state.status or {}
+        # the revision is applied only when every write of the pass succeeded
+        applied_all = applied and not failures
         status = {
             "repo_url": app.repo_url,
             "ref": app.ref,
             "path": app.path,
             "last_attempted_revision": app.revision,
-            "last_applied_revision": app.revision if applied else old.get("last_applied_revision"),
-            "applied_generation": generation if applied else old.get("applied_generation"),
-            "records": RECORDS if applied else old.get("records"),
+            "last_applied_revision": app.revision if applied_all else old.get("last_applied_revision"),
+            "applied_generation": generation if applied_all else old.get("applied_generation"),
+            "records": RECORDS if applied_all else old.get("records"),
             "conditions": [c.to_json() for c in app.conditions],
         }
         outcomes = _outcomes(plan, failures, applied)

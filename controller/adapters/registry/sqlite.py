@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,18 @@ from controller.adapters.registry.sqlite_records import (
 from controller.adapters.registry.sqlite_schema import MIGRATIONS
 from controller.core.plan import Action, Change, Plan
 from controller.core.records import canonical_json, entry_leaves_folder, record_digest, to_record
-from controller.core.spec import DeploymentId
+from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
+from controller.core.status import after_apply
 from controller.errors import ConfigError, RegistryMoved, RegistryUnavailable
-from controller.ports import Application, DeploymentRow, OwnedSummary, RegistryState, SyncOutcome
+from controller.ports import (
+    Admission,
+    Application,
+    DeploymentRow,
+    OwnedSummary,
+    RegistryState,
+    SyncOutcome,
+)
 
 _STATE_COLUMNS = (
     "d.id, d.record, d.record_digest, d.applied_digest, d.owner, d.source_file, d.version, "
@@ -68,6 +77,11 @@ class SqliteRegistry:
 
     def close(self) -> None:
         self._connection.close()
+
+    def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:
+        """Everything declared is taken as it is: work pools mean nothing to the embedded engine,
+        and infrastructure it cannot run is refused by ``supported_infrastructure``."""
+        return Admission(specs)
 
     def _migrate(self) -> None:
         """Bring the schema up to date; each step re-reads the version inside its write
@@ -262,7 +276,8 @@ class SqliteRegistry:
                     db.execute(
                         "DELETE FROM inventory WHERE owner = ? AND deployment_id = ?", (app.owner, change.id)
                     )
-                self._record(db, app, plan, failures, applied=True)
+                done = replace(app, conditions=after_apply(app.conditions, plan.writes, failures))
+                self._record(db, done, plan, failures, applied=True)
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"applying to the registry {self.path} failed: {exc}") from exc
         return failures
@@ -372,6 +387,7 @@ class SqliteRegistry:
         now = _now()
         generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         conditions = json.dumps([c.to_json() for c in app.conditions])
+        applied_all = applied and not failures  # the revision is applied when every write succeeded
         db.execute(
             "INSERT INTO sources (owner, repo_url, ref, path, last_attempted_revision, "
             "last_applied_revision, applied_generation, conditions, updated_at) "
@@ -393,8 +409,8 @@ class SqliteRegistry:
                 app.ref,
                 app.path,
                 app.revision,
-                app.revision if applied else None,
-                generation if applied else None,
+                app.revision if applied_all else None,
+                generation if applied_all else None,
                 conditions,
                 now,
             ),

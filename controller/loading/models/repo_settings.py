@@ -84,6 +84,13 @@ class PrefectSettings(StrictModel):
         description="Create a missing work pool (type process) instead of refusing the plan. "
         "Env: DEPLOYCTL_CREATE_WORK_POOLS.",
     )
+    default_work_pool: str | None = Field(
+        None,
+        min_length=1,
+        description="The work pool of deployments that name none (work_pool_name: null, as Prefect 2's "
+        "agent-era manifests say). Without it such deployments are refused: the server would pick a pool "
+        "no worker may serve. Env: DEPLOYCTL_PREFECT_DEFAULT_WORK_POOL.",
+    )
 
     @field_validator("git_credentials")
     @classmethod
@@ -111,3 +118,8 @@ class RepoSettings(StrictModel):
     deployments: dict[str, RunSettings] = Field(
         default_factory=dict, description="Run settings per deployment, keyed flow_name/deployment_name."
     )
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """The settings a registry reads beside the manifests (``prefect:``), those set only."""
+        return self.prefect.model_dump(exclude_none=True)
