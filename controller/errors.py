@@ -53,7 +53,8 @@ class UsageError(StalledError):
 
 
 class NotFound(UsageError):
-    """No deployment, flow run, schedule or work queue by that name."""
+    """No deployment, flow run, schedule or work queue by that name; no registry where a
+    read-only command looked (it never creates one)."""
 
 
 class Ambiguous(UsageError):

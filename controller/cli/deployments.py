@@ -34,7 +34,7 @@ def deployment() -> None:
 @click.pass_obj
 def deployment_ls(app: App, output: str) -> None:
     """List deployments with their versions."""
-    rows = [_summary_row(d) for d in app.deployments().all()]
+    rows = [_summary_row(d) for d in app.reading_only().deployments().all()]
     columns = ["id", "version", "schedules", "paused", "work_queue", "owner", "updated_at"]
     echo_rows(rows, columns, output, f"no deployments in the registry {app.registry().location}")
 
@@ -45,7 +45,7 @@ def deployment_ls(app: App, output: str) -> None:
 @click.pass_obj
 def deployment_inspect(app: App, identity: str, output: str) -> None:
     """Show everything the registry holds about one deployment."""
-    found = app.deployments().get(identity)
+    found = app.reading_only().deployments().get(identity)
     details = dataclasses.asdict(found)
     if output == "json":
         echo_json(details)
@@ -188,7 +188,7 @@ def schedule() -> None:
 @click.pass_obj
 def schedule_ls(app: App, identity: str, output: str) -> None:
     """List a deployment's schedules with their slugs."""
-    rows = [view.__dict__ for view in app.deployments().schedules(identity)]
+    rows = [view.__dict__ for view in app.reading_only().deployments().schedules(identity)]
     echo_rows(
         rows, ["slug", "kind", "definition", "timezone", "active"], output, f"{identity} has no schedules"
     )

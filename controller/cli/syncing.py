@@ -141,7 +141,7 @@ def status(app: App, owner: str | None, output: str) -> None:
     """Last attempted and applied revision, conditions and outcomes of each synced source."""
     from controller.services.status import source_reports
 
-    registry = app.registry()
+    registry = app.reading_only().registry()
     reports = [r.to_json() for r in source_reports(registry, owner)]
     if output == "json":
         echo_json(reports)
