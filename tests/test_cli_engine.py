@@ -247,5 +247,5 @@ def test_up_with_an_invalid_newest_commit_keeps_running_the_last_applied_revisio
     finally:
         if up.poll() is None:
             up.kill()
-    assert "bad-deployment.yaml:1:1" in out and "nothing was applied" in out
+    assert "bad-deployment.yaml:1:1" in out and "nothing was applied" in "".join(early) + err
     assert "the last applied revision keeps running" in "".join(early) + err

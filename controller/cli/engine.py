@@ -80,7 +80,7 @@ def up(
     _logging()
     app.run_store("deployctl up").close()
     result = reconcile(app, source, ref, subpath, dry_run=False, **flags)
-    render_result(result, output, "Applied")
+    render_result(result, output, "Applied", "sync")
     if not result.ok:
         click.echo(
             "deployctl up: this commit was not applied; the last applied revision keeps running", err=True
