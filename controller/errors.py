@@ -2,7 +2,7 @@
 
     DeployctlError
     ├── TransientError      retrying may help (network, locked database, server 5xx)
-    │   └── SourceUnavailable, RegistryUnavailable, RegistryMoved
+    │   └── SourceUnavailable, RegistryUnavailable, RegistryMoved, TimedOut
     └── StalledError        nothing changes until a new commit or a human acts
         ├── InvalidSource, ConfigError
         └── UsageError      what was asked cannot be done as asked
@@ -38,6 +38,10 @@ class RegistryUnavailable(TransientError):
 
 class RegistryMoved(TransientError):
     """The registry changed between reading it and applying a plan made from it: plan again."""
+
+
+class TimedOut(TransientError):
+    """A wait ran out of time before what it waited for happened (which itself goes on)."""
 
 
 class InvalidSource(StalledError):

@@ -76,6 +76,12 @@ def deployment_delete(app: App, identity: str) -> None:
 @click.option(
     "--watch", is_flag=True, help="Stream the run's logs; exit with its outcome (0 Completed, else 2)."
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --watch: stop watching after this long (exit 2; the run goes on) [wait for the end].",
+)
 @click.pass_obj
 def deployment_run(
     app: App,
@@ -84,10 +90,15 @@ def deployment_run(
     params_json: str | None,
     start_in: str | None,
     watch: bool,
+    timeout: float | None,
 ) -> None:
     """Create an ad-hoc run of a deployment (a runner executes it)."""
     from controller.cli.runs import echo_log_line, final_line
 
+    if timeout is not None and not watch:
+        raise click.BadParameter(
+            "only with --watch (without it nothing is waited for)", param_hint="--timeout"
+        )
     runs = app.run_service("deployment run")
     start_at = datetime.now(UTC) + _duration(start_in) if start_in else None
     run = runs.create(identity, _parameters(params, params_json), start_at)
@@ -96,7 +107,8 @@ def deployment_run(
         f"created flow run {run.id} ({run.name}) of {identity}" + (f", scheduled for {when}" if when else "")
     )
     if watch:
-        for line in runs.follow(run.id):
+        waiting = runs.watching(run, lambda why: click.echo(f"waiting: {why}", err=True), timeout)  # type: ignore[arg-type]
+        for line in runs.follow(run.id, waiting=waiting):
             echo_log_line(line)
         final = runs.wait(run.id)
         click.echo(final_line(final))
