@@ -36,14 +36,21 @@ class App:
 
     settings: Settings
     _registry: Registry | None = field(default=None, repr=False)
+    _create: bool = field(default=True, repr=False)
 
     @property
     def embedded(self) -> bool:
         return self.settings.registry_url.startswith(SQLITE_PREFIX)
 
+    def reading_only(self) -> App:
+        """For commands that only read: an embedded registry that does not exist is reported
+        (``NotFound``, naming its path) instead of created with its folders."""
+        self._create = False
+        return self
+
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = open_registry(self.settings)
+            self._registry = open_registry(self.settings, self._create)
         return self._registry
 
     def run_store(self, purpose: str = "this command") -> RunStore:
@@ -194,12 +201,12 @@ class App:
             self._registry = None
 
 
-def open_registry(settings: Settings) -> Registry:
+def open_registry(settings: Settings, create: bool = True) -> Registry:
     url = settings.registry_url
     if url.startswith(SQLITE_PREFIX):
         from controller.adapters.registry.sqlite import SqliteRegistry
 
-        return SqliteRegistry(_sqlite_path(url))
+        return SqliteRegistry(_sqlite_path(url), create)
     if url.startswith("sqlite:"):
         raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes, then the path)")
     if url == "prefect" or url.startswith("prefect+"):

@@ -2,7 +2,7 @@
 
     DeployctlError
     ├── TransientError      retrying may help (network, locked database, server 5xx)
-    │   └── SourceUnavailable, RegistryUnavailable, RegistryMoved
+    │   └── SourceUnavailable, RegistryUnavailable, RegistryMoved, TimedOut
     └── StalledError        nothing changes until a new commit or a human acts
         ├── InvalidSource, ConfigError
         └── UsageError      what was asked cannot be done as asked
@@ -40,6 +40,10 @@ class RegistryMoved(TransientError):
     """The registry changed between reading it and applying a plan made from it: plan again."""
 
 
+class TimedOut(TransientError):
+    """A wait ran out of time before what it waited for happened (which itself goes on)."""
+
+
 class InvalidSource(StalledError):
     """The source exists but what it holds cannot be used (bad ref, bad path, bad manifests)."""
 
@@ -53,7 +57,8 @@ class UsageError(StalledError):
 
 
 class NotFound(UsageError):
-    """No deployment, flow run, schedule or work queue by that name."""
+    """No deployment, flow run, schedule or work queue by that name; no registry where a
+    read-only command looked (it never creates one)."""
 
 
 class Ambiguous(UsageError):

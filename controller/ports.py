@@ -320,6 +320,11 @@ class EngineRun(Protocol):
     @property
     def finished(self) -> bool: ...
 
+    @property
+    def waiting(self) -> bool:
+        """Not yet taken by a worker (scheduled)."""
+        ...
+
 
 class EngineRuns(Protocol):
     """Create and follow flow runs that another engine (Prefect's workers) executes."""
@@ -334,6 +339,11 @@ class EngineRuns(Protocol):
     def get(self, run_id: str) -> EngineRun: ...
 
     def logs(self, run_id: str, after: int = 0) -> list[tuple[str, str, str]]: ...
+
+    def unserved(self, run_id: str) -> str | None:
+        """Why no worker will take the run (no worker polls its pool and queue, or one of them
+        is paused or missing), or None when one serves it."""
+        ...
 
 
 # -- the run store (embedded engine only) ----------------------------------------------------
@@ -456,6 +466,8 @@ class RunStore(Protocol):
     def update_queue(self, name: str, now: str, **settings: Any) -> None: ...
 
     def heartbeat(self, runner_id: str, pid: int, queues: Sequence[str] | None, now: str) -> None: ...
+
+    def runner_queues(self, fresh_after: str) -> list[tuple[str, ...]]: ...
 
     def remove_runner(self, runner_id: str) -> None: ...
 

@@ -1,4 +1,5 @@
-"""Run the deployctl command in-process (click's CliRunner) the way a person does: only HOME set.
+"""Run the deployctl command the way a person does: only HOME set, in-process (click's
+CliRunner, ``invoke``) or as a real process (``run_deployctl``).
 
 Every DEPLOYCTL_* variable of the test process is removed, so the defaults are what runs.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -28,3 +31,15 @@ def one_clear_line(result: Result) -> str:
     assert "Traceback" not in result.stderr + result.stdout and "internal error" not in result.stderr
     assert len(lines) == 1, lines
     return lines[0]
+
+
+def run_deployctl(
+    home: Path, *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``deployctl`` command as a process, started in ``cwd`` with HOME at ``home``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCTL_", "PREFECT_"))}
+    clean |= {"HOME": str(home), **(env or {})}
+    command = str(Path(sys.executable).parent / "deployctl")
+    return subprocess.run(
+        [command, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=timeout
+    )

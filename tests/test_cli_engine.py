@@ -247,5 +247,55 @@ def test_up_with_an_invalid_newest_commit_keeps_running_the_last_applied_revisio
     finally:
         if up.poll() is None:
             up.kill()
-    assert "bad-deployment.yaml:1:1" in out and "nothing was applied" in out
+    assert "bad-deployment.yaml:1:1" in out and "nothing was applied" in "".join(early) + err
     assert "the last applied revision keeps running" in "".join(early) + err
+
+
+def test_run_watch_says_when_no_runner_serves_the_queue_and_stops_at_its_timeout(tmp_path: Path) -> None:
+    """As typed, with only HOME set: relative paths, from a folder other than the repository."""
+    import sqlite3
+
+    from tests.cli_helpers import run_deployctl
+
+    repo_with_flows(tmp_path)
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    assert run_deployctl(home, "sync", "../repo", cwd=work).returncode == 0
+    alone = run_deployctl(home, "deployment", "run", "hello/hello", "--watch", "--timeout", "1.5", cwd=work)
+    assert alone.returncode == 2, alone.stderr
+    run_id = alone.stdout.split()[3]
+    assert alone.stderr.splitlines() == [
+        "waiting: no runner serves work queue 'default' (none was heard from in the last 20 s): "
+        "start 'deployctl runner' or 'deployctl up'; the run waits until one does",
+        f"error: flow run {run_id} is still Scheduled after --timeout 1.5 s; "
+        f"it goes on ('deployctl flow-run cancel {run_id}' stops it)",
+    ]
+    assert run_deployctl(home, "flow-run", "cancel", run_id[:8], cwd=work).returncode == 0
+    assert run_deployctl(home, "work-queue", "pause", "default", cwd=work).returncode == 0
+    paused = run_deployctl(home, "deployment", "run", "hello/hello", "--watch", "--timeout", "1", cwd=work)
+    assert (
+        "waiting: work queue 'default' is paused: no runner takes its runs until 'deployctl work-queue"
+        in (paused.stderr)
+    )
+    assert run_deployctl(home, "work-queue", "resume", "default", cwd=work).returncode == 0
+    env = {**_env(), "HOME": str(home)}
+    runner = subprocess.Popen(
+        [str(Path(sys.executable).parent / "deployctl"), "runner", "--poll", "0.2"],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        registry = home / ".deployctl" / "registry.db"
+
+        def heard() -> bool:
+            with sqlite3.connect(registry) as db:
+                return bool(db.execute("SELECT count(*) FROM runners").fetchone()[0])
+
+        wait_until(heard, "the runner's first heartbeat")
+        served = run_deployctl(
+            home, "deployment", "run", "hello/hello", "--watch", "--timeout", "100", cwd=work
+        )
+        assert served.returncode == 0 and "waiting:" not in served.stderr, served.stderr
+        assert served.stdout.rstrip().endswith("finished: Completed")
+    finally:
+        runner.terminate()
+        runner.wait(60)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_helpers import run_deployctl
 from tests.gitrepo import deployment_files, repository
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def test_sync_of_invalid_commit_exits_2_and_lists_every_problem(tmp_path: Path) 
         "flows/b/deployment.yaml:3:1: entrypoint: entrypoint file 'missing.py' does not exist" in done.stdout
     )
     assert "flows/c/deployment.yaml:4:1: tags: expected a list, got int 3" in done.stdout
-    assert "error: 2 problem(s) in the manifests; nothing was applied" in done.stdout
+    assert done.stderr.startswith("error: 2 problem(s) in the manifests; nothing was applied: flows/b/")
     assert json.loads(deployctl(state, "deployment", "ls", "-o", "json").stdout) == []
 
 
@@ -106,3 +107,52 @@ def test_sample_repository_syncs_with_commit_versions(tmp_path: Path) -> None:
     assert len(rows) == 7
     assert all(len(r["version"]) == 12 and r["commit"].startswith(r["version"]) for r in rows)
     assert {r["id"] for r in rows if r["paused"]} == {"board-pack/board-pack"}
+
+
+BROKEN = {
+    "flows/b/deployment.yaml": "name: b\nflow_name: etl\nentrypoint: flow.py:run\nshedule: {}\n",
+    "flows/b/flow.py": "def run():\n    pass\n",
+    "flows/c/deployment.yaml": "name: c\nflow_name: etl\nentrypoint: x.py:run\ntags: 3\n",
+}
+FIRST = "flows/b/deployment.yaml:4:1: shedule: unknown key 'shedule' (did you mean 'schedule'?) (and 1 more)"
+
+
+def test_every_format_of_plan_sync_and_validate_carries_the_problems_and_one_error_line(
+    tmp_path: Path,
+) -> None:
+    repo = repository(tmp_path / "repo", ["a"])
+    repo.write(BROKEN).commit("break b and c")
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in (("plan", "../repo"), ("sync", "../repo"), ("validate", "../repo")):
+        for output in ("text", "json", "markdown"):
+            done = run_deployctl(home, *command, "-o", output, cwd=elsewhere)
+            assert done.returncode == 2, (command, output, done.stderr)
+            errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+            if command[0] == "validate" and output == "text":  # each problem on stderr, as the README shows
+                assert done.stderr.startswith(FIRST.removesuffix(" (and 1 more)")), done.stderr
+                assert "flows/c/deployment.yaml:4:1: tags" in done.stderr and not errors
+            else:
+                assert len(errors) == 1 and errors[0].endswith(FIRST), (command, output, done.stderr)
+            assert "Traceback" not in done.stderr
+            if output == "json":
+                problems = {
+                    (d["file"], d["line"], d["field"]) for d in json.loads(done.stdout)["diagnostics"]
+                }
+                assert problems == {
+                    ("flows/b/deployment.yaml", 4, "shedule"),
+                    ("flows/c/deployment.yaml", 4, "tags"),
+                }
+            elif output == "markdown":
+                assert f"### deployctl {command[0]} " in done.stdout
+                assert (
+                    "| error | `flows/b/deployment.yaml:4` | `shedule` | unknown key 'shedule'" in done.stdout
+                )
+                assert (
+                    "| error | `flows/c/deployment.yaml:4` | `tags` | expected a list, got int 3 |"
+                    in done.stdout
+                )
+    for output in ("text", "json", "markdown"):  # a refusal without a diagnostic: one line too
+        done = run_deployctl(home, "sync", "no-such-folder", "-o", output, cwd=elsewhere)
+        assert done.returncode == 2 and done.stderr.count("error: ") == 1, done.stderr
+        assert "no-such-folder" in done.stderr

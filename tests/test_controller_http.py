@@ -277,3 +277,32 @@ def test_the_webhook_secret_comes_from_the_environment_or_a_file(tmp_path: Path)
     assert load_secret({}) is None
     with pytest.raises(ConfigError, match="DEPLOYCTL_WEBHOOK_SECRET_FILE .*missing"):
         load_secret({"DEPLOYCTL_WEBHOOK_SECRET_FILE": str(tmp_path / "missing")})
+
+
+def test_a_controller_that_cannot_go_on_exits_2_not_plans_1(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", ["a"])
+    config = Settings.resolve(home=str(tmp_path / "home"))
+    spec = SourceSpec(str(repo.root))
+
+    def no_control(owner: str) -> SqliteOwnerControl:
+        raise ConfigError(f"the lease of {owner} cannot be kept here")
+
+    parts = ControllerParts(RemoteHead(spec, config.home), App(config).reconciler(spec), no_control)
+    settings = ControllerSettings(listen=("127.0.0.1", 0), ref="main")
+    assert run_controller(parts, settings, threading.Event()) == 2  # the failure itself ends the wait
+
+
+def test_a_port_that_is_taken_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.cli_helpers import run_deployctl
+
+    repository(tmp_path / "repo", ["a"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_deployctl(tmp_path, "controller", "repo", "--listen", f"127.0.0.1:{port}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --listen HOST:PORT (or DEPLOYCTL_LISTEN)"
+    ]

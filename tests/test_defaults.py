@@ -6,12 +6,13 @@ written into the synced repository, and listings say which registry they read.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli_helpers import invoke
+from tests.cli_helpers import invoke, run_deployctl
 from tests.gitrepo import repository
 
 
@@ -49,8 +50,60 @@ def test_a_relative_home_is_resolved_once_against_the_starting_directory(tmp_pat
 
 def test_empty_listings_and_status_name_the_registry_they_read(tmp_path: Path) -> None:
     registry = tmp_path / ".deployctl" / "registry.db"
+    assert invoke(tmp_path, "variable", "set", "region", "eu").exit_code == 0  # a registry, no deployments
     assert f"no deployments in the registry {registry}" in invoke(tmp_path, "deployment", "ls").stdout
     assert f"into the registry {registry} yet" in invoke(tmp_path, "status").stdout
+
+
+READ_ONLY = [
+    ("status",),
+    ("status", "-o", "json"),
+    ("deployment", "ls"),
+    ("deployment", "inspect", "etl/a"),
+    ("deployment", "schedule", "ls", "etl/a"),
+    ("flow-run", "ls"),
+    ("flow-run", "logs", "abc"),
+    ("work-queue", "ls"),
+    ("variable", "ls"),
+]
+
+
+def test_a_read_only_command_never_creates_a_registry_and_says_none_is_there(tmp_path: Path) -> None:
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    registry = home / ".deployctl" / "registry.db"
+    for command in READ_ONLY:
+        done = run_deployctl(home, *command, cwd=elsewhere)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert done.stdout == "" and done.stderr.count("\n") == 1, (command, done.stderr)
+        assert done.stderr.startswith(f"error: no registry at {registry}: nothing has been synced there"), (
+            command,
+            done.stderr,
+        )
+        assert "deployctl sync SOURCE" in done.stderr
+    assert list(home.iterdir()) == [] and list(elsewhere.iterdir()) == [], "a read-only command wrote"
+    named = run_deployctl(home, "--registry", "sqlite:///state/ci.db", "deployment", "ls", cwd=elsewhere)
+    assert f"no registry at {elsewhere / 'state' / 'ci.db'}" in named.stderr and named.returncode == 2
+    assert not (elsewhere / "state").exists()
+    repository(tmp_path / "repo", ["a"])
+    assert run_deployctl(home, "sync", "../repo", cwd=elsewhere).returncode == 0
+    assert "Ready=true" in run_deployctl(home, "status", cwd=elsewhere).stdout
+
+
+def test_the_uncommitted_changes_warning_also_when_the_commit_is_already_applied(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    repo = repository(tmp_path / "repo", ["a"])
+    assert run_deployctl(home, "sync", "repo", cwd=tmp_path).returncode == 0
+    (repo.root / "flows" / "a" / "deployment.yaml").write_text("name: a\nflow_name: etl\nentrypoint: x\n")
+    warning = "warning: 1 uncommitted change under the repository ignored: deployctl applies commits only"
+    for verb in ("sync", "plan"):
+        done = run_deployctl(home, verb, "repo", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert warning in done.stdout and "up to date" in done.stdout, done.stdout
+    as_json = run_deployctl(home, "sync", "../repo", "-o", "json", cwd=home)
+    assert json.loads(as_json.stdout)["warnings"] == [warning.removeprefix("warning: ")]
 
 
 def test_global_options_work_after_the_subcommand(tmp_path: Path) -> None:

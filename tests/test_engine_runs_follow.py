@@ -89,3 +89,26 @@ def test_a_last_line_given_before_the_run_read_as_finished_still_ends_the_follow
         "working",
         "Finished in state Completed()",
     ]
+
+
+def test_a_watch_says_why_nothing_takes_the_run_once_per_reason_and_ends_at_its_timeout() -> None:
+    from controller.errors import TimedOut
+    from controller.services.waiting import CHECK_EVERY, Waiting
+
+    now, reasons, said = [0.0], ["no worker", "no worker", None, "paused"], []
+
+    def unserved() -> str | None:
+        return reasons.pop(0)
+
+    waiting = Waiting("r", unserved, said.append, 4 * CHECK_EVERY + 1, "'cancel r'", clock=lambda: now[0])
+    for _ in range(4):
+        waiting.tick("Scheduled", waiting=True)
+        waiting.tick("Scheduled", waiting=True)  # within CHECK_EVERY: not asked again
+        now[0] += CHECK_EVERY
+    assert said == ["no worker", "paused"] and reasons == []
+    waiting.tick("Running", waiting=False)  # taken: nothing more to ask
+    with pytest.raises(
+        TimedOut, match=r"flow run r is still Running after --timeout 21 s; it goes on \('cancel r'"
+    ):
+        now[0] = 4 * CHECK_EVERY + 1
+        waiting.tick("Running", waiting=False)

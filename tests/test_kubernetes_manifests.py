@@ -6,8 +6,15 @@ manifests use (resources, strategic-merge patches, ``$patch: delete``, labels); 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import json
+import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +169,76 @@ def test_the_validator_rejects_a_broken_manifest() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFs"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+GUIDE = (ROOT / "README.md").read_text()
+
+
+def secret_literals() -> dict[str, str]:
+    """The keys and values of the guide's ``kubectl create secret generic deployctl`` command."""
+    command = re.search(r"kubectl create secret generic deployctl((?:.*\\\n)*.*)", GUIDE)
+    assert command, "the guide shows how to create the Secret"
+    return dict(re.findall(r"--from-literal=([\w-]+)=(\S+)", command.group(1)))
+
+
+def test_the_guide_documents_every_secret_key_and_variable_the_manifests_read() -> None:
+    keys, names = set(), set()
+    for folder in (BASE, PREFECT):
+        for entry in container(render(folder))["env"]:
+            names.add(entry["name"])
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] == "deployctl"
+                keys.add(ref["key"])
+    assert keys == set(secret_literals()) == {"git-token", "webhook-secret", "prefect-api-key"}
+    for word in keys | names:
+        assert f"`{word}`" in GUIDE, f"deploy/kubernetes/README.md does not explain {word}"
+    assert "$(DEPLOYCTL_SOURCE)" in GUIDE and "$(DEPLOYCTL_SOURCE)" in container(render(BASE))["args"]
+    for key in keys:  # the manifests' own comments name each key too
+        comments = (BASE / "deployment.yaml").read_text() + (PREFECT / "deployment.yaml").read_text()
+        assert re.search(rf"#.*\b{key}\b", comments), key
+
+
+@pytest.mark.controller
+def test_the_base_container_runs_as_kubernetes_would_start_it_with_the_guides_secret(tmp_path: Path) -> None:
+    """The container's args and env, ``$(VAR)`` expanded as the kubelet does, the Secret's keys as
+    the guide creates them, DEPLOYCTL_SOURCE a repository: it becomes ready, takes a webhook signed
+    with the secret's webhook-secret, refuses a forged one, and exits 0 at SIGTERM."""
+    from tests.controller_fixtures import free_port, request, wait_for
+    from tests.gitrepo import repository
+
+    repo = repository(tmp_path / "repo", ["a"])
+    home, port, secret = tmp_path / "var-lib-deployctl", free_port(), secret_literals()
+    main = container(render(BASE))
+    env = {"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for entry in main["env"]:
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        env[entry["name"]] = secret[ref["key"]] if ref else entry["value"]
+    env |= {"DEPLOYCTL_SOURCE": repo.root.as_uri(), "DEPLOYCTL_HOME": str(home)}
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in main["args"]]
+    args = [a.replace(":8080", f":{port}") for a in args]
+    process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        ready = url + main["readinessProbe"]["httpGet"]["path"]
+
+        def answers_ready() -> bool:
+            try:
+                return request(ready)[0] == 200
+            except OSError:  # not listening yet
+                assert process.poll() is None, process.communicate()[1]
+                return False
+
+        wait_for(answers_ready, timeout=60, what="the controller to be ready")
+        body = json.dumps({"ref": "refs/heads/main"}).encode()
+        signed = "sha256=" + hmac.new(secret["webhook-secret"].encode(), body, hashlib.sha256).hexdigest()
+        hook = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+        assert request(url + "/hooks/github", body, {**hook, "X-Hub-Signature-256": signed})[0] == 202
+        assert request(url + "/hooks/github", body, {**hook, "X-Hub-Signature-256": "sha256=00"})[0] == 401
+        assert (home / "registry.db").is_file()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0  # the pass the webhook started may take up to --shutdown-grace
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

@@ -1,14 +1,17 @@
-"""The README is a test: its commands run, in order, as a new user would type them.
+"""The README is a test: its commands run, in order, literally, as a new user would type them.
 
 A fresh copy of the repository (the files git tracks, committed anew) in a temporary folder,
-with only ``HOME`` pointed at a temporary folder. The opening ``sh`` block's first line runs
-without its ``pip install`` (the package under test is installed already; the second line is
-this very test suite). Then every ``console`` block runs: a ``$ `` line is a command
-(``# …`` comments dropped; a trailing ``&`` starts it in the background, stopped with SIGTERM
-at the end, which must exit 0), and the lines after it are output that must appear, in order.
-In expected output ``…`` matches anything, an abbreviated id (``3f0c…``) any id, a 12-hex
-version or an ISO time any, and runs of spaces any spacing. In a command, an abbreviated
-id such as ``3f0c…`` stands for the id of the last flow run the README created.
+commands started at its root, with only ``HOME`` pointed at a temporary folder. The opening
+``sh`` block's first line runs without its ``pip install`` (the package under test is installed
+already; the second line is this very test suite). Then every other ``sh`` and ``console``
+block runs, in the order of the README, unless the line above it says
+``<!-- readme-test: not run (REASON) -->`` (a remote at git.example.com, a Prefect server, a
+benchmark). In an ``sh`` block each line is a command. In a ``console`` block a ``$ `` line is a
+command (``# …`` comments dropped; a trailing ``&`` starts it in the background, stopped with
+SIGTERM at the end, which must exit 0), and the lines after it are output that must appear, in
+order. In expected output ``…`` matches anything, an abbreviated id (``3f0c…``) any id, a 12-hex
+version or an ISO time any, and runs of spaces any spacing. In a command, an abbreviated id
+such as ``3f0c…`` stands for the id of the last flow run the README created.
 """
 
 from __future__ import annotations
@@ -35,19 +38,37 @@ class Step:
     expected: list[str] = field(default_factory=list)
 
 
+NOT_RUN = re.compile(r"<!-- readme-test: not run \((?P<reason>[^)]+)\) -->\n$")
+
+
+def command_blocks(text: str) -> list[tuple[str, str, str | None]]:
+    """Each ``sh`` and ``console`` block: its kind, its body, and why it is not run (or None)."""
+    found = []
+    for block in re.finditer(r"^```(\w+)\n(.*?)^```", text, flags=re.S | re.M):
+        if block.group(1) in ("sh", "console"):
+            marker = NOT_RUN.search(text, 0, block.start())
+            found.append((block.group(1), block.group(2), marker.group("reason") if marker else None))
+    return found
+
+
 def readme_steps(text: str) -> list[Step]:
-    blocks = re.findall(r"^```(\w+)\n(.*?)^```", text, flags=re.S | re.M)
-    opening = next(body for kind, body in blocks if kind == "sh")
+    (_, opening, _), *rest = command_blocks(text)
     steps = [Step(_without_install(opening.splitlines()[0]))]
-    for kind, body in blocks:
-        if kind != "console":
+    for kind, body, not_run in rest:
+        if not_run:
             continue
         for line in body.splitlines():
-            if line.startswith("$ "):
-                steps.append(Step(line[2:].split("  #")[0].split(" # ")[0].strip()))
+            if kind == "sh" and line.strip():
+                steps.append(Step(_without_comment(line)))
+            elif line.startswith("$ "):
+                steps.append(Step(_without_comment(line[2:])))
             elif line.strip() and steps:
                 steps[-1].expected.append(line)
     return steps
+
+
+def _without_comment(command: str) -> str:
+    return command.split("  #")[0].split(" # ")[0].strip()
 
 
 def _without_install(line: str) -> str:
@@ -125,3 +146,19 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
 def _start(command: str, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(shlex.split(command), cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def test_every_command_block_runs_or_says_why_not() -> None:
+    text = README.read_text()
+    blocks = command_blocks(text)
+    assert text.count("<!-- readme-test:") == sum(1 for *_, reason in blocks if reason), (
+        "each marker stands right above the block it names"
+    )
+    commands = [step.command for step in readme_steps(text)]
+    for kind, body, reason in blocks[1:]:
+        lines = [
+            line.removeprefix("$ ") for line in body.splitlines() if kind == "sh" or line.startswith("$ ")
+        ]
+        assert reason or _without_comment(lines[0]) in commands, body
+    for command in commands:  # "." here would be deployctl's own checkout: its tests, its Kubernetes files
+        assert not re.search(r"deployctl (sync|plan|validate|up|controller) \.(\s|$)", command), command

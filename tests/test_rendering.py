@@ -3,12 +3,14 @@ comment in markdown, and the last line of a failed run."""
 
 from __future__ import annotations
 
-from controller.cli.rendering import render_markdown
+from controller.cli.rendering import error_line, render_markdown
 from controller.cli.runs import final_line
+from controller.core.diagnostics import Diagnostic
 from controller.core.diff import DiffItem
 from controller.core.plan import Action, Cause, Change, Plan
 from controller.core.runs import FlowRun, StateType
 from controller.core.spec import DeploymentId
+from controller.core.status import ready
 from controller.engine.reconciler import SyncResult
 
 A, B = DeploymentId("etl/a"), DeploymentId("etl/b")
@@ -70,3 +72,24 @@ def test_a_runs_job_variables_merge_env_name_by_name_over_the_deployments() -> N
         "stream_output": False,
     }
     assert record["job_variables"]["env"] == {"DB_URL": "db", "LEVEL": "info"}  # left untouched
+
+
+def test_problems_are_a_table_in_markdown_and_the_first_one_is_the_error_line() -> None:
+    problems = (
+        Diagnostic(
+            "flows/a/deployment.yaml", 4, 1, "shedule", "unknown key | a pipe\nand a line", "unknown-key"
+        ),
+        Diagnostic("flows/b/big.yaml", 0, 0, "", "over 1 MiB", "too-large"),
+    )
+    result = SyncResult("team", revision="0123456789abcdef", ref="main", diagnostics=problems)
+    text = render_markdown(result, "sync")
+    assert text.startswith("### deployctl sync for `0123456789ab` (main)")
+    assert (
+        "| error | `flows/a/deployment.yaml:4` | `shedule` | unknown key \\| a pipe<br>and a line |" in text
+    )
+    assert "| error | `flows/b/big.yaml` |  | over 1 MiB |" in text
+    assert error_line(result) == (
+        "2 problem(s) in the manifests: flows/a/deployment.yaml:4:1: shedule: unknown key | a pipe "
+        "and a line (and 1 more)"
+    )
+    assert error_line(SyncResult("team", revision="0123", conditions=ready())) is None

@@ -40,6 +40,9 @@ def test_variables_are_set_listed_and_resolved_at_plan_time(tmp_path: Path) -> N
     repo.commit("nightly")
     home, work = tmp_path / "home", tmp_path / "work"
     work.mkdir()
+    assert deployctl(home, "variable", "ls", cwd=work).stderr.startswith("error: no registry at")
+    assert deployctl(home, "variable", "set", "greeting", "hello", cwd=work).returncode == 0
+    assert deployctl(home, "variable", "unset", "greeting", cwd=work).returncode == 0
     assert deployctl(home, "variable", "ls", cwd=work).stdout.startswith("no variables")
     assert deployctl(home, "variable", "set", "greeting", "hello", cwd=work).returncode == 0
 

@@ -34,7 +34,7 @@ def deployment() -> None:
 @click.pass_obj
 def deployment_ls(app: App, output: str) -> None:
     """List deployments with their versions."""
-    rows = [_summary_row(d) for d in app.deployments().all()]
+    rows = [_summary_row(d) for d in app.reading_only().deployments().all()]
     columns = ["id", "version", "schedules", "paused", "work_queue", "owner", "updated_at"]
     echo_rows(rows, columns, output, f"no deployments in the registry {app.registry().location}")
 
@@ -45,7 +45,7 @@ def deployment_ls(app: App, output: str) -> None:
 @click.pass_obj
 def deployment_inspect(app: App, identity: str, output: str) -> None:
     """Show everything the registry holds about one deployment."""
-    found = app.deployments().get(identity)
+    found = app.reading_only().deployments().get(identity)
     details = dataclasses.asdict(found)
     if output == "json":
         echo_json(details)
@@ -76,6 +76,12 @@ def deployment_delete(app: App, identity: str) -> None:
 @click.option(
     "--watch", is_flag=True, help="Stream the run's logs; exit with its outcome (0 Completed, else 2)."
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --watch: stop watching after this long (exit 2; the run goes on) [wait for the end].",
+)
 @click.pass_obj
 def deployment_run(
     app: App,
@@ -84,10 +90,15 @@ def deployment_run(
     params_json: str | None,
     start_in: str | None,
     watch: bool,
+    timeout: float | None,
 ) -> None:
     """Create an ad-hoc run of a deployment (a runner executes it)."""
     from controller.cli.runs import echo_log_line, final_line
 
+    if timeout is not None and not watch:
+        raise click.BadParameter(
+            "only with --watch (without it nothing is waited for)", param_hint="--timeout"
+        )
     runs = app.run_service("deployment run")
     start_at = datetime.now(UTC) + _duration(start_in) if start_in else None
     run = runs.create(identity, _parameters(params, params_json), start_at)
@@ -96,7 +107,8 @@ def deployment_run(
         f"created flow run {run.id} ({run.name}) of {identity}" + (f", scheduled for {when}" if when else "")
     )
     if watch:
-        for line in runs.follow(run.id):
+        waiting = runs.watching(run, lambda why: click.echo(f"waiting: {why}", err=True), timeout)  # type: ignore[arg-type]
+        for line in runs.follow(run.id, waiting=waiting):
             echo_log_line(line)
         final = runs.wait(run.id)
         click.echo(final_line(final))
@@ -188,7 +200,7 @@ def schedule() -> None:
 @click.pass_obj
 def schedule_ls(app: App, identity: str, output: str) -> None:
     """List a deployment's schedules with their slugs."""
-    rows = [view.__dict__ for view in app.deployments().schedules(identity)]
+    rows = [view.__dict__ for view in app.reading_only().deployments().schedules(identity)]
     echo_rows(
         rows, ["slug", "kind", "definition", "timezone", "active"], output, f"{identity} has no schedules"
     )

@@ -80,7 +80,7 @@ def up(
     _logging()
     app.run_store("deployctl up").close()
     result = reconcile(app, source, ref, subpath, dry_run=False, **flags)
-    render_result(result, output, "Applied")
+    render_result(result, output, "Applied", "sync")
     if not result.ok:
         click.echo(
             "deployctl up: this commit was not applied; the last applied revision keeps running", err=True
@@ -147,7 +147,10 @@ def work_queue() -> None:
 def work_queue_ls(app: App, output: str) -> None:
     """List work queues with their limits and active runs."""
     echo_rows(
-        app.queues().all(), ["name", "concurrency_limit", "paused", "active_runs"], output, "no work queues"
+        app.reading_only().queues().all(),
+        ["name", "concurrency_limit", "paused", "active_runs"],
+        output,
+        "no work queues",
     )
 
 
@@ -157,7 +160,12 @@ def work_queue_ls(app: App, output: str) -> None:
 @click.pass_obj
 def work_queue_inspect(app: App, name: str, output: str) -> None:
     """Show one work queue."""
-    echo_rows([app.queues().get(name)], ["name", "concurrency_limit", "paused", "active_runs"], output, "")
+    echo_rows(
+        [app.reading_only().queues().get(name)],
+        ["name", "concurrency_limit", "paused", "active_runs"],
+        output,
+        "",
+    )
 
 
 @work_queue.command("create")

@@ -7,10 +7,13 @@ Diff values are shown as inline YAML, as they are written in manifests. Called b
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from controller.core.diagnostics import Diagnostic, Severity
 from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
+from controller.core.state import ConditionType
 from controller.core.status import applied_count
 from controller.engine.reconciler import SyncResult
 
@@ -49,9 +52,33 @@ def render_text(result: SyncResult, applied_verb: str) -> str:
         else:
             verb = "Planned, nothing applied" if result.error and not result.applied else applied_verb
             lines += ["", f"{verb}: {summary_line(plan)}"]
-    lines += [f"error: {result.error}"] if result.error else []
     lines += [f"failed: {i}: {m}" for i, m in sorted(result.failures.items())]
     return "\n".join(lines)
+
+
+def error_line(result: SyncResult) -> str | None:
+    """The one line a pass that failed or was refused prints on stderr, whatever the output
+    format: what went wrong and, for invalid manifests, the first problem with its place.
+    None when the pass succeeded."""
+    errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    if result.ok and not errors:
+        return None
+    ready = (c for c in result.conditions if c.type is ConditionType.READY)
+    unready = next((c.message for c in ready if not c.status), None)
+    message = (
+        result.error
+        or (unready or f"{len(result.failures)} deployment(s) failed" if result.failures else None)
+        or (f"{len(errors)} problem(s) in the manifests" if errors else None)
+        or unready
+        or "the pass did not succeed"
+    )
+    line = f"{message}: {first_problem(errors)}" if errors else message
+    return " ".join(line.splitlines())  # one line, whatever a message holds
+
+
+def first_problem(errors: Sequence[Diagnostic]) -> str:
+    """The first problem at its place, and how many more the document lists."""
+    return f"{errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
 
 
 def _change_text(change: Change) -> str:
@@ -79,20 +106,36 @@ def yaml_value(value: Any) -> str:
     return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
-def render_markdown(result: SyncResult) -> str:
+def render_markdown(result: SyncResult, verb: str = "plan") -> str:
     plan = result.plan
-    out = [f"### deployctl plan for `{(result.revision or '?')[:12]}` ({result.ref})", ""]
+    out = [f"### deployctl {verb} for `{(result.revision or '?')[:12]}` ({result.ref})", ""]
     if result.error:
         out += [f"> **Error:** {result.error}", ""]
     out += [f"> **Warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
-    if result.diagnostics:
-        out += ["```"] + [str(d) for d in result.diagnostics] + ["```", ""]
+    out += diagnostics_markdown(result.diagnostics)
     rows = _markdown_rows(result)
     if not rows and len(out) == 2:
         return "\n".join(out + ["No changes."])
     if rows:
         out += ["| | deployment | details |", "|---|---|---|", *rows, ""]
     return "\n".join(out + ([f"**{summary_line(plan)}**"] if plan is not None else []))
+
+
+def diagnostics_markdown(diagnostics: Sequence[Diagnostic]) -> list[str]:
+    """The problems as a table a pull-request comment shows: file and line, field, message."""
+    if not diagnostics:
+        return []
+    rows = [
+        f"| {d.severity.value} | `{d.file}{f':{d.line}' if d.line else ''}` | "
+        f"{f'`{d.field}`' if d.field else ''} | {_cell(d.message)} |"
+        for d in diagnostics
+    ]
+    return ["| | file:line | field | problem |", "|---|---|---|---|", *rows, ""]
+
+
+def _cell(text: str) -> str:
+    """Text inside a markdown table cell: pipes escaped, line breaks as <br>."""
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def _markdown_rows(result: SyncResult) -> list[str]:

@@ -31,7 +31,7 @@ def flow_run() -> None:
 @click.pass_obj
 def flow_run_ls(app: App, deployment: str | None, state: str | None, limit: int, output: str) -> None:
     """List flow runs, newest first."""
-    runs = app.runs()
+    runs = app.reading_only().runs()
     rows = [_run_row(r) for r in runs.all(deployment, state, limit)]
     columns = ["id", "deployment", "state", "expected_start_time", "start_time", "end_time"]
     echo_rows(rows, columns, output, f"no flow runs in {runs.store.location} match")
@@ -42,7 +42,7 @@ def flow_run_ls(app: App, deployment: str | None, state: str | None, limit: int,
 @click.pass_obj
 def flow_run_inspect(app: App, run_id: str) -> None:
     """Show a run with its parameters and state history (JSON)."""
-    runs = app.runs()
+    runs = app.reading_only().runs()
     run = runs.get(run_id)
     echo_json(
         {
@@ -62,7 +62,7 @@ def flow_run_inspect(app: App, run_id: str) -> None:
 @click.pass_obj
 def flow_run_logs(app: App, run_id: str, follow: bool) -> None:
     """Print a run's output, line by line."""
-    runs = app.runs()
+    runs = app.reading_only().runs()
     run = runs.get(run_id)
     for line in runs.follow(run.id) if follow else runs.logs(run):
         echo_log_line(line)

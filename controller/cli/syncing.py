@@ -83,17 +83,20 @@ def reconcile(
     return result
 
 
-def render_result(result: SyncResult, output: str, verb: str) -> None:
-    from controller.cli.rendering import render_markdown, render_text, result_json
+def render_result(result: SyncResult, output: str, verb: str, command: str) -> None:
+    """The document on stdout (text, JSON or markdown, each with every diagnostic), and, when
+    the pass failed or was refused, one ``error:`` line on stderr in every format."""
+    from controller.cli.rendering import error_line, render_markdown, render_text, result_json
 
     if output == "json":
         echo_json(result_json(result))
     elif output == "markdown":
-        click.echo(render_markdown(result))
-    elif result.revision is None:  # the source could not be read: nothing but the reason to show
-        click.echo(f"error: {result.error}", err=True)
-    else:
+        click.echo(render_markdown(result, command))
+    elif result.revision is not None:  # else the source could not be read: the error says it all
         click.echo(render_text(result, verb))
+    line = error_line(result)
+    if line:
+        click.echo(f"error: {line}", err=True)
 
 
 def exit_code(result: SyncResult, planning: bool) -> int:
@@ -115,7 +118,7 @@ def exit_code(result: SyncResult, planning: bool) -> int:
 def plan(app: App, /, source: str, ref: str | None, subpath: str, output: str, **flags: Any) -> None:
     """Show what a sync of SOURCE would change. Exit 0: nothing, 1: changes, 2: error or refusal."""
     result = reconcile(app, source, ref, subpath, dry_run=True, **flags)
-    render_result(result, output, "Plan")
+    render_result(result, output, "Plan", "plan")
     sys.exit(exit_code(result, planning=True))
 
 
@@ -129,7 +132,7 @@ def sync(
 ) -> None:
     """Make the registry match SOURCE (a local repository path or a git URL). Exit 0 or 2."""
     result = reconcile(app, source, ref, subpath, dry_run=dry_run, **flags)
-    render_result(result, output, "Plan" if dry_run else "Applied")
+    render_result(result, output, "Plan" if dry_run else "Applied", "sync")
     sys.exit(exit_code(result, planning=False))
 
 
@@ -141,7 +144,7 @@ def status(app: App, owner: str | None, output: str) -> None:
     """Last attempted and applied revision, conditions and outcomes of each synced source."""
     from controller.services.status import source_reports
 
-    registry = app.registry()
+    registry = app.reading_only().registry()
     reports = [r.to_json() for r in source_reports(registry, owner)]
     if output == "json":
         echo_json(reports)
@@ -179,21 +182,31 @@ class _Progress:
 
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@output_option
+@format_option
 def validate(path: Path, output: str) -> None:
-    """Validate every manifest in the folder PATH (default: the current folder). Exit 0 or 2."""
+    """Validate every manifest in the folder PATH (default: the current folder). Exit 0 or 2.
+
+    Text: each problem on its own line (errors on stderr), then the summary. JSON and markdown:
+    the document on stdout with every problem, and one ``error:`` line on stderr when invalid."""
+    from controller.core.diagnostics import Severity
     from controller.loading.loader import load_manifests
     from controller.loading.tree import DirectoryTree
 
     result = load_manifests(DirectoryTree(path))
-    if output == "json":
-        echo_json(_validation_json(result))
-    else:
-        from controller.core.diagnostics import Severity
-
+    if output == "text":
         for diagnostic in result.diagnostics:
             click.echo(str(diagnostic), err=diagnostic.severity is Severity.ERROR)
         click.echo(_summary(result))
+    else:
+        if output == "json":
+            echo_json(_validation_json(result))
+        else:
+            click.echo(_validation_markdown(path, result))
+        from controller.cli.rendering import first_problem
+
+        errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+        if errors:
+            click.echo(f"error: {len(errors)} problem(s) in the manifests: {first_problem(errors)}", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
@@ -248,3 +261,11 @@ def _validation_json(result: LoadResult) -> dict[str, object]:
         "diagnostics": [d.to_json() for d in result.diagnostics],
         "summary": _summary(result),
     }
+
+
+def _validation_markdown(path: Path, result: LoadResult) -> str:
+    from controller.cli.rendering import diagnostics_markdown
+
+    verdict = "valid" if result.ok else "invalid"
+    head = [f"### deployctl validate `{path}`: {verdict}", ""]
+    return "\n".join([*head, *diagnostics_markdown(result.diagnostics), f"**{_summary(result)}**"])

@@ -44,7 +44,7 @@ def set_(app: App, name: str, value: str) -> None:
 @click.pass_obj
 def get(app: App, name: str, output: str) -> None:
     """Print the value of variable NAME."""
-    value = _service(app).get(name)
+    value = _service(app.reading_only()).get(name)
     if output == "json":
         echo_json({"name": name, "value": value})
     else:
@@ -56,7 +56,7 @@ def get(app: App, name: str, output: str) -> None:
 @click.pass_obj
 def ls(app: App, output: str) -> None:
     """List the variables."""
-    rows = [{"name": k, "value": v} for k, v in sorted(_service(app).all().items())]
+    rows = [{"name": k, "value": v} for k, v in sorted(_service(app.reading_only()).all().items())]
     echo_rows(rows, ["name", "value"], output, "no variables ('deployctl variable set NAME VALUE')")
 
 

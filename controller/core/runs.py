@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -30,6 +30,8 @@ class StateType(enum.Enum):
 
 
 ACTIVE = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+RUNNER_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+"""A runner silent for longer is gone: its runs are crashed, and it serves no queue."""
 
 
 @dataclass(frozen=True)

@@ -103,12 +103,14 @@ class Reconciler:
     def _reconcile_commit(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
     ) -> SyncResult:
-        if not options.full and self._up_to_date(snapshot, base.owner):
-            return _with(base, up_to_date=True, conditions=ready(), plan=Plan(()), warnings=snapshot.notes)
-        # the warnings come from `git status`, which walks the working tree: overlap it with the pass
+        # the warnings come from `git status`, which walks the working tree: overlap it with the
+        # pass, and give them even when the commit is applied (the edits are still not in it)
         with ThreadPoolExecutor(1) as pool:
             warnings = pool.submit(lambda: snapshot.warnings)
-            result = self._reconcile_changes(base, snapshot, options, progress)
+            if not options.full and self._up_to_date(snapshot, base.owner):
+                result = _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
+            else:
+                result = self._reconcile_changes(base, snapshot, options, progress)
             return _with(result, warnings=(*warnings.result(), *result.warnings))
 
     def _reconcile_changes(

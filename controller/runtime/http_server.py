@@ -14,6 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from controller.errors import ConfigError
 from controller.runtime.controlling.webhooks import MAX_BODY, PROVIDERS, Verdict
 
 log = logging.getLogger("deployctl.http")
@@ -41,7 +42,14 @@ class ControllerHTTPServer(ThreadingHTTPServer):
         self, address: tuple[str, int], view: ControllerView, timeout: float = CLIENT_TIMEOUT
     ) -> None:
         self.view, self.client_timeout = view, timeout
-        super().__init__(address, _Handler)
+        try:
+            super().__init__(address, _Handler)
+        except OSError as exc:  # a taken port or an unknown host: the controller cannot start
+            host, port = address
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                "choose another --listen HOST:PORT (or DEPLOYCTL_LISTEN)"
+            ) from exc
 
     @property
     def url(self) -> str:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from controller.core.runs import FlowRun, StateType, iso
+from controller.core.runs import RUNNER_HEARTBEAT_TIMEOUT, FlowRun, StateType, iso
 from controller.ports import ArtifactReader, RunStore
 from controller.runtime import processes
 from controller.runtime.flow_environment import (
@@ -46,7 +46,7 @@ class RunnerConfig:
     work_dir: Path
     queues: Sequence[str] | None = None
     limit: int = 4
-    heartbeat_timeout: timedelta = timedelta(seconds=20)
+    heartbeat_timeout: timedelta = RUNNER_HEARTBEAT_TIMEOUT
     cancel_grace: timedelta = timedelta(seconds=10)
     retention: timedelta = timedelta(days=7)
     """Run folders and logs of runs older than this are removed."""

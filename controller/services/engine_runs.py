@@ -7,12 +7,13 @@ every registry. Called by the CLI; the port is ``controller.ports.EngineRuns``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from controller.ports import EngineRun, EngineRuns
+from controller.services.waiting import Waiting
 
 LogLine = tuple[str, str, str]
 FINAL_LINE = "Finished in state"  # what Prefect's flow engine logs last in a flow run
@@ -29,7 +30,11 @@ class RemoteRuns:
     ) -> EngineRun:
         return self.runs.create(deployment, parameters, start_at)
 
-    def follow(self, run_id: str) -> Iterator[LogLine]:
+    def watching(self, run: EngineRun, notify: Callable[[str], None], timeout: float | None) -> Waiting:
+        cancel = f"'prefect flow-run cancel {run.id}'"
+        return Waiting(run.id, lambda: self.runs.unserved(run.id), notify, timeout, cancel)
+
+    def follow(self, run_id: str, waiting: Waiting | None = None) -> Iterator[LogLine]:
         """Log lines as the server has them, until the run is finished and every line was given.
 
         A flow process ships its logs in batches (every 2 s by default), the last one as it
@@ -37,10 +42,13 @@ class RemoteRuns:
         flow engine's own last line ("Finished in state …") or ``LAST_LINES_WAIT`` of quiet."""
         seen, quiet_since, last_given = 0, None, False
         while True:
-            finished = self.runs.get(run_id).finished
+            run = self.runs.get(run_id)
+            finished = run.finished
             lines = self.runs.logs(run_id, after=seen)
             seen += len(lines)
             yield from lines
+            if waiting is not None and not finished:
+                waiting.tick(run.state_name, run.waiting)
             last_given = last_given or any(line[2].startswith(FINAL_LINE) for line in lines)
             if finished and last_given:
                 return

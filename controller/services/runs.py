@@ -8,15 +8,16 @@ commands and by ``controller.run_deployment``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.core.runs import FlowRun, iso
+from controller.core.runs import RUNNER_HEARTBEAT_TIMEOUT, FlowRun, StateType, iso
 from controller.errors import Ambiguous, NotFound, UsageError
 from controller.ports import RunStore
 from controller.runtime.ad_hoc import RunOptions, create_run, wait_for
+from controller.services.waiting import Waiting
 
 LogLine = tuple[str, str, str]  # timestamp, stream, line
 
@@ -62,21 +63,42 @@ class Runs:
     def logs(self, run: FlowRun) -> list[LogLine]:
         return [row[1:] for row in self.store.logs(run.id)]
 
-    def follow(self, run_id: str, poll: float = 0.3) -> Iterator[LogLine]:
-        """Log lines as they arrive, until the run is finished and every line was given."""
+    def follow(self, run_id: str, poll: float = 0.3, waiting: Waiting | None = None) -> Iterator[LogLine]:
+        """Log lines as they arrive, until the run is finished and every line was given;
+        ``waiting`` says when nothing serves the run's queue and ends a watch at its timeout."""
         seen = 0
         while True:
-            finished = self._finished(run_id)
+            run = self.store.get(run_id)
+            finished = run is None or run.state_type.terminal
             for seq, *line in self.store.logs(run_id, after=seen):
                 seen = seq
                 yield (line[0], line[1], line[2])
             if finished:
                 return
+            if waiting is not None and run is not None:
+                waiting.tick(run.state_name, run.state_type is StateType.SCHEDULED)
             time.sleep(poll)
 
-    def _finished(self, run_id: str) -> bool:
-        run = self.store.get(run_id)
-        return run is None or run.state_type.terminal
+    def watching(self, run: FlowRun, notify: Callable[[str], None], timeout: float | None) -> Waiting:
+        cancel = f"'deployctl flow-run cancel {run.id}'"
+        return Waiting(run.id, lambda: self.unserved(run.work_queue_name), notify, timeout, cancel)
+
+    def unserved(self, queue: str, now: datetime | None = None) -> str | None:
+        """Why no runner will take a run of ``queue``: the queue is paused, or no runner that
+        takes it has sent a heartbeat lately (``up`` and ``runner`` send one every poll)."""
+        if any(q["name"] == queue and q["paused"] for q in self.store.list_queues()):
+            return (
+                f"work queue '{queue}' is paused: no runner takes its runs until "
+                f"'deployctl work-queue resume {queue}'"
+            )
+        heard_after = iso((now or datetime.now(UTC)) - RUNNER_HEARTBEAT_TIMEOUT)
+        if any(not queues or queue in queues for queues in self.store.runner_queues(heard_after)):
+            return None
+        silence = RUNNER_HEARTBEAT_TIMEOUT.total_seconds()
+        return (
+            f"no runner serves work queue '{queue}' (none was heard from in the last {silence:g} s): "
+            "start 'deployctl runner' or 'deployctl up'; the run waits until one does"
+        )
 
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.2) -> FlowRun:
         return wait_for(self.store, run_id, timeout, poll)

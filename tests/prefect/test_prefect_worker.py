@@ -147,3 +147,30 @@ def test_deployment_run_watch_follows_a_run_on_prefects_worker(
     assert watch.returncode == 0, output
     assert "Finished in state Completed()" in output, "the server's log lines of the run are streamed"
     assert output.rstrip().endswith("finished: Completed")
+    assert f"waiting: no worker serves work pool '{pool}' queue 'default'" in output, "said before the worker"
+
+
+def test_run_watch_says_no_worker_serves_the_pool_and_stops_at_its_timeout(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """As typed, with only HOME set and a relative path: no worker polls the pool."""
+    from tests.cli_helpers import run_deployctl
+
+    _, flow, pool = hello_repository(prefect_server, tmp_path / "repo", "never run")
+    registry = f"prefect+{prefect_server.api_url}"
+    home = tmp_path / "home"
+    assert run_deployctl(home, "sync", "repo", "--registry", registry, cwd=tmp_path).returncode == 0
+    args = ("deployment", "run", f"{flow}/say", "--watch", "--timeout", "3", "--registry", registry)
+    done = run_deployctl(home, *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    run_id = done.stdout.split()[3]
+    waiting, error = done.stderr.splitlines()
+    assert waiting.startswith(f"waiting: no worker serves work pool '{pool}' queue 'default' (")
+    assert "last polled: never): start one with 'prefect worker start --pool " in waiting
+    assert error == (
+        f"error: flow run {run_id} is still Scheduled after --timeout 3 s; "
+        f"it goes on ('prefect flow-run cancel {run_id}' stops it)"
+    )
+    prefect_cli(prefect_server, "work-pool", "pause", pool)
+    paused = run_deployctl(home, *args, cwd=tmp_path)
+    assert f"waiting: work pool '{pool}' is paused: no worker takes its runs until" in paused.stderr

@@ -30,6 +30,10 @@ class PrefectRun:
     def finished(self) -> bool:
         return self.state_type in FINAL_STATES
 
+    @property
+    def waiting(self) -> bool:
+        return self.state_type == "SCHEDULED"
+
 
 class PrefectRuns:
     def __init__(self, client: PrefectClient) -> None:
@@ -90,6 +94,26 @@ class PrefectRuns:
         )
         return [(line["timestamp"], _level(line["level"]), line["message"]) for line in found]
 
+    def unserved(self, run_id: str) -> str | None:
+        """Why no worker will take the run, from the server's own view of its pool and queue: a
+        pool's status is READY while a worker of it is online, a queue's while a worker polled
+        it in the last minute. Pools that need no worker (push, managed) are taken as served."""
+        run = self.client.get(f"/flow_runs/{run_id}")
+        pool, queue = run.get("work_pool_name"), run.get("work_queue_name") or "default"
+        if not pool:
+            return f"flow run {run_id} has no work pool: no worker takes it (sync the deployment into a pool)"
+        path = f"/work_pools/{quote(pool, safe='')}"
+        try:
+            found, polled = self.client.get(path), self.client.get(f"{path}/queues/{quote(queue, safe='')}")
+        except PrefectApiError as exc:
+            if exc.status == 404:
+                return (
+                    f"work pool '{pool}' or its queue '{queue}' does not exist on the server: "
+                    "no worker takes the run"
+                )
+            raise
+        return _pool_problem(pool, queue, found, polled)
+
     def _deployment_id(self, identity: str) -> str:
         flow_name, _, name = identity.partition("/")
         try:
@@ -101,6 +125,29 @@ class PrefectRuns:
                 ) from exc
             raise
         return str(found["id"])
+
+
+def _pool_problem(pool: str, queue: str, found: dict[str, Any], polled: dict[str, Any]) -> str | None:
+    if found.get("is_paused"):
+        return (
+            f"work pool '{pool}' is paused: no worker takes its runs until 'prefect work-pool resume {pool}'"
+        )
+    if polled.get("is_paused"):
+        return (
+            f"work queue '{queue}' of pool '{pool}' is paused: no worker takes its runs until "
+            f"'prefect work-queue resume {queue} --pool {pool}'"
+        )
+    kind = str(found.get("type", ""))
+    if kind.endswith(":push") or kind.endswith(":managed") or kind == "prefect:managed":
+        return None
+    if found.get("status") == "READY" and polled.get("status") == "READY":
+        return None
+    last = polled.get("last_polled") or "never"
+    return (
+        f"no worker serves work pool '{pool}' queue '{queue}' (no worker online in the pool, or none "
+        f"polled the queue in the last minute; last polled: {last}): start one with "
+        f"'prefect worker start --pool {pool}'; the run waits until then"
+    )
 
 
 def _run(data: dict[str, Any]) -> PrefectRun:

@@ -63,11 +63,11 @@ def parse_sqlite_url(url: str) -> Path:
 class SqliteRegistry:
     supported_infrastructure: frozenset[str] | None = frozenset({"process"})
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self.location = str(path)
         self._planned_at: dict[str, int] = {}  # owner -> generation its last plan was made from
-        self._connection = RegistryConnection(path)
+        self._connection = RegistryConnection(path, create)
         self._db = self._connection.db
         self._write = self._connection.write
         try:

@@ -13,17 +13,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.errors import ConfigError, RegistryUnavailable
+from controller.errors import ConfigError, NotFound, RegistryUnavailable
 
 
 class RegistryConnection:
-    def __init__(self, path: Path) -> None:
+    """``create=False`` (read-only commands) opens only a registry that exists: no file and no
+    folder is made, and a missing one is a ``NotFound`` naming the path."""
+
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         if path.is_dir():
             raise ConfigError(f"the registry {path} is a folder: name a database file (sqlite:///PATH)")
+        if not create and not path.is_file():
+            raise NotFound(
+                f"no registry at {path}: nothing has been synced there yet "
+                "('deployctl sync SOURCE' creates it; --home, DEPLOYCTL_HOME or --registry name another)"
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # mode=rw: a registry removed since the check above is an error, not a new empty file
+            target = path if create else f"{path.absolute().as_uri()}?mode=rw"
+            self.db = sqlite3.connect(
+                target, timeout=30, isolation_level=None, check_same_thread=False, uri=not create
+            )
             self._use_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")

@@ -417,6 +417,11 @@ class SqliteRunStore:
                 (runner_id, pid, json.dumps(list(queues or [])), now, now),
             )
 
+    def runner_queues(self, fresh_after: str) -> list[tuple[str, ...]]:
+        """The queues of each runner heard from after ``fresh_after`` (empty: every queue)."""
+        rows = self._db.execute("SELECT queues FROM runners WHERE heartbeat_at > ?", (fresh_after,))
+        return [tuple(json.loads(row[0])) for row in rows.fetchall()]
+
     def remove_runner(self, runner_id: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM runners WHERE id = ?", (runner_id,))

@@ -32,6 +32,7 @@ from controller.runtime.controlling.webhooks import Verdict, judge
 from controller.runtime.http_server import ControllerHTTPServer
 
 log = logging.getLogger("deployctl.controller")
+CANNOT_GO_ON = 2  # the CLI's code for any error (1 is `plan`'s "changes pending")
 
 
 def default_holder() -> str:
@@ -80,7 +81,7 @@ def run_controller(
     stop.wait()
     if controller.failure:
         server.stop()
-        return 1
+        return CANNOT_GO_ON
     log.info("stopping: finishing the current pass (grace %.0f s)", settings.grace)
     controller.wake()
     worker.join(settings.grace)
@@ -110,7 +111,7 @@ class Controller:
     def work(self, stop: threading.Event) -> None:
         try:
             self._work(stop)
-        except Exception as exc:  # reported, and the process exits 1 rather than hang unready
+        except Exception as exc:  # reported, and the process exits 2 rather than hang unready
             self.failure = str(exc)
             log.error("the controller cannot go on: %s", exc, exc_info=not isinstance(exc, DeployctlError))
             stop.set()
