@@ -127,6 +127,12 @@ def test_nested_nulls_go_and_data_stays() -> None:
     accepted_by_prefect(sent)
 
 
+def test_empty_definitions_are_left_out_as_prefect_deploy_leaves_them() -> None:
+    """``prefect deploy`` sends ``model_dump(exclude_unset=True)``: no ``definitions: {}``."""
+    written = {"title": "Parameters", "type": "object", "properties": {}, "definitions": {}, "$defs": {}}
+    assert normalise_parameter_schema(written) == {"title": "Parameters", "type": "object", "properties": {}}
+
+
 @pytest.mark.parametrize("empty", [None, {}])
 def test_no_schema_is_the_servers_own_default(empty: dict[str, Any] | None) -> None:
     assert normalise_parameter_schema(empty) == {"type": "object", "properties": {}}

@@ -17,6 +17,9 @@ from typing import Any
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 # Keywords Prefect 2 writes as null when unset; null is never a valid value for any of them.
 UNSET_WHEN_NULL = ("title", "description", "type", "properties", "required", "definitions", "$defs")
+# Left out when empty, as Prefect 3's client leaves them unset (an empty ``required`` also makes
+# Prefect refuse runs).
+UNSET_WHEN_EMPTY = ("required", "definitions", "$defs")
 # Where a keyword's value is itself a schema, a list of schemas or a mapping of them; every
 # other keyword (``default``, ``enum``, ``const``, ``examples``) holds data that stays as written.
 ONE_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
@@ -29,8 +32,8 @@ def normalise_parameter_schema(schema: Mapping[str, Any] | None) -> dict[str, An
     """The schema Prefect 3 would send for this one; the input is left as it was.
 
     An empty or missing schema is ``{"type": "object", "properties": {}}`` (the server's own
-    default). Null keywords are left out, an empty ``required`` too (Prefect refuses runs
-    against it), and top-level ``$defs`` move to ``definitions`` with their references, unless
+    default). Null keywords are left out, an empty ``required``, ``definitions`` or ``$defs``
+    too, and top-level ``$defs`` move to ``definitions`` with their references, unless
     a name is defined differently in both (``defs_conflicts`` names it; the loader refuses it).
     """
     if not schema:
@@ -77,13 +80,13 @@ def resolves(schema: Mapping[str, Any], ref: str) -> bool:
 
 
 def _without_nulls(node: Any) -> Any:
-    """A copy of a (sub)schema without null structural keywords and without an empty ``required``."""
+    """A copy of a (sub)schema without null structural keywords or empty ``required``/definitions."""
     if not isinstance(node, dict):
         return node
     kept = {
         k: v
         for k, v in node.items()
-        if not (v is None and k in UNSET_WHEN_NULL) and not (k == "required" and v == [])
+        if not (v is None and k in UNSET_WHEN_NULL) and not (k in UNSET_WHEN_EMPTY and v in ([], {}))
     }
     return _with_subschemas(kept, _without_nulls)
 
