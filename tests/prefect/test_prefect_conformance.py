@@ -16,6 +16,7 @@ Each corpus is synced once; one deployment of each shape runs to Completed on
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -74,8 +75,18 @@ JOB_VARIABLES: dict[str, dict[str, Any]] = {
     "kwargs": {"stream_output": True},
     "model": {"stream_output": True},
 }
-# (flow function, deployment) of the prefect.yaml project.
-PROJECT = {"many-schedules": "typed", "triggered": "model", "paused": "kwargs"}
+# Folder of each prefect.yaml project -> {deployment: flow function}: the fixture project, and the
+# one `prefect init` 3.9.1 writes, with its name, entrypoint and work pool filled in.
+PROJECTS = {
+    "project": {"many-schedules": "typed", "triggered": "model", "paused": "kwargs"},
+    "init": {"from-init": "defaulted"},
+}
+# The lines of `prefect init`'s template a person fills in, and what the corpus fills in.
+INIT_FILLED = {
+    "- name: null\n": "- name: from-init\n",
+    "  entrypoint: null\n": "  entrypoint: flows.py:defaulted\n",
+    "    name: null\n": "    name: {pool}\n",
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,7 @@ def corpus(
         body = {"name": f"{variable}_{token}", "value": value}
         assert server_request("POST", f"{prefect_server.api_url}/variables/", json=body).status_code == 201
     write_project(repo.root / "project", token, token, pool)
+    write_init_project(prefect_server, repo.root / "init", token, pool)
     # Prefect 2 leaves enforce_parameter_schema null (off); on, the server checks every schema.
     repo.write({".deployctl.yaml": "defaults:\n  enforce_parameter_schema: true\n"})
     builds = building.finish()
@@ -176,6 +188,17 @@ def write_flows(folder: Path, token: str) -> None:
     (folder / "flows.py").write_text(source.replace('name="conformance-', f'name="conformance-{token}-'))
 
 
+def write_init_project(server: PrefectServer, folder: Path, token: str, pool: str) -> None:
+    """``prefect init --recipe local`` (3.9.1), then only what its template leaves to a person."""
+    write_flows(folder, token)
+    prefect_cli(server, "--no-prompt", "init", "--recipe", "local", cwd=folder)
+    text = (folder / "prefect.yaml").read_text()
+    for template, filled in INIT_FILLED.items():
+        assert text.count(template) == 1, f"prefect init no longer writes {template!r}:\n{text}"
+        text = text.replace(template, filled.replace("{pool}", pool))
+    (folder / "prefect.yaml").write_text(text)
+
+
 def write_project(folder: Path, flows_token: str, token: str, pool: str) -> None:
     write_flows(folder, flows_token)
     text = (FIXTURES / "project" / "prefect.yaml").read_text()
@@ -238,11 +261,11 @@ def test_every_option_of_prefect_2_build_syncs_and_reads_back_as_declared(corpus
 
 
 def test_one_deployment_of_each_shape_runs_on_prefects_worker(corpus: Corpus, tmp_path: Path) -> None:
-    """The four parameter shapes as Prefect 2 built them, and the prefect.yaml project."""
+    """The four parameter shapes as Prefect 2 built them, and both prefect.yaml projects."""
     identities = [f"{w['flow_name']}/{w['name']}" for w in corpus.builds.values()]
-    identities.append(f"{corpus.flow('typed')}/many-schedules")
+    identities += [f"{corpus.flow('typed')}/many-schedules", f"{corpus.flow('defaulted')}/from-init"]
     runs = worker_pass(corpus.sync.server, corpus.pool, identities, tmp_path)
-    expected = [*PRINTED.values(), "typed ran for ada x2, GREETING=from-the-pool"]
+    expected = [*PRINTED.values(), "typed ran for ada x2, GREETING=from-the-pool", PRINTED["defaulted"]]
     for identity, run, printed in zip(identities, runs, expected, strict=True):
         assert run.state_type == "COMPLETED", f"{identity}: {run.output[-3000:]}"
         assert printed in run.output, identity
@@ -277,9 +300,11 @@ def as_prefect_deploy_writes(server: dict[str, Any], owner: str) -> dict[str, An
 
 def test_a_prefect_yaml_project_lands_as_prefect_deploy_puts_it(corpus: Corpus, tmp_path: Path) -> None:
     theirs = f"{corpus.token}x"
-    write_project(tmp_path / "project", theirs, corpus.token, corpus.pool)
-    prefect_cli(corpus.sync.server, "--no-prompt", "deploy", "--all", cwd=tmp_path / "project")
-    for name, function in PROJECT.items():
+    for folder in PROJECTS:
+        write_flows(tmp_path / folder, theirs)
+        shutil.copy(corpus.repo.root / folder / "prefect.yaml", tmp_path / folder)
+        prefect_cli(corpus.sync.server, "--no-prompt", "deploy", "--all", cwd=tmp_path / folder)
+    for name, function in (item for deployments in PROJECTS.values() for item in deployments.items()):
         ours = read_deployment(corpus.sync.server, f"{corpus.flow(function)}/{name}")
         deployed = read_deployment(corpus.sync.server, f"conformance-{theirs}-{function}/{name}")
         expected = as_prefect_deploy_writes(deployed, "")
