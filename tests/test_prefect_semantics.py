@@ -148,6 +148,36 @@ def test_prefect_3_fields_are_accepted_and_unused_ones_warned_once(repo_dir: Pat
     assert to_record(x)["collision_strategy"] == "CANCEL_NEW"
 
 
+# `prefect init --recipe local` (3.9.1) as it writes its template, with name, entrypoint and pool filled in.
+PREFECT_INIT = """\
+name: repo
+prefect-version: 3.9.1
+build: null
+push: null
+deployments:
+- name: from-init
+  version: null
+  tags: []
+  description: null
+  schedule: {}
+  flow_name: null
+  entrypoint: flows.py:my_flow
+  parameters: {}
+  work_pool:
+    name: local
+    work_queue_name: null
+    job_variables: {}
+"""
+
+
+def test_the_prefect_init_template_filled_in_has_no_schedule(repo_dir: Path) -> None:
+    """``schedule: {}`` is "none", as ``prefect deploy`` reads it; not a schedule without a kind."""
+    result = load(repo_dir, {"flows.py": FLOW_SOURCE, "prefect.yaml": PREFECT_INIT})
+    assert result.ok, result.diagnostics
+    spec = result.specs["my-flow/from-init"]
+    assert (spec.schedules, spec.work_pool_name, spec.work_queue_name) == ((), "local", "default")
+
+
 def test_unknown_keys_stay_errors_with_a_hint(repo_dir: Path) -> None:
     bad = PREFECT_3_FIELDS.replace("replaces:", "replace:")
     (diagnostic,) = load(repo_dir, {"flows.py": FLOW_SOURCE, "prefect.yaml": bad}).diagnostics[:1]

@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from controller.core.environment import variable_problem
+from controller.core.parameter_schema import normalise_parameter_schema
 
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 
@@ -38,7 +39,7 @@ def parameter_problem(record: Mapping[str, Any], parameters: Mapping[str, Any]) 
     schema = record.get("parameter_openapi_schema") or {}
     if not record.get("enforce_parameter_schema") or not schema:
         return None
-    cleaned = {k: v for k, v in schema.items() if v is not None}
+    cleaned = normalise_parameter_schema(schema)
     try:
         jsonschema.validate(dict(parameters), cleaned)
     except jsonschema.ValidationError as exc:

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 
 from controller.adapters.git_source import GitSource
+from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
+from controller.adapters.registry.prefect_runs import PrefectRuns
 from controller.adapters.storage import open_storage
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
 from controller.ports import Registry, SourceSpec
@@ -80,6 +82,41 @@ class PrefectSync:
         done = prefect_cli(self.server, "deployment", "inspect", identity, "-o", "json")
         parsed: dict[str, Any] = json.loads(done.stdout)
         return parsed
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    state_type: str
+    output: str  # the run's own log lines, then the worker's output
+
+
+def worker_pass(server: PrefectServer, pool: str, deployments: list[str], cwd: Path) -> list[WorkerRun]:
+    """Create one flow run of each deployment the way `deployctl deployment run` does, and let one
+    pass of ``prefect worker start --run-once`` (Prefect's own process worker) execute them all."""
+    runs = PrefectRuns(PrefectClient(server.api_url))
+    created = [runs.create(identity, tags=["e2e"]) for identity in deployments]
+    env = {
+        **os.environ,
+        "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",  # the worker's own virtualenv
+        "PREFECT_API_URL": server.api_url,
+        "PREFECT_HOME": str(cwd / "prefect-home"),
+    }
+    worker = subprocess.run(
+        [server.prefect, "worker", "start", "--pool", pool, "--type", "process", "--run-once"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    finished = []
+    for run in created:
+        final = runs.get(run.id)
+        assert final.finished, f"{run.id} is still {final.state_type} after the worker's pass"
+        logged = " ".join(message for _, _, message in runs.logs(run.id))
+        finished.append(WorkerRun(final.state_type, f"{logged}\n{worker.stdout}"))
+    return finished
 
 
 def prefect_cli(

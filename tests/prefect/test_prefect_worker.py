@@ -15,7 +15,7 @@ from controller.adapters.registry.prefect_runs import PrefectRuns
 from controller.errors import NotFound
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+from tests.prefect.helpers import PrefectSync, prefect_cli, unique, worker_pass
 
 pytestmark = pytest.mark.prefect
 
@@ -25,29 +25,9 @@ def flow_source(flow: str, says: str) -> str:
 
 
 def run_on_worker(server: PrefectServer, pool: str, deployment: str, cwd: Path) -> tuple[str, str]:
-    """Create a flow run the way `deployctl deployment run` does, let one pass of
-    ``prefect worker start --run-once`` execute it; return its final state and its logs."""
-    runs = PrefectRuns(PrefectClient(server.api_url))
-    run = runs.create(deployment, tags=["e2e"])
-    env = {
-        **os.environ,
-        "PATH": f"{server.bin_dir}:{os.environ.get('PATH', '')}",  # the worker's own virtualenv
-        "PREFECT_API_URL": server.api_url,
-        "PREFECT_HOME": str(cwd / "prefect-home"),
-    }
-    worker = subprocess.run(
-        [server.prefect, "worker", "start", "--pool", pool, "--type", "process", "--run-once"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert worker.returncode == 0, worker.stderr[-2000:]
-    finished = runs.get(run.id)
-    assert finished.finished
-    logged = " ".join(message for _, _, message in runs.logs(run.id))
-    return finished.state_type, worker.stdout + logged
+    """One run of ``deployment`` on one pass of Prefect's worker: its final state and its logs."""
+    (run,) = worker_pass(server, pool, [deployment], cwd)
+    return run.state_type, run.output
 
 
 def hello_repository(server: PrefectServer, root: Path, says: str) -> tuple[GitRepo, str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from controller.core.parameter_schema import normalise_parameter_schema
 from controller.core.spec import DeploymentSpec, ScheduleKind, ScheduleSpec
 
 OWNER_TAG_PREFIX = "deployctl-owner:"
@@ -155,12 +156,9 @@ def job_variables(spec: DeploymentSpec) -> dict[str, Any]:
 
 
 def parameter_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Prefect refuses runs against a schema whose ``required`` is empty; never send one."""
-    if not schema:
-        return {"type": "object", "properties": {}}
-    if "required" in schema and not schema["required"]:
-        return {k: v for k, v in schema.items() if k != "required"}
-    return schema
+    """The schema as Prefect 3's client sends it (no null keywords, no empty ``required``,
+    shared models under ``definitions``): the server refuses Prefect 2's ``definitions: null``."""
+    return normalise_parameter_schema(schema)
 
 
 def pull_steps(spec: DeploymentSpec, stamp: Stamp, code: CodeSource) -> list[dict[str, Any]]:

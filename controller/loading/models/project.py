@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from controller.loading.models.base import ProjectSchedule, StrictModel
 
@@ -53,6 +53,12 @@ class ProjectDeployment(StrictModel):
     build: list[Any] | None = None
     push: list[Any] | None = None
     pull: list[Any] | None = None
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """``prefect init`` writes ``schedule: {}`` for "no schedule", and ``prefect deploy`` reads it so."""
+        return None if value == {} else value
 
     @model_validator(mode="after")
     def _one_schedule_shape(self) -> ProjectDeployment:
