@@ -240,6 +240,9 @@ class Registry(Protocol):
     supported_infrastructure: frozenset[str] | None
     """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
 
+    runs_triggers: bool
+    """Whether a deployment's ``triggers:`` fire there; where not, plan and validate warn."""
+
     def generation(self) -> int: ...
 
     def read_status(self, owner: str) -> SourceStatus | None: ...

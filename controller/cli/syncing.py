@@ -180,12 +180,16 @@ class _Progress:
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @output_option
-def validate(path: Path, output: str) -> None:
+@click.pass_obj
+def validate(app: App, /, path: Path, output: str) -> None:
     """Validate every manifest in the folder PATH (default: the current folder). Exit 0 or 2."""
-    from controller.loading.loader import load_manifests
+    from controller.loading.loader import load_manifests, warn_triggers
     from controller.loading.tree import DirectoryTree
 
-    result = load_manifests(DirectoryTree(path))
+    tree = DirectoryTree(path)
+    result = load_manifests(tree)
+    if not app.runs_triggers:
+        result = warn_triggers(result, tree)
     if output == "json":
         echo_json(_validation_json(result))
     else:

@@ -60,6 +60,9 @@ class DesiredState:
 class DesiredStateBuilder:
     """Builds desired state per pass, keeping per-content caches across passes."""
 
+    runs_triggers: bool = True
+    """Whether the registry's engine fires triggers (``Registry.runs_triggers``); if not, each
+    trigger is warned about at its file and line."""
     _cache: LoadCache | None = None
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
@@ -89,11 +92,13 @@ class DesiredStateBuilder:
         ``only``: look for manifests among these paths alone, in ``part`` of the tree (an
         incremental pass)."""
         tree = part or snapshot.tree
-        from controller.loading.loader import load_manifests, reject_specs
+        from controller.loading.loader import load_manifests, reject_specs, warn_triggers
 
         load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
         if infrastructure is not None:
             load = reject_specs(load, tree, _unsupported(load, infrastructure))
+        if not self.runs_triggers:
+            load = warn_triggers(load, tree)
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
         folders = FolderIndex(tree.files())

@@ -72,6 +72,8 @@ symlink (``code_links``), which an incremental pass relies on."""
 class PrefectRegistry:
     supported_infrastructure: frozenset[str] | None = None
     """Any: Prefect's workers run what their pools run."""
+    runs_triggers: bool = True
+    """A deployment's triggers become automations on the server (``prefect_automations``)."""
 
     def __init__(
         self,
