@@ -136,7 +136,9 @@ class PrefectRegistry:
         actual = {}
         for identity, server in listing.deployments.items():
             mine = owner_of(server.get("tags", [])) == owner
-            actual[identity] = actual_of(identity, server, state.deployments.get(identity) if mine else None)
+            actual[identity] = actual_of(
+                identity, server, state.deployments.get(identity) if mine else None, listing.automations
+            )
         known = {
             DeploymentId(i): (d["input_digest"], d["version"], d["commit"])
             for i, d in state.deployments.items()
