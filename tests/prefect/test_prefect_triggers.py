@@ -288,3 +288,22 @@ def test_the_translation_is_prefects_own_as_automation(prefect_server: PrefectSe
         automation["tags"] = []  # the one documented difference
     assert [comparable(a) for a in ours] == [comparable(a) for a in theirs]
     assert [a["owner_resource"] for a in ours] == [f"prefect.deployment.{deployment}"] * 5
+
+
+def test_a_trigger_the_server_refuses_fails_its_deployment_by_name(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """An open-source server stores no metric trigger (Prefect Cloud's): the sync fails that
+    deployment and names the trigger; nothing is dropped in silence, and a later pass retries."""
+    flow, pool, repo, sync = committed_project(prefect_server, tmp_path)
+    metric = "  triggers:\n  - name: too-slow\n    posture: Metric\n"
+    metric += "    metric: {name: duration, threshold: 30, operator: '>'}\n"
+    repo.write(project(flow, pool, metric)).commit("a metric trigger")
+    result = sync.sync()
+    assert result.error is None and not result.diagnostics, (result.error, result.diagnostics)
+    problem = result.failures.get(f"{flow}/watcher", "")  # type: ignore[call-overload]
+    assert "the automation of trigger 1 (too-slow)" in problem and "422" in problem, result.failures
+    # the missing automation reads as drift, so a full pass retries it (without --full once a
+    # failed pass no longer records its commit as applied: issue 19 item 4)
+    again = sync.sync(full=True)
+    assert "(too-slow)" in again.failures.get(f"{flow}/watcher", ""), again  # type: ignore[call-overload]

@@ -165,7 +165,12 @@ class AutomationSync:
             for stray in [*leftover, *self._strays(deployment_id, owner, {*ids, *recorded})]:
                 self.delete(stray)
         except PrefectApiError as exc:
-            return ids, f"automation of trigger {len(ids) + 1}: {exc}"
+            at = (
+                f"trigger {len(ids) + 1} ({triggers[len(ids)]['name']})"
+                if len(ids) < len(triggers)
+                else "a trigger"
+            )
+            return ids, f"the automation of {at}: {exc}"
         return ids, None
 
     def delete_owned(self, deployment_id: str | None, recorded: Sequence[str]) -> None:
