@@ -70,12 +70,32 @@ class App:
 
         return open_storage(self.settings.storage_url)
 
+    @property
+    def runs_triggers(self) -> bool:
+        """Whether the configured registry fires triggers, as its class states: known without
+        opening it (``validate`` works offline)."""
+        url = self.settings.registry_url
+        if url.startswith(SQLITE_PREFIX):
+            from controller.adapters.registry.sqlite import SqliteRegistry
+
+            return SqliteRegistry.runs_triggers
+        if url == "prefect" or url.startswith("prefect+"):
+            from controller.adapters.registry.prefect_registry import PrefectRegistry
+
+            return PrefectRegistry.runs_triggers
+        return True  # an unknown URL is refused where a registry is opened
+
     def reconciler(self, source: SourceSpec) -> Reconciler:
         from controller.adapters.git_source import GitSource
+        from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
 
+        registry = self.registry()
         return Reconciler(
-            source=GitSource(source, self.settings.home), registry=self.registry(), store=self.storage()
+            source=GitSource(source, self.settings.home),
+            registry=registry,
+            store=self.storage(),
+            builder=DesiredStateBuilder(runs_triggers=registry.runs_triggers),
         )
 
     def deployments(self) -> Deployments:

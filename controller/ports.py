@@ -254,6 +254,9 @@ class Registry(Protocol):
     supported_infrastructure: frozenset[str] | None
     """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
 
+    runs_triggers: bool
+    """Whether a deployment's ``triggers:`` fire there; where not, plan and validate warn."""
+
     def generation(self) -> int: ...
 
     def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:

@@ -183,16 +183,20 @@ class _Progress:
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @format_option
-def validate(path: Path, output: str) -> None:
+@click.pass_obj
+def validate(app: App, /, path: Path, output: str) -> None:
     """Validate every manifest in the folder PATH (default: the current folder). Exit 0 or 2.
 
     Text: each problem on its own line (errors on stderr), then the summary. JSON and markdown:
     the document on stdout with every problem, and one ``error:`` line on stderr when invalid."""
     from controller.core.diagnostics import Severity
-    from controller.loading.loader import load_manifests
+    from controller.loading.loader import load_manifests, warn_triggers
     from controller.loading.tree import DirectoryTree
 
-    result = load_manifests(DirectoryTree(path))
+    tree = DirectoryTree(path)
+    result = load_manifests(tree)
+    if not app.runs_triggers:
+        result = warn_triggers(result, tree)
     if output == "text":
         for diagnostic in result.diagnostics:
             click.echo(str(diagnostic), err=diagnostic.severity is Severity.ERROR)

@@ -61,6 +61,9 @@ class DesiredState:
 class DesiredStateBuilder:
     """Builds desired state per pass, keeping per-content caches across passes."""
 
+    runs_triggers: bool = True
+    """Whether the registry's engine fires triggers (``Registry.runs_triggers``); if not, each
+    trigger is warned about at its file and line."""
     _cache: LoadCache | None = None
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
@@ -92,7 +95,7 @@ class DesiredStateBuilder:
         ``only``: look for manifests among these paths alone, in ``part`` of the tree (an
         incremental pass)."""
         tree = part or snapshot.tree
-        from controller.loading.loader import load_manifests, reject_specs
+        from controller.loading.loader import load_manifests, reject_specs, warn_triggers
 
         load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
         if infrastructure is not None:
@@ -100,6 +103,8 @@ class DesiredStateBuilder:
         if admit is not None and load.specs:
             admission = admit(load.specs, load.settings.backend_options)
             load = reject_specs(replace(load, specs=dict(admission.specs)), tree, admission.refusals)
+        if not self.runs_triggers:
+            load = warn_triggers(load, tree)
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
         folders = FolderIndex(tree.files())

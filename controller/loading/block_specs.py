@@ -21,6 +21,7 @@ from controller.loading.models.block_deployment import (
     apply_overrides,
 )
 from controller.loading.models.repo_settings import DeploymentDefaults
+from controller.loading.models.triggers import trigger_record
 from controller.loading.problems import diagnostics_from_validation
 from controller.loading.safe_yaml import Locator
 from controller.loading.spec_parts import deep_merge, enforce_schema, merged_tags, queue_name, schedule_spec
@@ -64,7 +65,7 @@ def spec_from_block_deployment(
         storage=_block_fields(m.storage),
         parameter_openapi_schema=m.parameter_openapi_schema or {},
         enforce_parameter_schema=enforce_schema(m.enforce_parameter_schema, defaults),
-        triggers=tuple(m.triggers),
+        triggers=tuple(trigger_record(t, m.name, i) for i, t in enumerate(m.triggers, 1)),
     )
 
 

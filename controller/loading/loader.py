@@ -348,3 +348,22 @@ def reject_specs(
     return replace(
         result, specs=specs, diagnostics=tuple(sorted((*result.diagnostics, *added))), broken_files=broken
     )
+
+
+NO_TRIGGERS = (
+    "will not fire here: the embedded engine has no events yet, so the deployment syncs and runs "
+    "without this trigger; on a Prefect server (prefect+http://…) it becomes an automation"
+)
+
+
+def warn_triggers(result: LoadResult, tree: SourceTree) -> LoadResult:
+    """``result`` with a warning at each trigger of each deployment, for a registry whose engine
+    does not run triggers (``Registry.runs_triggers``): kept, never refused."""
+    added = [
+        diagnostic_at(tree, spec, ("triggers", position), NO_TRIGGERS, "trigger-not-run", Severity.WARNING)
+        for spec in result.specs.values()
+        for position in range(len(spec.triggers))
+    ]
+    if not added:
+        return result
+    return replace(result, diagnostics=tuple(sorted((*result.diagnostics, *added))))

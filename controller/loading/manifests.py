@@ -22,6 +22,7 @@ from controller.loading.block_specs import effective_infrastructure, spec_from_b
 from controller.loading.models.block_deployment import BlockDeploymentManifest
 from controller.loading.models.project import ConcurrencyLimit, ProjectDeployment, ProjectManifest
 from controller.loading.models.repo_settings import DeploymentDefaults, RepoSettings
+from controller.loading.models.triggers import trigger_record
 from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
 from controller.loading.safe_yaml import Locator, ParsedYaml, field_at, parse_yaml
@@ -162,7 +163,7 @@ def _spec_from_project(
         work_queue_name=queue_name(pool.work_queue_name if pool else None, defaults),
         job_variables=deep_merge(defaults.job_variables, pool.job_variables if pool else {}),
         enforce_parameter_schema=enforce_schema(d.enforce_parameter_schema, defaults, prefect_default=True),
-        triggers=tuple(d.triggers),
+        triggers=tuple(trigger_record(t, d.name, i) for i, t in enumerate(d.triggers, 1)),
     )
 
 

@@ -1,7 +1,9 @@
 """Applying a plan to a Prefect server, one request at a time by default (SQLite-backed servers
 answer 503 to concurrent writes; ``concurrency`` > 1 is for Postgres-backed servers and Cloud).
 Upserts first, deletes last; a refused deployment is a failure of that deployment only.
-Records what it wrote in the owner's state as it goes. Used by ``PrefectRegistry.apply``.
+A deployment's triggers are synced as automations right after its upsert and deleted with it
+(``prefect_automations``). Records what it wrote in the owner's state as it goes. Used by
+``PrefectRegistry.apply``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.adapters.registry.prefect_admission import missing_pool
+from controller.adapters.registry.prefect_automations import AutomationSync
 from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
 from controller.adapters.registry.prefect_listing import Listing
 from controller.adapters.registry.prefect_state import OwnerState
@@ -52,10 +55,12 @@ class Applier:
         self.written: dict[DeploymentId, dict[str, Any] | None] = {}  # None: deleted
         self._flows: dict[str, str] = {}
         self._pools: dict[str, str | None] = {}  # name -> None if usable, else why not
+        self.automations = AutomationSync(client, {})
 
     def apply(self, plan: Plan, app: Application, listing: Listing) -> dict[DeploymentId, str]:
         """Upserts (``concurrency`` at a time), then deletes one by one."""
         self._flows = dict(listing.flows)
+        self.automations = AutomationSync(self.client, listing.automations)
         upserts = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE) and c.desired]
         # Flows and pools first, once each, so that concurrent upserts never race to make them.
         for flow_name in sorted({c.desired.flow_name for c in upserts if c.desired} - self._flows.keys()):
@@ -96,6 +101,10 @@ class Applier:
                 result = self._update(self.state.deployments.get(change.id), server, body)
         except PrefectApiError as exc:
             return str(exc)
+        recorded = (self.state.deployments.get(change.id) or {}).get("automations", [])
+        automations, problem = self.automations.sync(
+            spec.triggers, str(result["id"]), app.owner, recorded, created=server is None
+        )
         self.state.deployments[change.id] = {
             "record": to_record(spec),
             "digest": change.desired_digest,
@@ -105,10 +114,11 @@ class Applier:
             "version": spec.version,
             "commit": extra.commit,
             "artifact_uri": extra.artifact_uri,
+            "automations": automations,
         }
         self.written[change.id] = result
         self.touched = True
-        return None
+        return problem
 
     def _create(self, flow_name: str, body: dict[str, Any]) -> dict[str, Any]:
         flow_id = self._flows[flow_name]
@@ -146,14 +156,22 @@ class Applier:
         return fresh
 
     def _delete(self, identity: DeploymentId, owner: str, server: dict[str, Any] | None) -> str | None:
+        recorded = (self.state.deployments.get(identity) or {}).get("automations", [])
         if server is not None:
             if owner_of(server.get("tags", [])) != owner:
                 return "no longer carries this owner's tag; left untouched"
             try:
+                # automations first: once the deployment is gone, nothing names them any more
+                self.automations.delete_owned(str(server["id"]), recorded)
                 self.client.write("DELETE", f"/deployments/{server['id']}")
             except PrefectApiError as exc:
                 if exc.status != 404:
                     return str(exc)
+        else:
+            try:
+                self.automations.delete_owned(None, recorded)
+            except PrefectApiError as exc:
+                return str(exc)
         self.state.deployments.pop(identity, None)
         self.written[identity] = None
         self.touched = True

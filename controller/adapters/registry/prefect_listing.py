@@ -1,17 +1,26 @@
 """One read of a Prefect server's deployments, with flow names, and how each looks to the planner.
 
-``read_listing`` pages through flows and deployments (at most 200 a request). ``actual_of``
-turns a server deployment into the ``ActualDeployment`` the planner diffs: what deployctl last
-applied when the server still holds exactly that, otherwise that record with the fields
-someone changed in Prefect's UI laid over it (drift). Used by ``PrefectRegistry``.
+``read_listing`` pages through flows, deployments and deployctl's automations (at most 200 a
+request). ``actual_of`` turns a server deployment into the ``ActualDeployment`` the planner
+diffs: what deployctl last applied when the server still holds exactly that, otherwise that
+record with the fields (and triggers) someone changed in Prefect's UI laid over it (drift).
+Used by ``PrefectRegistry``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from controller.adapters.registry.prefect_automations import (
+    Automation,
+    automation_digest,
+    owner_of_automation,
+    read_automations,
+    standing_triggers,
+)
 from controller.adapters.registry.prefect_client import PrefectClient
 from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, owner_tag, view_digest
 from controller.core.records import canonical_json, record_digest
@@ -38,14 +47,20 @@ PLAIN_FIELDS = (
 class Listing:
     deployments: dict[DeploymentId, dict[str, Any]]
     flows: dict[str, str]  # flow name -> flow id
+    automations: dict[str, Automation] = field(default_factory=dict)  # deployctl's, by id
 
     def generation(self, owner: str | None = None) -> int:
-        """A number that changes whenever a deployment (``owner``'s, or any) changes on the server."""
+        """A number that changes whenever a deployment or an automation (``owner``'s, or any)
+        changes on the server."""
         digest = hashlib.sha256()
         for identity in sorted(self.deployments):
             server = self.deployments[identity]
             if owner is None or owner_of(server.get("tags", [])) == owner:
                 digest.update(f"{identity}={view_digest(server)};".encode())
+        for automation_id in sorted(self.automations):
+            automation = self.automations[automation_id]
+            if owner is None or owner_of_automation(automation) == owner:
+                digest.update(f"{automation_id}={automation_digest(automation)};".encode())
         return int(digest.hexdigest()[:12], 16)
 
 
@@ -60,12 +75,17 @@ def read_listing(client: PrefectClient, owner: str | None = None) -> Listing:
         name = flow_names.get(item["flow_id"])
         if name is not None:
             deployments[deployment_id(name, item["name"])] = item
-    return Listing(deployments, {name: id_ for id_, name in flow_names.items()})
+    flows = {name: id_ for id_, name in flow_names.items()}
+    return Listing(deployments, flows, read_automations(client, owner))
 
 
 def actual_of(
-    identity: DeploymentId, server: dict[str, Any], applied: dict[str, Any] | None
+    identity: DeploymentId,
+    server: dict[str, Any],
+    applied: dict[str, Any] | None,
+    automations: Mapping[str, Automation] | None = None,
 ) -> ActualDeployment:
+    """``automations``: the listing's, to compare the deployment's triggers too (None: not read)."""
     owner = owner_of(server.get("tags", []))
     if applied is None:
         record = _bare_record(identity, server)
@@ -74,7 +94,12 @@ def actual_of(
         )
     base: dict[str, Any] = applied["record"]
     source_file = base.get("source", {}).get("file")
-    if view_digest(server) == applied["view"]:
+    triggers = None
+    if automations is not None and owner is not None:
+        recorded = applied.get("automations")
+        triggers = standing_triggers(base.get("triggers", []), recorded, server["id"], owner, automations)
+    same_view = view_digest(server) == applied["view"]
+    if same_view and triggers is None:
         return ActualDeployment(
             identity,
             canonical_json(base),
@@ -84,10 +109,13 @@ def actual_of(
             source_file,
             server.get("version"),
         )
-    record = overlay(base, server, applied["sent"])
+    record = dict(base) if same_view else overlay(base, server, applied["sent"])
+    if triggers is not None:
+        record["triggers"] = triggers
     digest = record_digest(record)
     if digest == applied["digest"]:
-        # Drifted in a field the record does not show (pull steps, say): still not what was applied.
+        # Drifted in a field the record does not show (pull steps, an automation's tag, say):
+        # still not what was applied.
         digest = hashlib.sha256(f"drift:{digest}".encode()).hexdigest()
     return ActualDeployment(
         identity, canonical_json(record), digest, applied["digest"], owner, source_file, server.get("version")

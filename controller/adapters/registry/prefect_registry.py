@@ -84,6 +84,8 @@ symlink (``code_links``), which an incremental pass relies on."""
 class PrefectRegistry:
     supported_infrastructure: frozenset[str] | None = None
     """Any: Prefect's workers run what their pools run."""
+    runs_triggers: bool = True
+    """A deployment's triggers become automations on the server (``prefect_automations``)."""
 
     def __init__(
         self,
@@ -158,7 +160,9 @@ class PrefectRegistry:
         actual = {}
         for identity, server in listing.deployments.items():
             mine = owner_of(server.get("tags", [])) == owner
-            actual[identity] = actual_of(identity, server, state.deployments.get(identity) if mine else None)
+            actual[identity] = actual_of(
+                identity, server, state.deployments.get(identity) if mine else None, listing.automations
+            )
         known = {
             DeploymentId(i): (d["input_digest"], d["version"], d["commit"])
             for i, d in state.deployments.items()

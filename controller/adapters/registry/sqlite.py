@@ -62,6 +62,8 @@ def parse_sqlite_url(url: str) -> Path:
 
 class SqliteRegistry:
     supported_infrastructure: frozenset[str] | None = frozenset({"process"})
+    runs_triggers: bool = False
+    """The embedded engine has no events yet: a deployment's triggers are kept, never fired."""
 
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path

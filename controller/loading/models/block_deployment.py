@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from controller.loading.models.base import UNION_TAGS, CoreSchedule, StrictModel
+from controller.loading.models.triggers import DeploymentTrigger
 
 
 class _Block(StrictModel):
@@ -153,7 +154,9 @@ class BlockDeploymentManifest(StrictModel):
     manifest_path: str | None = Field(None, description="Ignored.")
     parameter_openapi_schema: dict[str, Any] | None = None
     enforce_parameter_schema: bool | None = None
-    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    triggers: list[DeploymentTrigger] = Field(
+        default_factory=list, description="Automations that run this deployment (Prefect server)."
+    )
     timestamp: str | None = Field(None, description="Ignored.")
 
     @field_validator("infra_overrides")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from controller.loading.models.base import ProjectSchedule, StrictModel
+from controller.loading.models.triggers import DeploymentTrigger
 
 
 class WorkPool(StrictModel):
@@ -49,7 +50,9 @@ class ProjectDeployment(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     enforce_parameter_schema: bool | None = None
     work_pool: WorkPool | None = None
-    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    triggers: list[DeploymentTrigger] = Field(
+        default_factory=list, description="Automations that run this deployment (Prefect server)."
+    )
     build: list[Any] | None = None
     push: list[Any] | None = None
     pull: list[Any] | None = None
