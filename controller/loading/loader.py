@@ -324,7 +324,12 @@ def _written_at(
         candidates = [field, ("work_pool", "name"), ("work_pool",)]
     elif field[0] == "job_variables":
         rest = field[1:]
-        candidates = [field, ("work_pool", *field), ("infra_overrides", ".".join(str(p) for p in rest))]
+        candidates = [
+            field,
+            ("work_pool", *field),
+            ("infra_overrides", ".".join(str(p) for p in rest)),
+            ("infrastructure", *rest),
+        ]
     else:
         return field
     locator = Locator(tree.read(spec.source.file).decode())

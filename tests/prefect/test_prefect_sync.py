@@ -257,3 +257,31 @@ def test_state_from_before_code_links_makes_the_next_pass_full_then_incremental(
         assert result.ok and result.plan is not None and result.plan.counts["update"] == 1, result.error
         passes.append("incremental" if parts else "full")
     assert passes == ["full", "incremental"]
+
+
+def test_job_variables_the_pool_refuses_are_refused_at_plan_time_at_their_line(setup: PrefectSync) -> None:
+    """A process pool's template says env values are strings: 8080 would be a 422 mid-apply."""
+    web = unique("web")
+    project = f"""\
+deployments:
+  - name: {web}
+    entrypoint: flow.py:run
+    work_pool:
+      name: {setup.pool}
+      job_variables:
+        env:
+          PORT: 8080
+"""  # type: ignore[attr-defined]
+    setup.repo.write({"flows/nightly/prefect.yaml": project}).commit("a typed env")
+    planned, synced = setup.sync(dry_run=True), setup.sync()
+    for refused in (planned, synced):
+        assert len(refused.diagnostics) == 1, [str(d) for d in refused.diagnostics]
+        (problem,) = refused.diagnostics
+        where = (problem.file, problem.line, problem.field)
+        assert where == ("flows/nightly/prefect.yaml", 8, "deployments[0].work_pool.job_variables.env.PORT")
+        assert f"work pool '{setup.pool}'" in problem.message and "8080" in problem.message  # type: ignore[attr-defined]
+        assert not refused.ok and not refused.failures
+    setup.repo.write({"flows/nightly/prefect.yaml": project.replace("8080", "'8080'")}).commit("a string")
+    fixed = setup.sync()
+    assert fixed.ok, (fixed.error, fixed.diagnostics)
+    assert setup.inspect(f"run/{web}")["job_variables"]["env"] == {"PORT": "8080"}

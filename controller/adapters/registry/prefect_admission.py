@@ -3,7 +3,8 @@
 A deployment that names no work pool is given the repository's default pool, or refused: left
 to itself the server picks one (a pool that happens to have a queue of that name, or a
 ``default-agent-pool`` no worker serves). A pool missing on the server is refused at plan time,
-unless the settings say to create it, so that ``plan`` exits 2 wherever ``sync`` would. Called
+unless the settings say to create it, and job variables the pool's template refuses are
+refused at their line, so that ``plan`` exits 2 wherever ``sync`` would. Called
 by ``PrefectRegistry.admit``; the Applier uses the same message if a pool goes missing later.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_job_variables import job_variable_problem
+from controller.adapters.registry.prefect_translate import job_variables
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.ports import Admission, Refusal
 
@@ -46,12 +49,16 @@ def admit(
         if not spec.work_pool_name
     }
     named = {spec.work_pool_name for spec in completed.values() if spec.work_pool_name}
-    absent = set() if create_pools or not named else named - existing_pools(client, named)
-    refusals |= {
-        identity: ("work_pool_name", missing_pool(spec.work_pool_name), "work-pool-missing")
-        for identity, spec in completed.items()
-        if spec.work_pool_name in absent
-    }
+    pools = existing_pools(client, named) if named else {}
+    for identity, spec in completed.items():
+        name = spec.work_pool_name or ""
+        pool = pools.get(name)
+        if identity in refusals:
+            continue
+        if pool is None and not create_pools:
+            refusals[identity] = ("work_pool_name", missing_pool(name), "work-pool-missing")
+        elif pool is not None and (problem := job_variable_problem(job_variables(spec), pool)):
+            refusals[identity] = (f"job_variables.{problem[0]}", problem[1], "job-variables-refused")
     return Admission(completed, refusals)
 
 
@@ -59,7 +66,7 @@ def _with_pool(spec: DeploymentSpec, default_pool: str | None) -> DeploymentSpec
     return spec if spec.work_pool_name or not default_pool else replace(spec, work_pool_name=default_pool)
 
 
-def existing_pools(client: PrefectClient, names: set[str]) -> set[str]:
-    """Which of ``names`` the server has, in one filtered read."""
+def existing_pools(client: PrefectClient, names: set[str]) -> dict[str, dict[str, Any]]:
+    """Those of ``names`` the server has, by name, in one filtered read."""
     body: dict[str, Any] = {"work_pools": {"name": {"any_": sorted(names)}}}
-    return {str(pool["name"]) for pool in client.paged("/work_pools/filter", body)}
+    return {str(pool["name"]): pool for pool in client.paged("/work_pools/filter", body)}
