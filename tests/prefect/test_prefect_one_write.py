@@ -1,7 +1,7 @@
 """One change, one write, against a real Prefect server: in a prefect.yaml of 100 deployments,
 editing one entry makes exactly one deployment write, and inserting one makes exactly one
 create. Writes are counted where they happen: by a loopback proxy in front of the server that
-sees every request deployctl sends."""
+sees every request deployctl sends and the status the server answered it with."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ DEPLOYMENT_WRITE = re.compile(r"^(POST|PATCH|PUT|DELETE) /api/deployments/(?!fil
 
 
 def deployment_writes(proxy: FaultProxy) -> list[str]:
-    """The requests that reached the server and write a deployment (reads by filter excluded)."""
-    lines = [head.split("\r\n", 1)[0] for head in proxy.heads]
-    return [line for line in lines if DEPLOYMENT_WRITE.match(line)]
+    """The deployment writes the server accepted (reads by filter excluded; a request the busy
+    server answered 503 and the client sent again wrote nothing the first time)."""
+    return [line for line, status in proxy.answered if DEPLOYMENT_WRITE.match(line) and 200 <= status < 300]
 
 
 def watched_sync(setup: PrefectSync) -> tuple[object, list[str]]:
