@@ -56,7 +56,11 @@ def test_records_cover_every_field_and_round_trip() -> None:
     record = to_record(full)
     assert set(record) == {f.name for f in dataclasses.fields(DeploymentSpec)}
     assert set(record["schedules"][0]) == {f.name for f in dataclasses.fields(ScheduleSpec)}
-    assert from_record(record) == full
+    # the entry's position in its list is where it is written, not what it declares
+    assert record["source"] == {"file": "p.yaml", "path": ["deployments"]}
+    assert from_record(record) == dataclasses.replace(full, source=SourceRef("p.yaml", ("deployments",)))
+    moved = dataclasses.replace(full, source=SourceRef("p.yaml", ("deployments", 7)))
+    assert record_digest(to_record(moved)) == record_digest(record)
     # fields added later stay out of records while unset, so older records keep their digests
     plain = to_record(spec("a"))
     assert not {"declared_version", "collision_strategy", "code_delivery", "code_links"} & plain.keys()

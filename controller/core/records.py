@@ -1,8 +1,11 @@
 """Deployment records: the one JSON-shaped form of a deployment that registries store and diff.
 
-``to_record`` and ``from_record`` round-trip a ``DeploymentSpec`` losslessly, so what was
-applied and what git declares compare field by field. ``record_digest`` fingerprints a
-record for the fast equality check that keeps a no-op pass cheap. Pure.
+``to_record`` and ``from_record`` round-trip a ``DeploymentSpec`` losslessly but for one
+thing, so what was applied and what git declares compare field by field: a record names the
+file that declares its deployment and the list it is in, not its position in that list (where
+an entry is written is not what it declares: an entry inserted above it must change nothing).
+``record_digest`` fingerprints a record for the fast equality check that keeps a no-op pass
+cheap. Pure.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _base_record(spec: DeploymentSpec) -> Record:
         "name": spec.name,
         "entrypoint": spec.entrypoint,
         "code_dir": spec.code_dir,
-        "source": {"file": spec.source.file, "path": list(spec.source.path)},
+        "source": {"file": spec.source.file, "path": [p for p in spec.source.path if isinstance(p, str)]},
         "description": spec.description,
         "version": spec.version,
         "tags": list(spec.tags),

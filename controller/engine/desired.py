@@ -1,21 +1,24 @@
 """Desired state of a snapshot: validated specs stamped with their code digest and version.
 
-A deployment's inputs are its manifest and the files of its code folder less what that
+A deployment's inputs are its declaration and the files of its code folder less what that
 folder's ``.prefectignore`` excludes and less other manifests (four deployments declared side
-by side in one folder do not change each other's versions). Their digest says whether
-anything changed since the last apply; only deployments whose inputs changed get a new
-version, found by one walk of git history. Keeps the loader's caches between passes. Called by the reconciler.
+by side in one folder do not change each other's versions). Its declaration is its manifest
+when that declares it alone, and its own rendered spec when it is one entry of a prefect.yaml
+(a sibling's edit changes nothing). Their digest says whether anything changed since the last
+apply; only deployments whose inputs changed get a new version, found by one walk of git
+history. Keeps the loader's caches between passes. Called by the reconciler.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from controller.core.records import spec_digest
+from controller.core.records import record_digest, spec_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
 from controller.ports import Admission, CommitTree, Snapshot
@@ -28,6 +31,8 @@ if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass tha
 IGNORE_FILE = ".prefectignore"
 Admit = Callable[[Mapping[DeploymentId, DeploymentSpec], Mapping[str, Any]], Admission]
 VERSION_LENGTH = 12
+ENGINE_STAMPS = ("version", "code_digest", "code_links")
+"""Record fields the engine sets from a deployment's inputs: never part of its declaration."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class DesiredStateBuilder:
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
     _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _declarations: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     @property
     def load_cache(self) -> LoadCache:
@@ -118,8 +124,9 @@ class DesiredStateBuilder:
             code[digest], digest_of_folder[folder] = files, digest
             if links.under("" if folder == "." else folder + "/"):
                 linked.add(folder)
+        previous, self._declarations = self._declarations, {}
         inputs = {
-            i: _digest([s.source.file, tree.content_id(s.source.file) or "", digest_of_folder[s.code_dir]])
+            i: _digest([s.source.file, self._declaration(tree, s, previous), digest_of_folder[s.code_dir]])
             for i, s in load.specs.items()
         }
         commits = self._versions(snapshot, tree, load, inputs, known, manifests)
@@ -133,6 +140,30 @@ class DesiredStateBuilder:
             for i, s in load.specs.items()
         }
         return DesiredState(load, specs, inputs, commits, code, self._record_digests(tree, specs), tree)
+
+    def _declaration(
+        self, tree: SourceTree, spec: DeploymentSpec, previous: Mapping[tuple[str, ...], str]
+    ) -> str:
+        """What a deployment's version answers to besides its code. A manifest that declares
+        one deployment (a block ``deployment.yaml``) stands for it by its blob id. An entry of a
+        prefect.yaml stands for itself: the digest of its rendered spec (the project keys and
+        defaults that reach it, less the engine's stamps; records hold no list position), so
+        that a sibling's edit or an entry inserted above it changes nothing. Memoised by what
+        that spec is made of: the file, its entry file (the @flow) and the loader's settings."""
+        blob = tree.content_id(spec.source.file) or ""
+        if not spec.source.path:
+            return blob
+        entry = posixpath.normpath(posixpath.join(spec.code_dir, spec.entrypoint_file))
+        flow = (tree.content_id(entry) if entry in self._files else None) or ""
+        key = (spec.source.file, blob, spec.id, entry, flow, self.load_cache.key)
+        digest = previous.get(key) if blob else None
+        if digest is None:
+            record = to_record(spec)
+            for stamp in ENGINE_STAMPS:
+                record.pop(stamp, None)
+            digest = record_digest(record)
+        self._declarations[key] = digest
+        return digest
 
     def _record_digests(
         self, tree: SourceTree, specs: Mapping[DeploymentId, DeploymentSpec]

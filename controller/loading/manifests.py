@@ -25,6 +25,7 @@ from controller.loading.models.repo_settings import DeploymentDefaults, RepoSett
 from controller.loading.models.triggers import trigger_record
 from controller.loading.placeholders import placeholder_diagnostics, resolve_env_placeholders
 from controller.loading.problems import diagnostics_from_validation
+from controller.loading.project_code import CodeFolder, CodeProblem, code_folder
 from controller.loading.safe_yaml import Locator, ParsedYaml, field_at, parse_yaml
 from controller.loading.spec_parts import deep_merge, enforce_schema, merged_tags, queue_name, schedule_spec
 from controller.loading.unused_fields import unused_fields_warning
@@ -129,23 +130,30 @@ def _parse_project(
         return ParsedManifest((), found + project)
     if any(d.severity is Severity.ERROR for d in found):
         return ParsedManifest((), found)
-    specs = tuple(
-        _spec_from_project(item, index, path, code_dir, defaults)
-        for index, item in enumerate(project.deployments)
-    )
-    return ParsedManifest(specs, found + unused_fields_warning(path, resolved, locator))
+    specs, refused = [], []
+    for index, item in enumerate(project.deployments):
+        folder = code_folder(code_dir, item.code, item.entrypoint)
+        if isinstance(folder, CodeProblem):
+            where = ("deployments", index, folder.field)
+            line, column = locator.locate(where)
+            shown = format_field_path(where)
+            refused.append(Diagnostic(path, line, column, shown, folder.message, folder.code))
+        else:
+            specs.append(_spec_from_project(item, index, path, folder, defaults))
+    found += (*refused, *unused_fields_warning(path, resolved, locator))
+    return ParsedManifest(tuple(specs), found)
 
 
 def _spec_from_project(
-    d: ProjectDeployment, index: int, path: str, code_dir: str, defaults: DeploymentDefaults
+    d: ProjectDeployment, index: int, path: str, folder: CodeFolder, defaults: DeploymentDefaults
 ) -> DeploymentSpec:
     pool = d.work_pool
     raw_schedules = d.schedules or ([d.schedule] if d.schedule is not None else [])
     return DeploymentSpec(
         flow_name=d.flow_name or "",
         name=d.name,
-        entrypoint=d.entrypoint,
-        code_dir=code_dir,
+        entrypoint=folder[1],
+        code_dir=folder[0],
         source=SourceRef(path, ("deployments", index)),
         description=d.description,
         tags=merged_tags(d.tags, defaults),

@@ -1,10 +1,12 @@
 """A small HTTP proxy on loopback that injects faults in front of the real Prefect server.
 
-Each request is read whole (head and ``Content-Length`` body), then ``decide(n, request_line)``
-says what happens to the n-th request: ``None`` forwards it over a fresh upstream connection,
-``"503"`` answers 503 with ``Retry-After: 0``, ``"422"`` a 422 (a refusal, never retried) and
-``"401"`` answers 401 (the server never sees them), ``"reset"`` resets the connection before
-forwarding. ``heads`` keeps every request's head. Threads, no sleeps: ``close`` shuts the listening socket.
+Each request is read whole (head and ``Content-Length`` body), then ``decide(n, request_line,
+body)`` says what happens to the n-th request: ``None`` forwards it over a fresh upstream
+connection, ``"503"`` answers 503 with ``Retry-After: 0``, ``"422"`` a 422 (a refusal, never
+retried) and ``"401"`` answers 401 (the server never sees them), ``"reset"`` resets the
+connection before forwarding. ``heads`` keeps every request's head, ``answered`` each forwarded
+request's line with the status the server gave it. Threads, no sleeps: ``close`` shuts the
+listening socket down.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FaultProxy:
         self.decide = decide
         self.faults: list[tuple[str, str]] = []
         self.heads: list[str] = []
+        self.answered: list[tuple[str, int]] = []  # (request line, the server's status)
         self._count = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -75,7 +78,10 @@ class FaultProxy:
                     connection.sendall(ANSWERS[fault])
                     continue
                 # One request per forwarded connection: the answer says so, and the proxy closes.
-                connection.sendall(self._forward(request))
+                answer = self._forward(request)
+                with self._lock:
+                    self.answered.append((request.split(b"\r\n", 1)[0].decode(), _status(answer)))
+                connection.sendall(answer)
                 return
 
     def _forward(self, request: bytes) -> bytes:
@@ -90,6 +96,12 @@ class FaultProxy:
         head, _, body = answer.partition(b"\r\n\r\n")
         kept = [h for h in head.split(b"\r\n") if not h.lower().startswith(b"connection:")]
         return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _status(answer: bytes) -> int:
+    """The status code of an HTTP answer (0 when the server closed without one)."""
+    parts = answer.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def _read_request(reader: socket.SocketIO | object) -> bytes | None:

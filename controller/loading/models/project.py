@@ -34,6 +34,13 @@ class ConcurrencyLimit(StrictModel):
 class ProjectDeployment(StrictModel):
     name: str = Field(description="Deployment name; with flow_name it is the identity.")
     entrypoint: str = Field(description="path/to/file.py:function, relative to prefect.yaml.")
+    code: str | None = Field(
+        None,
+        min_length=1,
+        description="This deployment's code folder, relative to prefect.yaml; it must hold the "
+        "entrypoint. Only a change to its files changes the deployment. Default: prefect.yaml's "
+        "folder, all of which prefect deploy ships. Prefect's own CLI ignores this key.",
+    )
     flow_name: str | None = Field(None, description="Defaults to the @flow name of the entrypoint.")
     version: str | None = Field(
         None, description="Kept as the declared version; deployctl versions deployments by git commit."
