@@ -246,8 +246,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def auth_for(location: str, environ: Mapping[str, str], askpass_folder: Path) -> RemoteAuth:
-    """Credentials for ``location`` from the URL itself and ``DEPLOYCTL_GIT_*`` variables."""
+def auth_for(
+    location: str, environ: Mapping[str, str], askpass_folder: Path, cap: float = DEFAULT_TIMEOUT
+) -> RemoteAuth:
+    """Credentials for ``location`` from the URL itself and ``DEPLOYCTL_GIT_*`` variables.
+
+    The deadline is ``DEPLOYCTL_GIT_TIMEOUT`` (300 s by default), never over ``cap``: the
+    controller caps it below its liveness limit, so a silent remote fails a pass, not the pod.
+    """
     _, user, password = split_credentials(location)
     timeout = environ.get("DEPLOYCTL_GIT_TIMEOUT", "")
     return RemoteAuth(
@@ -256,5 +262,5 @@ def auth_for(location: str, environ: Mapping[str, str], askpass_folder: Path) ->
         user=user,
         password=password,
         askpass=write_askpass(askpass_folder) if user or password else None,
-        timeout=float(timeout) if timeout.replace(".", "", 1).isdigit() else DEFAULT_TIMEOUT,
+        timeout=min(cap, float(timeout) if timeout.replace(".", "", 1).isdigit() else DEFAULT_TIMEOUT),
     )
