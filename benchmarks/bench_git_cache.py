@@ -3,7 +3,7 @@
 Run: python -m benchmarks.bench_git_cache [--trials N]   (default N = 40)
 Target (issue 26): 0 failures in 40 trials. Each trial starts from an empty HOME, so the four
 race to clone; the source is a bare repository behind a file:// URL (a real clone and fetch).
-Before the cache had a lock, 9 of 40 trials failed.
+Issue 26 measured 9 of 40 trials failing before the cache had a lock.
 """
 
 from __future__ import annotations

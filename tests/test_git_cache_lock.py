@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,10 @@ CONCURRENT, ROUNDS = 4, 10
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> GitHttpServer:
+def server(tmp_path: Path) -> Iterator[GitHttpServer]:
     publish(repository(tmp_path / "work", ["a", "b"]), tmp_path / "served")
     with GitHttpServer(tmp_path / "served") as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 def lock_of(state: Path, url: str) -> Path:
