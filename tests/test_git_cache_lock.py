@@ -14,8 +14,11 @@ import pytest
 
 from controller.adapters.git_cache_lock import cache_lock, is_lock_clash
 from controller.adapters.git_remote import CachedRemote, GitFailed, RemoteAuth
+from controller.adapters.git_source import GitSource
+from controller.errors import SourceUnavailable
+from controller.ports import SourceSpec
 from tests.githttp import GitHttpServer
-from tests.gitrepo import repository
+from tests.gitrepo import deployment_files, repository
 from tests.test_git_remote import cache_folder, deployctl, publish
 
 CONCURRENT, ROUNDS = 4, 10
@@ -122,3 +125,21 @@ def _capture(remote: CachedRemote, outcome: list[BaseException]) -> None:
 def test_what_git_says_of_another_writer_is_a_lock_clash(detail: str) -> None:
     assert is_lock_clash(detail)
     assert not is_lock_clash("fatal: bad config line 1 in file config")
+
+
+def test_a_git_lock_held_outside_deployctl_is_transient_and_the_cache_stays(tmp_path: Path) -> None:
+    """A git that deployctl does not run (an operator's, a detached gc) holds a ref lock."""
+    work = repository(tmp_path / "work", ["a"])
+    publish(work, tmp_path / "served")
+    with GitHttpServer(tmp_path / "served") as running:
+        url = running.url("flows.git")
+        source = GitSource(SourceSpec(url), tmp_path / "state", {})
+        source.snapshot()
+        cache = cache_folder(tmp_path / "state")
+        work.write(deployment_files("b")).commit("add b")
+        work.git("push", "-q", "origin", "main")
+        (cache / "refs" / "heads" / "main.lock").write_text("")
+        with pytest.raises(SourceUnavailable, match="another git process is writing the cache") as caught:
+            source.snapshot()
+    assert caught.value.retryable and "cloned it again" not in str(caught.value)
+    assert (cache / "refs" / "heads" / "main.lock").exists()  # the same cache, not a new clone
