@@ -85,14 +85,15 @@ class App:
             return PrefectRegistry.runs_triggers
         return True  # an unknown URL is refused where a registry is opened
 
-    def reconciler(self, source: SourceSpec) -> Reconciler:
+    def reconciler(self, source: SourceSpec, git_timeout: float = float("inf")) -> Reconciler:
+        """``git_timeout`` caps the deadline of each git step (the controller's is under its liveness)."""
         from controller.adapters.git_source import GitSource
         from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
 
         registry = self.registry()
         return Reconciler(
-            source=GitSource(source, self.settings.home),
+            source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
             registry=registry,
             store=self.storage(),
             builder=DesiredStateBuilder(runs_triggers=registry.runs_triggers),
@@ -153,11 +154,14 @@ class App:
             timedelta(seconds=grace),
         )
 
-    def controller_parts(self, source: SourceSpec, lease_seconds: float, engine: bool) -> ControllerParts:
+    def controller_parts(
+        self, source: SourceSpec, lease_seconds: float, engine: bool, git_timeout: float = float("inf")
+    ) -> ControllerParts:
         """The continuous controller's parts: remote check, reconciler, lease, engine, status.
 
         The embedded registry also runs the scheduler and runner (``engine``); against a Prefect
-        server the controller only reconciles, since Prefect's own services run the flows."""
+        server the controller only reconciles, since Prefect's own services run the flows.
+        ``git_timeout`` caps every git step, so that a silent remote fails a pass in time."""
         from controller.adapters.git_remote_head import RemoteHead
         from controller.runtime.controlling.engine import EngineThread
         from controller.runtime.controlling.service import ControllerParts, default_holder
@@ -185,8 +189,8 @@ class App:
                 return open_prefect_control(url, os.environ, owner, lease_seconds)
 
         return ControllerParts(
-            source=RemoteHead(source, self.settings.home),
-            reconciler=self.reconciler(source),
+            source=RemoteHead(source, self.settings.home, timeout_cap=git_timeout),
+            reconciler=self.reconciler(source, git_timeout),
             open_control=open_control,
             engine=EngineThread(loops, store.count_by_state) if loops and store else None,
             status_report=self._status_document,

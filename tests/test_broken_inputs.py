@@ -133,8 +133,9 @@ CASES = {
     ),
     "env-unset": (
         {
+            ".deployctl.yaml": "templating:\n  env: [ETL_TEST_UNSET]\n",
             "prefect.yaml": "deployments:\n- name: x\n  entrypoint: flows.py:my_flow\n"
-            "  parameters:\n    bucket: '{{ $ETL_TEST_UNSET }}'\n"
+            "  parameters:\n    bucket: '{{ $ETL_TEST_UNSET }}'\n",
         },
         "prefect.yaml:5:5: deployments[0].parameters.bucket: environment variable "
         "'ETL_TEST_UNSET' is not set: set it where deployctl runs, or write the value in the file",

@@ -89,7 +89,10 @@ def test_polling_applies_within_one_interval_and_an_outage_is_reported_then_reco
     assert controller.metric("deployctl_git_failures_total", kind="ls-remote") >= 2
     assert "cannot reach" in controller.controller()["last_error"]
     assert deployments(home) == {"etl/first", "etl/second"}
-    assert controller.get("/readyz")[0] == 200  # the last applied revision stays in force
+    # the last applied revision stays in force; the source is failing, the process alive
+    status, reason = controller.get("/readyz")
+    assert status == 503 and reason.startswith("source failing") and "cannot reach" in reason, reason
+    assert controller.get("/healthz")[0] == 200
     published.push(deployment_files("third"))
     daemon.start()
     wait_for(lambda: "etl/third" in deployments(home), what="recovery after the outage")

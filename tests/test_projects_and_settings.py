@@ -40,6 +40,7 @@ def test_project_anchors_merge_keys_and_env(repo_dir: Path) -> None:
     write_tree(
         repo_dir,
         {
+            ".deployctl.yaml": "templating:\n  env: [BUCKET]\n",
             "proj/prefect.yaml": PROJECT,
             "proj/flows.py": "from prefect import flow\n\n@flow(name='nice-name', retries=2)\n"
             "def my_flow():\n    pass\n",

@@ -46,8 +46,10 @@ def stubborn():
     time.sleep(300)
 
 def show_env():
+    leaked = [k for k in sorted(os.environ) if "SECRET" in k or "TOKEN" in k or "AUTH" in k
+              or k.startswith(("PREFECT_API_KEY", "GIT_CONFIG", "DEPLOYCTL_ASKPASS", "DEPLOYCTL_GIT"))]
     print(os.environ.get("DEPLOYCTL_FLOW_RUN_ID"), os.environ.get("TEAM"), os.environ.get("LEVEL"),
-          os.environ.get("DEPLOYCTL_GIT_TOKEN", "no-token"))
+          ",".join(leaked) or "no-secrets")
 
 def version():
     print("v1")
@@ -183,11 +185,15 @@ def test_parameters_against_the_schema_are_refused(engine: Engine) -> None:
 def test_environment_has_infrastructure_and_job_variables_but_no_controller_secrets(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DEPLOYCTL_GIT_TOKEN", "super-secret")
+    secrets = ["DEPLOYCTL_GIT_TOKEN", "DEPLOYCTL_GIT_SSH_KEY", "DEPLOYCTL_WEBHOOK_SECRET", "PREFECT_API_KEY",
+               "PREFECT_API_AUTH_STRING", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_3",
+               "GIT_CONFIG_VALUE_3"]  # fmt: skip
+    for name in secrets:  # every credential deployctl itself reads (issue 26 item 5)
+        monkeypatch.setenv(name, "super-secret")
     runner = engine.runner()
     run_id = start(engine, runner, "show_env/show_env")
     finish(runner, run_id, NOW + timedelta(seconds=1))
-    assert [line for *_, line in engine.store.logs(run_id)] == [f"{run_id} data debug no-token"]
+    assert [line for *_, line in engine.store.logs(run_id)] == [f"{run_id} data debug no-secrets"]
 
 
 def test_two_runners_never_claim_the_same_run(engine: Engine) -> None:

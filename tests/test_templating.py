@@ -1,5 +1,6 @@
-"""``{{ $VAR }}`` never reads deployctl's or Prefect's credentials; ``templating.env`` narrows it;
-an unset variable in ``version:`` (which deployctl does not use) is a warning, as in Prefect."""
+"""``{{ $VAR }}`` reads only what ``templating.env`` lists (nothing when it is absent), never
+deployctl's or Prefect's credentials; an unset or unlisted variable in ``version:`` (which
+deployctl does not use) is a warning, as in Prefect."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from controller.core.diagnostics import Severity
 from controller.loading.loader import load_manifests
 from controller.loading.tree import DirectoryTree
 from tests.conftest import FLOW_SOURCE, write_tree
+from tests.gitrepo import GitRepo
 
 SECRETS = {
     "DEPLOYCTL_GIT_TOKEN": "ghp_secret_token",
@@ -51,7 +53,8 @@ def test_allow_list_resolves_only_listed_names(repo_dir: Path) -> None:
     (diagnostic,) = result.diagnostics
     assert str(diagnostic) == (
         "prefect.yaml:5:5: deployments[0].parameters.token: environment variable 'HOME' is not in "
-        "templating.env of .deployctl.yaml: add it there, or write the value in the file"
+        "templating.env of .deployctl.yaml (placeholders read only the variables listed there): add it "
+        "there, or write the value in the file"
     )
     write_tree(repo_dir, {"prefect.yaml": project("{{ $BUCKET }}")})
     (spec,) = load_manifests(DirectoryTree(repo_dir), env={"BUCKET": "s3://b", "HOME": "/h"}).specs.values()
@@ -67,12 +70,26 @@ def test_allow_list_cannot_name_a_credential(repo_dir: Path) -> None:
     )
 
 
-def test_unset_variable_in_version_is_a_warning(repo_dir: Path) -> None:
-    write_tree(repo_dir, {"flows.py": FLOW_SOURCE, "prefect.yaml": project("{{ $GIT_SHA }}", "version")})
+@pytest.mark.parametrize("settings", ["", "templating:\n  env: [GIT_SHA]\n"], ids=["unlisted", "unset"])
+def test_unset_variable_in_version_is_a_warning(repo_dir: Path, settings: str) -> None:
+    files = {"flows.py": FLOW_SOURCE, "prefect.yaml": project("{{ $GIT_SHA }}", "version")}
+    write_tree(repo_dir, files | ({".deployctl.yaml": settings} if settings else {}))
     result = load_manifests(DirectoryTree(repo_dir), env={})
     (diagnostic,) = result.diagnostics
     assert diagnostic.severity is Severity.WARNING and diagnostic.line == 4
     assert result.ok and list(result.specs) == ["my-flow/x"]
+
+
+@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "HOME"])
+def test_without_templating_env_no_variable_is_read(repo_dir: Path, name: str) -> None:
+    write_tree(repo_dir, {"flows.py": FLOW_SOURCE, "prefect.yaml": project(f"{{{{ ${name} }}}}")})
+    result = load_manifests(DirectoryTree(repo_dir), env={name: "value-Qx81-of-the-runner"})
+    (diagnostic,) = result.diagnostics
+    assert str(diagnostic).startswith(
+        f"prefect.yaml:5:5: deployments[0].parameters.token: environment variable '{name}' is not in "
+        "templating.env of .deployctl.yaml"
+    )
+    assert not result.specs and "value-Qx81" not in str(diagnostic)
 
 
 def test_validate_refuses_a_token_placeholder_from_the_command_line(tmp_path: Path) -> None:
@@ -96,3 +113,27 @@ def test_validate_refuses_a_token_placeholder_from_the_command_line(tmp_path: Pa
         done.stderr
     )
     assert SECRETS["DEPLOYCTL_GIT_TOKEN"] not in done.stdout + done.stderr
+
+
+def test_sync_never_writes_a_runner_variable_into_the_registry(tmp_path: Path) -> None:
+    """The real command, HOME only: a cloud key in deployctl's environment, a manifest asking
+    for it and no templating.env: refused at its line, and in no file deployctl writes."""
+    value = "aws-Zq83-secret-of-the-runner"
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({"flows.py": FLOW_SOURCE, "prefect.yaml": project("{{ $AWS_SECRET_ACCESS_KEY }}")}).commit(
+        "add"
+    )
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCTL_", "PREFECT_"))}
+    env |= {"HOME": str(home), "AWS_SECRET_ACCESS_KEY": value}
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "sync", "repo"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "prefect.yaml:5:5: deployments[0].parameters.token: environment variable 'AWS_SECRET_ACCESS_KEY' "
+        "is not in templating.env" in done.stdout + done.stderr
+    )
+    written = [p for p in home.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+    assert written == [] and value not in done.stdout + done.stderr

@@ -5,7 +5,8 @@ and an overall deadline. Credentials travel through the environment only: a toke
 ``http.extraHeader`` in ``GIT_CONFIG_*`` variables, ``user:password@`` from a URL through an
 askpass script that reads them from variables. The cache is keyed by the credential-free URL,
 cloned into a temporary folder and renamed into place; a cache that git cannot use is
-re-cloned once, with a warning. Called by ``git_source``.
+re-cloned once, with a warning. One process at a time updates a cache (``git_cache_lock``),
+and a clash with another git is transient, never damage. Called by ``git_source``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.adapters.git_cache_lock import CacheBusy, cache_lock, is_lock_clash
 from controller.adapters.git_identity import clean_url, split_credentials
 
 DEFAULT_TIMEOUT = 300.0
@@ -146,9 +149,22 @@ class CachedRemote:
         self.url = clean_url(self.location)
         key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.folder = self.root / key
+        self._deadline = time.monotonic() + self.auth.timeout
 
     def update(self, follow_default_branch: bool) -> Path:
-        """Clone or fetch; with ``follow_default_branch``, point HEAD where the remote's points."""
+        """Clone or fetch; with ``follow_default_branch``, point HEAD where the remote's points.
+
+        One process at a time (a lock beside the folder), all within one deadline: waiting for
+        the lock and every git call share ``auth.timeout``.
+        """
+        self._deadline = time.monotonic() + self.auth.timeout
+        try:
+            with cache_lock(self.root / f"{self.folder.name}.lock", self._deadline):
+                return self._update(follow_default_branch)
+        except CacheBusy as exc:
+            raise GitFailed(f"{exc}: retry when it is done", timed_out=True) from None
+
+    def _update(self, follow_default_branch: bool) -> Path:
         env = self.auth.environment()
         self._remove_partial_clones()
         if not _usable(self.folder):
@@ -161,6 +177,8 @@ class CachedRemote:
         except GitFailed as exc:
             if exc.timed_out:
                 raise
+            if is_lock_clash(exc.detail):  # a git outside deployctl's lock is writing: not damage
+                raise GitFailed(f"{exc.detail} (another git process is writing the cache: retry)") from None
             self.ls_remote(env)  # the remote answers: the cache is what failed
             self.warnings.append(f"the git cache {self.folder} was unusable ({exc.detail}): cloned it again")
             self._clone(env)
@@ -169,22 +187,26 @@ class CachedRemote:
             self._follow_head(env)
         return self.folder
 
+    def _remaining(self) -> float:
+        """Seconds left of this update's deadline (at least one, so git can say why it stopped)."""
+        return max(1.0, self._deadline - time.monotonic())
+
     def ls_remote(self, env: Mapping[str, str], *options: str) -> str:
-        return run_git(["ls-remote", *options, "--", self.url, "HEAD"], env, self.auth.timeout)
+        return run_git(["ls-remote", *options, "--", self.url, "HEAD"], env, self._remaining())
 
     def _fetch(self, env: Mapping[str, str]) -> None:
         refspec = "+refs/heads/*:refs/heads/*"
         fetch = ["fetch", "--prune", "--force", "--tags", "--", self.url, refspec]
-        run_git(fetch, env, self.auth.timeout, self.folder)
-        stored = run_git(["config", "--get", "remote.origin.url"], env, self.auth.timeout, self.folder)
+        run_git(fetch, env, self._remaining(), self.folder)
+        stored = run_git(["config", "--get", "remote.origin.url"], env, self._remaining(), self.folder)
         if stored.strip() != self.url:  # a cache written before URLs were cleaned held credentials
-            run_git(["remote", "set-url", "origin", self.url], env, self.auth.timeout, self.folder)
+            run_git(["remote", "set-url", "origin", self.url], env, self._remaining(), self.folder)
 
     def _follow_head(self, env: Mapping[str, str]) -> None:
         for line in self.ls_remote(env, "--symref").splitlines():
             if line.startswith("ref: ") and line.endswith("\tHEAD"):
                 target = line[5:].split("\t", 1)[0]
-                run_git(["symbolic-ref", "HEAD", target], env, self.auth.timeout, self.folder)
+                run_git(["symbolic-ref", "HEAD", target], env, self._remaining(), self.folder)
                 return
 
     def _clone(self, env: Mapping[str, str]) -> None:
@@ -192,15 +214,19 @@ class CachedRemote:
         shutil.rmtree(temporary, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            run_git(["clone", "--bare", "--quiet", "--", self.url, str(temporary)], env, self.auth.timeout)
-            shutil.rmtree(self.folder, ignore_errors=True)
+            run_git(["clone", "--bare", "--quiet", "--", self.url, str(temporary)], env, self._remaining())
+            # Moved aside, not deleted in place: the folder is never half there for a reader.
+            replaced = self.root / f".{self.folder.name}.replaced-{os.getpid()}"
+            if self.folder.exists():
+                os.replace(self.folder, replaced)
             os.replace(temporary, self.folder)
+            shutil.rmtree(replaced, ignore_errors=True)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
 
     def _remove_partial_clones(self) -> None:
         """Clones killed part-way leave a temporary folder; the process that made it is gone."""
-        for stale in self.root.glob(f".{self.folder.name}.partial-*"):
+        for stale in self.root.glob(f".{self.folder.name}.*-*"):  # .partial-PID, .replaced-PID
             pid = stale.name.rsplit("-", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -220,8 +246,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def auth_for(location: str, environ: Mapping[str, str], askpass_folder: Path) -> RemoteAuth:
-    """Credentials for ``location`` from the URL itself and ``DEPLOYCTL_GIT_*`` variables."""
+def auth_for(
+    location: str, environ: Mapping[str, str], askpass_folder: Path, cap: float = DEFAULT_TIMEOUT
+) -> RemoteAuth:
+    """Credentials for ``location`` from the URL itself and ``DEPLOYCTL_GIT_*`` variables.
+
+    The deadline is ``DEPLOYCTL_GIT_TIMEOUT`` (300 s by default), never over ``cap``: the
+    controller caps it below its liveness limit, so a silent remote fails a pass, not the pod.
+    """
     _, user, password = split_credentials(location)
     timeout = environ.get("DEPLOYCTL_GIT_TIMEOUT", "")
     return RemoteAuth(
@@ -230,5 +262,5 @@ def auth_for(location: str, environ: Mapping[str, str], askpass_folder: Path) ->
         user=user,
         password=password,
         askpass=write_askpass(askpass_folder) if user or password else None,
-        timeout=float(timeout) if timeout.replace(".", "", 1).isdigit() else DEFAULT_TIMEOUT,
+        timeout=min(cap, float(timeout) if timeout.replace(".", "", 1).isdigit() else DEFAULT_TIMEOUT),
     )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.adapters.git_identity import clean_url, is_remote
-from controller.adapters.git_remote import GitFailed, auth_for, run_git
+from controller.adapters.git_remote import DEFAULT_TIMEOUT, GitFailed, auth_for, run_git
 from controller.adapters.git_source import redact
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import SourceSpec
@@ -23,8 +23,14 @@ _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class RemoteHead:
-    def __init__(self, spec: SourceSpec, cache_dir: Path, environ: Mapping[str, str] | None = None) -> None:
-        self.spec, self.cache_dir = spec, cache_dir
+    def __init__(
+        self,
+        spec: SourceSpec,
+        cache_dir: Path,
+        environ: Mapping[str, str] | None = None,
+        timeout_cap: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.spec, self.cache_dir, self.timeout_cap = spec, cache_dir, timeout_cap
         self._environ = os.environ if environ is None else environ
         self._token = self._environ.get("DEPLOYCTL_GIT_TOKEN", "")
         self.display_url = redact(spec.location, [self._token])
@@ -39,7 +45,7 @@ class RemoteHead:
         return self._local_head(ref)
 
     def _ls_remote(self, ref: str) -> str:
-        auth = auth_for(self.spec.location, self._environ, self.cache_dir / "git")
+        auth = auth_for(self.spec.location, self._environ, self.cache_dir / "git", self.timeout_cap)
         try:
             output = run_git(
                 ["ls-remote", "--", clean_url(self.spec.location), ref], auth.environment(), auth.timeout

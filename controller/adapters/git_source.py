@@ -23,7 +23,7 @@ from controller.adapters.git_blobs import BlobReader
 from controller.adapters.git_changes import changed_paths
 from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.adapters.git_identity import clean_url, is_remote, repository_identity
-from controller.adapters.git_remote import CachedRemote, GitFailed, auth_for
+from controller.adapters.git_remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for
 from controller.adapters.git_tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import CommitTree, SourceSpec
@@ -117,9 +117,15 @@ class Snapshot:
 
 
 class GitSource:
-    def __init__(self, spec: SourceSpec, cache_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: SourceSpec,
+        cache_dir: Path,
+        environ: Mapping[str, str] | None = None,
+        timeout_cap: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.spec = spec
-        self.cache_dir = cache_dir
+        self.cache_dir, self.timeout_cap = cache_dir, timeout_cap
         self._environ = os.environ if environ is None else environ
         self._token = self._environ.get("DEPLOYCTL_GIT_TOKEN", "")
         self.display_url = redact(spec.location, [self._token])
@@ -158,7 +164,7 @@ class GitSource:
         return repo, prefix
 
     def _fetch_remote(self) -> tuple[git.Repo, str, tuple[str, ...]]:
-        auth = auth_for(self.spec.location, self._environ, self.cache_dir / "git")
+        auth = auth_for(self.spec.location, self._environ, self.cache_dir / "git", self.timeout_cap)
         cache = CachedRemote(self.spec.location, self.cache_dir / "git", auth)
         secrets = (self._token, *auth.secrets)
         try:

@@ -83,7 +83,9 @@ def controller(
         webhook_secret=load_secret(os.environ),
         ref=ref,
     )
-    parts = app.controller_parts(spec, lease_seconds, engine=not no_engine)
+    parts = app.controller_parts(
+        spec, lease_seconds, engine=not no_engine, git_timeout=settings.git_timeout()
+    )
     sys.exit(run_controller(parts, settings, on_listening=lambda url: click.echo(f"listening on {url}")))
 
 

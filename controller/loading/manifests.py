@@ -49,7 +49,7 @@ def parse_manifest(
     allowed: Collection[str] | None = None,
     variables: Mapping[str, str] | None = None,
 ) -> ParsedManifest:
-    """``allowed``: the only variables placeholders may read (``templating.env``), None for any;
+    """``allowed``: the only variables placeholders may read (``templating.env``), None for none;
     ``variables``: the registry's, for ``{{ prefect.variables.x }}`` (None: left as written)."""
     document = _read_mapping(path, raw)
     if isinstance(document, Diagnostic):

@@ -1,8 +1,10 @@
 """Resolves ``{{ $ENV_VAR }}`` and ``{{ prefect.variables.NAME }}`` placeholders in a prefect.yaml.
 
-Never deployctl's own secrets or Prefect's credentials (``DEPLOYCTL_*``, ``PREFECT_API_KEY``,
-``PREFECT_API_AUTH_STRING``): anyone who can commit could otherwise copy them into a
-deployment. ``templating.env`` in ``.deployctl.yaml`` narrows resolution to a list of names.
+Only the variables ``templating.env`` in ``.deployctl.yaml`` lists, and never deployctl's own
+secrets or Prefect's credentials (``DEPLOYCTL_*``, ``PREFECT_API_KEY``,
+``PREFECT_API_AUTH_STRING``): anyone who can commit could otherwise copy whatever deployctl's
+environment holds (a cloud key, a token) into a deployment, and so into the registry. An
+unlisted or unset name is an error at its line.
 Variables come from the registry when the caller passes them (plan and sync), and one that is
 not there is an error; offline validation passes none and leaves them as they are, as it
 leaves step outputs. Called by ``controller.loading.manifests`` before validation.
@@ -44,8 +46,8 @@ def is_secret(name: str) -> bool:
 
 
 def templating_env(env: Mapping[str, str], allowed: Collection[str] | None) -> dict[str, str]:
-    """The variables placeholders may read: no secrets, and only ``allowed`` when given."""
-    return {k: v for k, v in env.items() if not is_secret(k) and (allowed is None or k in allowed)}
+    """The variables placeholders may read: those ``allowed`` (None: none), never a secret."""
+    return {k: v for k, v in env.items() if not is_secret(k) and k in (allowed or ())}
 
 
 def resolve_env_placeholders(
@@ -56,7 +58,8 @@ def resolve_env_placeholders(
     variables: Mapping[str, str] | None = None,
 ) -> tuple[Any, list[Unresolved]]:
     """Return ``data`` with placeholders replaced, and each placeholder that was not;
-    ``variables`` None leaves ``{{ prefect.variables.x }}`` as it is."""
+    ``allowed`` lists the only names ``{{ $VAR }}`` may read (None: none, as an absent
+    ``templating.env``); ``variables`` None leaves ``{{ prefect.variables.x }}`` as it is."""
     missing: list[Unresolved] = []
 
     def walk(node: Any, here: FieldPath) -> Any:
@@ -76,7 +79,7 @@ def resolve_env_placeholders(
     def _lookup(name: str, here: FieldPath) -> str:
         if is_secret(name):
             missing.append(Unresolved(here, name, Refusal.SECRET))
-        elif allowed is not None and name not in allowed:
+        elif name not in (allowed or ()):
             missing.append(Unresolved(here, name, Refusal.NOT_ALLOWED))
         elif name in env:
             return env[name]
@@ -115,15 +118,20 @@ def _diagnostic(path: str, item: Unresolved, locator: Locator) -> Diagnostic:
         )
     elif item.why is Refusal.NOT_ALLOWED:
         message = (
-            f"environment variable '{item.name}' is not in templating.env of .deployctl.yaml: "
-            "add it there, or write the value in the file"
+            f"environment variable '{item.name}' is not in templating.env of .deployctl.yaml "
+            "(placeholders read only the variables listed there): add it there, or write the value "
+            "in the file"
         )
     else:
         message = (
             f"environment variable '{item.name}' is not set: set it where deployctl runs, or write the "
             "value in the file"
         )
-        if len(item.path) == 3 and item.path[0] == "deployments" and item.path[2] == "version":
-            # deployctl versions by commit: a declared version is informational, as in Prefect a warning
-            severity, message = Severity.WARNING, message + " (the declared version is not used; kept empty)"
+    if item.why in (Refusal.UNSET, Refusal.NOT_ALLOWED) and _is_version(item.path):
+        # deployctl versions by commit: a declared version is informational, as in Prefect a warning
+        severity, message = Severity.WARNING, message + " (the declared version is not used; kept empty)"
     return Diagnostic(path, line, column, field, message, f"env-{item.why.value}", severity)
+
+
+def _is_version(path: FieldPath) -> bool:
+    return len(path) == 3 and path[0] == "deployments" and path[2] == "version"

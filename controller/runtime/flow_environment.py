@@ -17,21 +17,10 @@ from typing import Any
 
 import jsonschema
 
-from controller.core.environment import variable_problem
+from controller.core.environment import is_secret_variable, variable_problem
 from controller.core.parameter_schema import normalise_parameter_schema
 
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
-
-SECRET_VARIABLES = (
-    "DEPLOYCTL_GIT_TOKEN",
-    "DEPLOYCTL_GIT_SSH_KEY",
-    "PREFECT_API_KEY",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "GIT_CONFIG_COUNT",
-    "GIT_CONFIG_KEY_0",
-    "GIT_CONFIG_VALUE_0",
-)
 
 
 def parameter_problem(record: Mapping[str, Any], parameters: Mapping[str, Any]) -> str | None:
@@ -61,7 +50,7 @@ def flow_environment(
     record: Mapping[str, Any], run_id: str, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     base = os.environ if base is None else base
-    env = {k: v for k, v in base.items() if k not in SECRET_VARIABLES}
+    env = {k: v for k, v in base.items() if not is_secret_variable(k)}
     for key, value in infrastructure_settings(record)["env"].items():
         if value is None:
             env.pop(key, None)

@@ -49,8 +49,8 @@ class PrunePolicy(StrictModel):
 class TemplatingSettings(StrictModel):
     env: list[str] | None = Field(
         None,
-        description="The only environment variables {{ $VAR }} may read; when absent, any but "
-        "DEPLOYCTL_*, PREFECT_API_KEY and PREFECT_API_AUTH_STRING, which are never read.",
+        description="The only environment variables {{ $VAR }} may read; when absent, none. "
+        "DEPLOYCTL_*, PREFECT_API_KEY and PREFECT_API_AUTH_STRING are never read.",
     )
 
     @field_validator("env")

@@ -62,6 +62,17 @@ class ControllerSettings:
     ref: str | None = None  # the watched ref, for webhooks until the first pass names it
     client_timeout: float = 10.0  # seconds an HTTP client may take to send its request
 
+    def liveness_limit(self) -> float:
+        """Seconds without a tick before /healthz fails."""
+        return self.liveness or 3 * self.timing.interval + 120
+
+    def git_timeout(self) -> float:
+        """The most one git step may take. A pass holds two (the remote check, then the fetch)
+        and keeps a third of the limit for the rest, so a silent remote is a failing pass in
+        /readyz long before /healthz would call the process dead (300 s of git at
+        ``--interval 5`` had Kubernetes restart the pod in a loop)."""
+        return self.liveness_limit() / 3
+
 
 def run_controller(
     parts: ControllerParts,
@@ -121,7 +132,7 @@ class Controller:
         if owner is None:
             return
         control = self.parts.open_control(owner)
-        state = LoopState(owner)
+        state = LoopState(owner, last_tick=time.monotonic())  # alive from its start, not from its first tick
         config = LoopConfig(self.settings.options, self.settings.timing, self.settings.drift)
         keeper = LeaseKeeper(control, self.settings.lease_seconds, self.wake, self.refresh)
         loop = ControllerLoop(
@@ -184,7 +195,7 @@ class Controller:
     # -- ControllerView ----------------------------------------------------------------------
 
     def healthy(self) -> tuple[bool, str]:
-        limit = self.settings.liveness or 3 * self.settings.timing.interval + 120
+        limit = self.settings.liveness_limit()
         last = self.loop.state.last_tick if self.loop else self._heartbeat
         age = time.monotonic() - last
         return (
@@ -198,6 +209,8 @@ class Controller:
         state = self.loop.state
         if state.role == "standby":
             return True, "standby"  # fit to take over and to take webhooks, which it relays
+        if state.failures:  # a slow or unreachable source: the process itself is alive
+            return False, f"source failing ({state.failures} in a row): {state.last_error}"
         if not state.ready:
             return False, "active, first pass not completed"
         return True, "suspended" if state.suspended else "ready"
