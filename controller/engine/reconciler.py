@@ -289,7 +289,7 @@ def source_refusal(
             f"(last applied {last[:12]} from '{status.ref}'), a different repository than "
             f"{snapshot.identity}; nothing was changed. Give this repository its own owner "
             "(owner: in .deployctl.yaml, or --owner), or pass --adopt-owner to move the owner "
-            "and its deployments to it",
+            "to it (what it does not declare is then pruned)",
             True,
         )
     if options.allow_rewind or last == snapshot.commit or status.ref != snapshot.ref:
