@@ -364,10 +364,13 @@ class PrefectRegistry:
         old = state.status or {}
         # the revision is applied only when every write of the pass succeeded
         applied_all = applied and not failures
+        # Where the source is belongs with what was applied from it (as the embedded registry
+        # keeps it): a refused attempt on another ref must not make the applied commit that ref's.
+        where = app if applied_all or not old else None
         status = {
-            "repo_url": app.repo_url,
-            "ref": app.ref,
-            "path": app.path,
+            "repo_url": where.repo_url if where else old.get("repo_url"),
+            "ref": where.ref if where else old.get("ref"),
+            "path": where.path if where else old.get("path"),
             "identity": app.identity if applied_all else old.get("identity"),
             "last_attempted_revision": app.revision,
             "last_applied_revision": app.revision if applied_all else old.get("last_applied_revision"),
