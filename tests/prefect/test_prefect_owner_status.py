@@ -9,17 +9,10 @@ import pytest
 
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, unique
+from tests.prefect.helpers import PrefectSync, flow_manifest, sibling_branches, unique
 from tests.test_noop_status_race import RecordsAfter
 
 pytestmark = pytest.mark.prefect
-
-
-def manifest(flow: str, name: str) -> dict[str, str]:
-    return {
-        f"{name}/deployment.yaml": f"name: {name}\nflow_name: {flow}\nentrypoint: flow.py:run\n",
-        f"{name}/flow.py": "def run():\n    pass\n",
-    }
 
 
 def names(job: PrefectSync, flow: str) -> set[str]:
@@ -31,12 +24,7 @@ def test_a_sync_landing_between_a_no_op_read_and_its_record_is_never_overwritten
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     flow = unique("noop-race")
-    repo = GitRepo(tmp_path / "repo")
-    repo.write(manifest(flow, "base")).commit("base")
-    commits = {}
-    for branch in "ab":
-        repo.git("checkout", "-q", "-b", branch, "main")
-        commits[branch] = repo.write(manifest(flow, f"only-{branch}")).commit(branch)
+    repo, commits = sibling_branches(tmp_path / "repo", flow)
     job = PrefectSync(prefect_server, repo, tmp_path / "ci", unique("owner"), {})
     other = PrefectSync(prefect_server, repo, tmp_path / "ci-b", job.owner, {})
     assert job.sync(ref="a").ok
@@ -67,7 +55,7 @@ def test_a_second_repository_under_one_owner_is_refused_until_it_adopts_the_owne
     first, second = GitRepo(tmp_path / "one" / "flows"), GitRepo(tmp_path / "two" / "flows", "master")
     for repo, deployments in ((first, "abcd"), (second, "ab")):
         for name in deployments:
-            repo.write(manifest(flow, name))
+            repo.write(flow_manifest(flow, name))
         repo.write({"README": str(repo.root)}).commit("flows")
     jobs = [
         PrefectSync(prefect_server, repo, tmp_path / f"ci-{i}", owner, {})
