@@ -85,3 +85,18 @@ def test_adopt_owner_moves_the_owner_and_then_the_first_repository_is_refused(
     assert str(second.root.resolve()) in source and "master" in source, source
     back = one_line(run_deployctl(tmp_path, "sync", "flows", cwd=first.root.parent))
     assert f"belongs to the repository {second.root.resolve()}" in back, back
+
+
+def test_a_status_kept_by_an_older_deployctl_learns_its_repository_at_the_next_apply(
+    tmp_path: Path, teams: tuple[GitRepo, GitRepo]
+) -> None:
+    first, second = teams
+    assert run_deployctl(tmp_path, "sync", "flows", cwd=first.root.parent).returncode == 0
+    with sqlite3.connect(tmp_path / ".deployctl" / "registry.db") as db:
+        db.execute("UPDATE sources SET identity = NULL")  # as a deployctl before the column left it
+    line = one_line(run_deployctl(tmp_path, "sync", "flows", cwd=second.root.parent))
+    assert f"belongs to the repository {first.root.resolve()}" in line, line  # known by its URL
+    first.write(deployment_files("e")).commit("one more")
+    assert run_deployctl(tmp_path, "sync", "flows", cwd=first.root.parent).returncode == 0
+    with sqlite3.connect(tmp_path / ".deployctl" / "registry.db") as db:
+        assert db.execute("SELECT identity FROM sources").fetchall() == [(str(first.root.resolve()),)]
