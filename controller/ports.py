@@ -201,6 +201,8 @@ class Application:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     """The repository's settings for the backend (``.deployctl.yaml`` ``prefect:``), which win
     over the environment's."""
+    identity: str = ""
+    """The repository's canonical identity (``Snapshot.identity``), kept with what is applied."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,11 @@ class Registry(Protocol):
 
     def apply(self, plan: Plan, app: Application) -> dict[DeploymentId, str]: ...
 
-    def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool: ...
+    def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
+        """Record a pass that wrote no deployment; True if the status changed. ``applied``
+        (a plan with no changes): only if the registry and the owner's status are still what
+        the pass read, as ``apply`` checks, else ``RegistryMoved`` and nothing is recorded."""
+        ...
 
     def list_deployments(self) -> list[DeploymentRow]: ...
 

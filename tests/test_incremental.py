@@ -236,7 +236,8 @@ def test_a_registry_written_before_the_entry_column_is_upgraded_in_place(
         db.executescript(
             "DROP INDEX deployments_owner_file; DROP INDEX deployments_owner_outside; "
             "CREATE INDEX deployments_owner ON deployments(owner); "
-            "ALTER TABLE deployments DROP COLUMN entry_outside; PRAGMA user_version = 5;"
+            "ALTER TABLE deployments DROP COLUMN entry_outside; ALTER TABLE sources DROP COLUMN identity; "
+            "PRAGMA user_version = 5;"
         )
     assert before["etl/job"] == 1 and sum(before.values()) == 1
     SqliteRegistry(database).close()

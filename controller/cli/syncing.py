@@ -53,6 +53,12 @@ source_options = with_options(
             help="Apply a commit that does not descend from the last applied one (after a force-push).",
         ),
         click.option(
+            "--adopt-owner",
+            is_flag=True,
+            help="Move the owner to this repository when another repository's commit was applied "
+            "under it last (its deployments this one does not declare are pruned).",
+        ),
+        click.option(
             "--full", is_flag=True, help="Plan every deployment even if the commit is already applied."
         ),
     ]

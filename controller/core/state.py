@@ -75,3 +75,6 @@ class SourceStatus:
     applied_generation: int | None = None
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
     updated_at: str | None = None
+    identity: str | None = None
+    """The canonical identity of the repository the applied revision came from (None: recorded
+    by a deployctl that did not keep it); an owner belongs to one repository."""

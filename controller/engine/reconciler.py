@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
-from controller.core.state import Condition, Reason
+from controller.core.state import Condition, Reason, SourceStatus
 from controller.core.status import after_apply, is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
@@ -44,6 +44,7 @@ class SyncOptions:
     allow_empty: bool = False
     force_prune: bool = False
     allow_rewind: bool = False
+    adopt_owner: bool = False
     full: bool = False
 
 
@@ -117,9 +118,10 @@ class Reconciler:
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
     ) -> SyncResult:
         owner = base.owner
-        rewind = self._rewound(snapshot, owner, options)
-        if rewind:
-            return self._stall(base, options, Reason.SOURCE_FAILED, rewind, None)
+        refusal = source_refusal(self.registry.read_status(owner), snapshot, options)
+        if refusal:  # another repository's owner: its status is not this source's to write
+            message, foreign = refusal
+            return self._stall(base, options, Reason.SOURCE_FAILED, message, None, record=not foreign)
         progress("loading manifests")
         desired, state, owned = self._desired(snapshot, owner, options)
         diagnostics = desired.load.diagnostics
@@ -209,31 +211,6 @@ class Reconciler:
             and status.applied_generation == self.registry.generation()
         )
 
-    def _rewound(self, snapshot: Snapshot, owner: str, options: SyncOptions) -> str | None:
-        status = self.registry.read_status(owner)
-        last = status.last_applied_revision if status else None
-        if (
-            options.allow_rewind
-            or not last
-            or last == snapshot.commit
-            or (status and status.ref != snapshot.ref)
-        ):
-            return None
-        if snapshot.descends_from(last):
-            return None
-        if status and status.repo_url != snapshot.repo_url:
-            return (
-                f"this source now reads {snapshot.repo_url}, but its last applied commit {last[:12]} "
-                f"came from {status.repo_url} and is not in the history of '{snapshot.ref}': a "
-                "different repository, not a rewritten branch; nothing was changed. Give each "
-                f"repository its own owner, or pass --allow-rewind to apply {snapshot.commit[:12]} anyway"
-            )
-        return (
-            f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
-            f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "
-            f"{snapshot.commit[:12]} anyway, pass --allow-rewind"
-        )
-
     def _application(
         self,
         snapshot: Snapshot,
@@ -261,13 +238,20 @@ class Reconciler:
             conditions,
             applied,
             backend,
+            snapshot.identity,
         )
 
     def _stall(
-        self, base: SyncResult, options: SyncOptions, reason: Reason, message: str, plan: Plan | None
+        self,
+        base: SyncResult,
+        options: SyncOptions,
+        reason: Reason,
+        message: str,
+        plan: Plan | None,
+        record: bool = True,
     ) -> SyncResult:
         conditions = stalled(reason, message)
-        if not options.dry_run:
+        if record and not options.dry_run:
             app = Application(base.owner, base.revision, base.repo_url, base.ref, base.path, conditions)
             try:
                 self.registry.record_status(app, plan, applied=False)
@@ -278,6 +262,46 @@ class Reconciler:
     def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
         owner = options.owner or default_owner(self.source.display_url, self.source.requested_ref or "", "")
         return SyncResult(owner, error=message, conditions=stalled(Reason.SOURCE_FAILED, message))
+
+
+def source_refusal(
+    status: SourceStatus | None, snapshot: Snapshot, options: SyncOptions
+) -> tuple[str, bool] | None:
+    """Why this commit must not be applied under the owner whose status is ``status``, and
+    whether it comes from another repository; None when it may. An owner belongs to the
+    repository its last applied revision came from, whatever the ref: another one is refused
+    unless ``--adopt-owner`` moves it. In that repository, a ref whose last applied commit is
+    not an ancestor of this one was rewritten, refused unless ``--allow-rewind``."""
+    last = status.last_applied_revision if status else None
+    if status is None or not last:
+        return None
+    # a status kept by an older deployctl knows the repository only by its URL
+    same = (
+        status.identity == snapshot.identity
+        if status.identity is not None
+        else status.repo_url == snapshot.repo_url
+    )
+    if not same:
+        if options.adopt_owner:
+            return None
+        return (
+            f"owner {status.owner} belongs to the repository {status.identity or status.repo_url} "
+            f"(last applied {last[:12]} from '{status.ref}'), a different repository than "
+            f"{snapshot.identity}; nothing was changed. Give this repository its own owner "
+            "(owner: in .deployctl.yaml, or --owner), or pass --adopt-owner to move the owner "
+            "to it (what it does not declare is then pruned)",
+            True,
+        )
+    if options.allow_rewind or last == snapshot.commit or status.ref != snapshot.ref:
+        return None
+    if snapshot.descends_from(last):
+        return None
+    return (
+        f"'{snapshot.ref}' was rewritten (force-push?): the last applied commit {last[:12]} is "
+        f"not an ancestor of {snapshot.commit[:12]}; nothing was changed. To apply "
+        f"{snapshot.commit[:12]} anyway, pass --allow-rewind",
+        False,
+    )
 
 
 def _with(result: SyncResult, **changes: object) -> SyncResult:

@@ -135,3 +135,23 @@ def prefect_cli(
     if check and done.returncode:
         raise AssertionError(f"prefect {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return done
+
+
+def flow_manifest(flow: str, name: str) -> dict[str, str]:
+    """One deployment ``flow/name`` of a flow that does nothing, in the folder ``name``."""
+    return {
+        f"{name}/deployment.yaml": f"name: {name}\nflow_name: {flow}\nentrypoint: flow.py:run\n",
+        f"{name}/flow.py": "def run():\n    pass\n",
+    }
+
+
+def sibling_branches(root: Path, flow: str) -> tuple[GitRepo, dict[str, str]]:
+    """Branches ``a`` and ``b`` off ``main``: the deployment ``base`` plus ``only-a`` or
+    ``only-b``; their commits by branch."""
+    repo = GitRepo(root)
+    repo.write(flow_manifest(flow, "base")).commit("base")
+    commits = {}
+    for branch in "ab":
+        repo.git("checkout", "-q", "-b", branch, "main")
+        commits[branch] = repo.write(flow_manifest(flow, f"only-{branch}")).commit(branch)
+    return repo, commits

@@ -10,9 +10,8 @@ import pytest
 
 from controller.adapters.registry.prefect_registry import PrefectRegistry
 from controller.ports import RegistryState
-from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, unique
+from tests.prefect.helpers import PrefectSync, sibling_branches, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -34,25 +33,11 @@ class PlansTogether:
         return getattr(self._registry, name)
 
 
-def manifest(flow: str, name: str) -> dict[str, str]:
-    return {
-        f"{name}/deployment.yaml": f"name: {name}\nflow_name: {flow}\nentrypoint: flow.py:run\n",
-        f"{name}/flow.py": "def run():\n    pass\n",
-    }
-
-
 def test_two_syncs_of_sibling_commits_apply_one_commit_whole(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     flow = unique("race")
-    repo = GitRepo(tmp_path / "repo")
-    repo.write(manifest(flow, "base")).commit("base")
-    repo.git("branch", "a")
-    repo.git("branch", "b")
-    repo.git("checkout", "-q", "a")
-    repo.write(manifest(flow, "only-a")).commit("a")
-    repo.git("checkout", "-q", "b")
-    repo.write(manifest(flow, "only-b")).commit("b")
+    repo, _ = sibling_branches(tmp_path / "repo", flow)
     owner = unique("owner")
     barrier = threading.Barrier(2)
     jobs = [PrefectSync(prefect_server, repo, tmp_path / f"ci-{ref}", owner, {}) for ref in "ab"]

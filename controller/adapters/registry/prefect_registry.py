@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +34,7 @@ from controller.core.plan import Action, Plan
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import Condition, SourceStatus
 from controller.core.status import after_apply
-from controller.errors import ConfigError, RegistryUnavailable, Unsupported
+from controller.errors import ConfigError, RegistryMoved, Unsupported
 from controller.ports import (
     Admission,
     Application,
@@ -104,7 +104,7 @@ class PrefectRegistry:
         self.create_work_pools = create_work_pools
         self.default_work_pool = default_work_pool
         self.states = StateStore(client)
-        self._seen: dict[str, tuple[int, dict[DeploymentId, str]]] = {}
+        self._seen: dict[str, _Seen] = {}  # owner -> what its last read_state found
         self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
         self._whole: dict[str, RegistryState] = {}  # owner -> its pass's read, until the pass reads again
         self._owner: str | None = None
@@ -155,7 +155,8 @@ class PrefectRegistry:
         self._whole.pop(owner, None)
         state = self.states.read(owner)
         listing = read_listing(self.client)
-        self._seen[owner] = (state.serial, {i: view_digest(d) for i, d in listing.deployments.items()})
+        views = {i: view_digest(d) for i, d in listing.deployments.items()}
+        self._seen[owner] = _Seen(state.serial, views, _applied_from(state), listing.generation(owner))
         self._listings[owner] = listing
         actual = {}
         for identity, server in listing.deployments.items():
@@ -306,31 +307,49 @@ class PrefectRegistry:
             raise
         return found
 
-    def _refuse_if_changed(self, owner: str, plan: Plan, state: OwnerState, listing: Listing) -> None:
+    def _refuse_if_changed(
+        self, owner: str, plan: Plan, state: OwnerState, listing: Listing, generation: int | None = None
+    ) -> None:
+        """Under the owner's lease: the owner's state (serial, applied revision, repository)
+        and the plan's deployments are as ``read_state`` found them; ``generation``, the owner's
+        listing now, is as it was then (a plan of no changes is recorded as applied)."""
         seen = self._seen.get(owner)
         if seen is None:
             return
-        serial, views = seen
         ids = [c.id for c in plan.changes] + list(plan.conflicts)
-        moved = [i for i in ids if views.get(i) != _view(listing.deployments.get(i))]
-        if state.serial != serial or moved:
+        moved: list[str] = [i for i in ids if seen.views.get(i) != _view(listing.deployments.get(i))]
+        if generation is not None and generation != seen.generation:
+            moved = moved or ["a deployment of this owner"]
+        if state.serial != seen.serial or _applied_from(state) != seen.applied or moved:
             what = f"{moved[0]} changed" if moved else "another sync of this owner applied"
-            raise RegistryUnavailable(
+            raise RegistryMoved(
                 f"the Prefect server changed since the plan was made ({what}); nothing was "
                 "applied; the next sync plans again"
             )
 
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
-        """Record a pass that applied nothing; write only when the status changed. True if written."""
+        """Record a pass that wrote no deployment; write only when the status changed. True if
+        written. A plan of no changes is recorded as applied as an apply is: under the owner's
+        lease, and only if the owner's state and deployments are as the plan found them."""
+        if not applied:
+            state = self.states.read(app.owner)
+            if not self._update_status(state, app, plan, False):
+                return False
+            self.states.write(state)
+            return True
+        seen = self._seen.get(app.owner)
+        self._listings.pop(app.owner, None)
         state = self.states.read(app.owner)
-        listing = self._listings.pop(app.owner, None) if applied else None
-        if applied:
-            generation: int | None = (listing or read_listing(self.client, app.owner)).generation(app.owner)
-        else:
-            generation = None
-        if not self._update_status(state, app, plan, applied, None, generation):
-            return False
-        self.states.write(state)
+        if seen is not None and not self._update_status(state, app, plan, True, None, seen.generation):
+            return False  # already recorded, from what is still in force
+        with SyncLease(self.client, app.owner):
+            state = self.states.read(app.owner)
+            now = read_listing(self.client, app.owner).generation(app.owner)
+            # the owner's whole listing stands for each of the plan's (unchanged) deployments
+            self._refuse_if_changed(app.owner, Plan(()), state, Listing({}, {}), now)
+            if not self._update_status(state, app, plan, True, None, now):
+                return False
+            self.states.write(state)
         return True
 
     def _update_status(
@@ -345,10 +364,14 @@ class PrefectRegistry:
         old = state.status or {}
         # the revision is applied only when every write of the pass succeeded
         applied_all = applied and not failures
+        # Where the source is belongs with what was applied from it (as the embedded registry
+        # keeps it): a refused attempt on another ref must not make the applied commit that ref's.
+        where = app if applied_all or not old else None
         status = {
-            "repo_url": app.repo_url,
-            "ref": app.ref,
-            "path": app.path,
+            "repo_url": where.repo_url if where else old.get("repo_url"),
+            "ref": where.ref if where else old.get("ref"),
+            "path": where.path if where else old.get("path"),
+            "identity": app.identity if applied_all else old.get("identity"),
             "last_attempted_revision": app.revision,
             "last_applied_revision": app.revision if applied_all else old.get("last_applied_revision"),
             "applied_generation": generation if applied_all else old.get("applied_generation"),
@@ -417,7 +440,24 @@ def _status(state: OwnerState) -> SourceStatus | None:
         applied_generation=s["applied_generation"] if s.get("records") == RECORDS else None,
         conditions=tuple(Condition.from_json(c) for c in s["conditions"]),
         updated_at=s.get("updated_at"),
+        identity=s.get("identity"),
     )
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What ``read_state`` found of an owner, which its plan's apply or record checks again."""
+
+    serial: int
+    views: dict[DeploymentId, str]
+    applied: tuple[str | None, str | None]
+    generation: int  # of the owner's deployments and automations
+
+
+def _applied_from(state: OwnerState) -> tuple[str | None, str | None]:
+    """The owner's applied revision and the repository it came from."""
+    status = state.status or {}
+    return status.get("last_applied_revision"), status.get("identity")
 
 
 def _row(identity: DeploymentId, server: dict[str, Any], states: Mapping[str, OwnerState]) -> DeploymentRow:

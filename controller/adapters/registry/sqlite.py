@@ -47,6 +47,9 @@ _PART_LIMIT = 20_000
 """More manifests and identities than this in one part: one whole read is cheaper (and SQLite
 takes at most 32,766 parameters in a statement)."""
 
+_Seen = tuple[int, tuple[str | None, str | None] | None]
+"""What a plan was made from: the generation, and the owner's (applied revision, identity)."""
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -68,7 +71,7 @@ class SqliteRegistry:
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self.location = str(path)
-        self._planned_at: dict[str, int] = {}  # owner -> generation its last plan was made from
+        self._planned_at: dict[str, _Seen] = {}  # owner -> what its last plan was made from
         self._connection = RegistryConnection(path, create)
         self._db = self._connection.db
         self._write = self._connection.write
@@ -115,13 +118,13 @@ class SqliteRegistry:
     def read_status(self, owner: str) -> SourceStatus | None:
         row = self._db.execute(
             "SELECT owner, repo_url, ref, path, last_attempted_revision, last_applied_revision, "
-            "applied_generation, conditions, updated_at FROM sources WHERE owner = ?",
+            "applied_generation, conditions, updated_at, identity FROM sources WHERE owner = ?",
             (owner,),
         ).fetchone()
         if row is None:
             return None
         conditions = tuple(Condition.from_json(c) for c in json.loads(row[7]))
-        return SourceStatus(*row[:7], conditions=conditions, updated_at=row[8])  # type: ignore[misc]
+        return SourceStatus(*row[:7], conditions=conditions, updated_at=row[8], identity=row[9])  # type: ignore[misc]
 
     def list_statuses(self) -> list[SourceStatus]:
         owners = [r[0] for r in self._db.execute("SELECT owner FROM sources ORDER BY owner")]
@@ -184,7 +187,7 @@ class SqliteRegistry:
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
-        self._planned_at[owner] = generation
+        self._planned_at[owner] = (generation, _applied_from(status))
         actual = {DeploymentId(r[0]): ActualDeployment(DeploymentId(r[0]), *r[1:7]) for r in rows}
         known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
         inventory = frozenset(DeploymentId(r[0]) for r in rows if r[9])
@@ -285,10 +288,16 @@ class SqliteRegistry:
         return failures
 
     def _require_unchanged(self, db: sqlite3.Connection, owner: str) -> None:
-        """Compare-and-swap: apply a plan only to the state it was made from (two syncs never mix)."""
+        """Compare-and-swap: apply a plan, or record a plan of no changes as applied, only to the
+        state it was made from: the same generation, and the owner's status still naming the
+        same applied revision and repository (two syncs never mix, and the status never names
+        a commit whose deployments the registry does not hold)."""
         (now,) = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        row = db.execute(
+            "SELECT last_applied_revision, identity FROM sources WHERE owner = ?", (owner,)
+        ).fetchone()
         planned = self._planned_at.get(owner)
-        if planned is not None and int(now) != planned:
+        if planned is not None and (int(now), tuple(row) if row else None) != planned:
             raise RegistryMoved(
                 f"the registry {self.path} changed while this plan was made (another sync or an "
                 "edit): nothing was applied; plan and sync again"
@@ -355,7 +364,8 @@ class SqliteRegistry:
         )
 
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
-        """Record a pass that applied nothing; write only when the status changed. True if written."""
+        """Record a pass that wrote no deployment; write only when the status changed. True if
+        written. A plan of no changes is recorded as applied under the apply's compare-and-swap."""
         current = self.read_status(app.owner)
         generation = self.generation()
         unchanged = current is not None and (
@@ -368,11 +378,14 @@ class SqliteRegistry:
                 )
             )
             and (current.repo_url, current.ref, current.path) == (app.repo_url, app.ref, app.path)
+            and (not applied or current.identity == app.identity)
         )
         if unchanged:
             return False
         try:
             with self._write() as db:
+                if applied:
+                    self._require_unchanged(db, app.owner)
                 self._record(db, app, plan, {}, applied=applied)
         except sqlite3.Error as exc:
             raise RegistryUnavailable(f"cannot record status in {self.path}: {exc}") from exc
@@ -392,14 +405,15 @@ class SqliteRegistry:
         applied_all = applied and not failures  # the revision is applied when every write succeeded
         db.execute(
             "INSERT INTO sources (owner, repo_url, ref, path, last_attempted_revision, "
-            "last_applied_revision, applied_generation, conditions, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?) "
+            "last_applied_revision, applied_generation, conditions, updated_at, identity) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?) "
             # Where the source is (URL, ref, path) belongs with what was applied from it: a refused
             # attempt on another ref must not make the applied commit look like that ref's.
             "ON CONFLICT(owner) DO UPDATE SET "
             "repo_url=iif(excluded.last_applied_revision IS NULL, sources.repo_url, excluded.repo_url), "
             "ref=iif(excluded.last_applied_revision IS NULL, sources.ref, excluded.ref), "
             "path=iif(excluded.last_applied_revision IS NULL, sources.path, excluded.path), "
+            "identity=iif(excluded.last_applied_revision IS NULL, sources.identity, excluded.identity), "
             "last_attempted_revision=excluded.last_attempted_revision, "
             "last_applied_revision="
             "COALESCE(excluded.last_applied_revision, sources.last_applied_revision), "
@@ -415,6 +429,7 @@ class SqliteRegistry:
                 generation if applied_all else None,
                 conditions,
                 now,
+                app.identity if applied_all else None,
             ),
         )
         summary = json.dumps(plan.counts if plan else {})
@@ -468,6 +483,11 @@ class SqliteRegistry:
             cursor = db.execute("DELETE FROM deployments WHERE id = ?", (identity,))
             db.execute("DELETE FROM inventory WHERE deployment_id = ?", (identity,))
         return cursor.rowcount > 0
+
+
+def _applied_from(status: SourceStatus | None) -> tuple[str | None, str | None] | None:
+    """As ``_require_unchanged`` reads the owner's row: None when there is none."""
+    return None if status is None else (status.last_applied_revision, status.identity)
 
 
 def _statements(script: str) -> list[str]:

@@ -217,4 +217,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE sources SET applied_generation = NULL;
     """,
+    # the repository an owner's applied revision came from (``Snapshot.identity``): another
+    # repository under the same owner is refused whatever its ref; NULL until the next apply
+    """
+    ALTER TABLE sources ADD COLUMN identity TEXT;
+    """,
 )
