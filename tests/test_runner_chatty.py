@@ -101,7 +101,7 @@ class HeldStore:
         self.store = store
         self.writing, self.release = threading.Event(), threading.Event()
         self.beats = 0
-        self.beating = threading.Event()
+        self.counted = threading.Condition()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -113,9 +113,13 @@ class HeldStore:
 
     def heartbeat(self, *args: Any) -> None:
         self.store.heartbeat(*args)
-        self.beats += 1
-        if self.beats >= 5:
-            self.beating.set()
+        with self.counted:
+            self.beats += 1
+            self.counted.notify_all()
+
+    def beats_reach(self, count: int, timeout: float) -> bool:
+        with self.counted:
+            return self.counted.wait_for(lambda: self.beats >= count, timeout)
 
 
 def test_the_heartbeat_goes_on_while_the_loop_is_stuck_writing_a_chatty_flows_output(engine: Engine) -> None:
@@ -134,7 +138,7 @@ def test_the_heartbeat_goes_on_while_the_loop_is_stuck_writing_a_chatty_flows_ou
     )
     stop = threading.Event()
     settings = LoopSettings(open_store, read_artifact, False, config, poll_interval=0.05)
-    loop = threading.Thread(target=serve, args=(settings, stop))
+    loop = threading.Thread(target=serve, args=(settings, stop), daemon=True)
     run = create_run(engine.store, "chatty/chatty", {"n": 100_000}, now=NOW)
     before = peak_kib()
     loop.start()
@@ -142,15 +146,16 @@ def test_the_heartbeat_goes_on_while_the_loop_is_stuck_writing_a_chatty_flows_ou
         assert wait_for(lambda: len(opened) == 2)
         loop_store, beat_store = opened
         assert loop_store.writing.wait(60), "the flow's output never reached a log write"
-        beats = beat_store.beats
-        # the poll loop is stuck inside a log write; the heartbeat must not be
-        assert beat_store.beating.wait(60) and beat_store.beats > beats, "no heartbeat while a write hung"
+        # the poll loop is stuck inside a log write until released; the heartbeat must not be
+        assert beat_store.beats_reach(beat_store.beats + 3, 60), "no heartbeat while a log write hung"
+        assert not loop_store.release.is_set()
     finally:
         for store in opened:
             store.release.set()
-    assert wait_for(lambda: engine.run(run.id).state_type.terminal)
-    stop.set()
-    loop.join()
+        finished = wait_for(lambda: engine.run(run.id).state_type.terminal)
+        stop.set()
+        loop.join(120)
+    assert finished and not loop.is_alive()
     assert engine.run(run.id).state_type is StateType.COMPLETED, engine.run(run.id).state_message
     stored = engine.store.logs(run.id, limit=200_000)
     assert [line for *_, line in stored] == [f"line {i}" for i in range(100_000)]

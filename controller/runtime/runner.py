@@ -63,6 +63,7 @@ class RunnerConfig:
     log_batch: int = 5_000
     """Lines written per tick (one transaction per run): a chatty flow cannot hold up a tick."""
     heartbeat_interval: float = 2.0
+    """Seconds between heartbeats (``Heartbeat``); well inside ``heartbeat_timeout`` (20 s)."""
 
     def __post_init__(self) -> None:
         # resolved once: flows run in other folders, and the runner's cwd must not matter
@@ -79,7 +80,7 @@ class Runner:
     accepting: bool = True
     running: dict[str, processes.RunningProcess] = field(default_factory=dict)
     _records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _lines: queue.Queue[processes.LogLine] = field(default_factory=queue.Queue)
+    _lines: queue.Queue[processes.LogLine] = field(init=False)
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a flow's process ends, so the loop can record it and claim the next run at once."""
     _pruned_at: datetime | None = None
