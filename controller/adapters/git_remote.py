@@ -1,9 +1,12 @@
 """The clone cache of a remote repository: bounded network calls, credentials kept off disk.
 
 Every network call is a ``git`` subprocess in its own process group with low-speed limits
-and an overall deadline. Credentials travel through the environment only: a token as an
-``http.extraHeader`` in ``GIT_CONFIG_*`` variables, ``user:password@`` from a URL through an
-askpass script that reads them from variables. The cache is keyed by the credential-free URL,
+and an overall deadline, and it dies with deployctl: the kernel kills git when its parent
+goes (``PR_SET_PDEATHSIG``, Linux), and on Ctrl-C, SIGTERM or exit deployctl kills the whole
+group (remote helpers, ssh) itself, so no clone outlives it against a silent remote.
+Credentials travel through the environment only: a token as an ``http.extraHeader`` in
+``GIT_CONFIG_*`` variables, ``user:password@`` from a URL through an askpass script that
+reads them from variables. The cache is keyed by the credential-free URL,
 cloned into a temporary folder and renamed into place; a cache that git cannot use is
 re-cloned once, with a warning. One process at a time updates a cache (``git_cache_lock``),
 and a clash with another git is transient, never damage. Called by ``git_source``.
@@ -11,14 +14,19 @@ and a clash with another git is transient, never damage. Called by ``git_source`
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
+import ctypes
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +55,8 @@ class GitFailed(Exception):
 
 
 def run_git(args: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Path | None = None) -> str:
-    """Run git to completion within ``timeout`` seconds, killing its whole process group if not."""
+    """Run git to completion within ``timeout`` seconds, killing its whole process group if not,
+    or if deployctl is interrupted or exits first."""
     process = subprocess.Popen(
         ["git", *args],
         cwd=cwd,
@@ -55,17 +64,59 @@ def run_git(args: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Pa
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,  # git-remote-https and ssh die with it
+        preexec_fn=_die_with(os.getpid()),  # its own session: git-remote-https and ssh die with it
     )
+    with _LIVE_LOCK:
+        _LIVE.add(process.pid)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        _kill_group(process)
         raise GitFailed(f"no answer within {timeout:g} s (DEPLOYCTL_GIT_TIMEOUT)", timed_out=True) from None
+    except BaseException:  # Ctrl-C, SIGTERM (the CLI raises), exit: the clone does not outlive us
+        _kill_group(process)
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(process.pid)
     if process.returncode:
         raise GitFailed(last_line(err))
     return out.decode("utf-8", "surrogateescape")
+
+
+_PR_SET_PDEATHSIG = 1
+_LIVE: set[int] = set()
+"""Process groups of git commands running now, killed at exit (a daemon thread's git too)."""
+_LIVE_LOCK = threading.Lock()
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """Run in the child before git starts: a new session, and SIGKILL when deployctl dies,
+    even by SIGKILL (the one case no handler of ours sees)."""
+
+    def setup() -> None:
+        os.setsid()
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # deployctl died before the line above: nobody would kill git
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+@atexit.register
+def _kill_live_groups() -> None:
+    with _LIVE_LOCK:
+        for pgid in _LIVE:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
 
 
 def last_line(stderr: str | bytes | None) -> str:

@@ -9,7 +9,9 @@ work before or after the subcommand. Heavy libraries are imported by the command
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +24,15 @@ from controller.errors import DeployctlError
 GLOBAL_OPTIONS = ("--registry", "--storage", "--home")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so that it unwinds as Ctrl-C does: open
+    transactions roll back and running git commands are killed (not left orphaned)."""
+
+
+def _terminate(*_: object) -> None:
+    raise Terminated
+
+
 class DeployctlGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
@@ -29,6 +40,9 @@ class DeployctlGroup(click.Group):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         extra["standalone_mode"] = False
         extra.setdefault("prog_name", "deployctl")
+        # long-running commands (up, runner, controller) put their own graceful handler in place
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             code = super().main(args, *rest, **extra)
         except click.exceptions.Abort:
@@ -46,6 +60,8 @@ class DeployctlGroup(click.Group):
             code = EXIT_ERROR
         except KeyboardInterrupt:
             code = 130
+        except Terminated:
+            code = 143
         except Exception as exc:  # a bug in deployctl: one line, the traceback only on request
             if os.environ.get("DEPLOYCTL_DEBUG"):
                 raise
@@ -55,6 +71,9 @@ class DeployctlGroup(click.Group):
                 err=True,
             )
             code = EXIT_ERROR
+        finally:
+            if previous is not None:  # called in-process (tests, the Python API): put it back
+                signal.signal(signal.SIGTERM, previous)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -19,6 +19,7 @@ from controller.cli.syncing import format_option, reconcile, render_result, sour
 
 if TYPE_CHECKING:
     from controller.app import App
+    from controller.runtime.runner import RunnerConfig
 
 runner_options = with_options(
     [
@@ -40,8 +41,39 @@ runner_options = with_options(
             envvar="DEPLOYCTL_RETENTION_DAYS",
             help="Days run folders and logs are kept [env DEPLOYCTL_RETENTION_DAYS].",
         ),
+        click.option(
+            "--max-log-lines",
+            default=100_000,
+            show_default=True,
+            type=click.IntRange(min=0),
+            envvar="DEPLOYCTL_MAX_LOG_LINES",
+            help="Lines of output one run may store; the rest is dropped with a marker line "
+            "(0: no limit) [env DEPLOYCTL_MAX_LOG_LINES].",
+        ),
+        click.option(
+            "--max-log-bytes",
+            default=16 * 1024 * 1024,
+            show_default=True,
+            type=click.IntRange(min=0),
+            envvar="DEPLOYCTL_MAX_LOG_BYTES",
+            help="Bytes of output one run may store (0: no limit) [env DEPLOYCTL_MAX_LOG_BYTES].",
+        ),
     ]
 )
+
+
+def _runner_config(
+    app: App,
+    queues: tuple[str, ...],
+    limit: int,
+    retention_days: float,
+    max_log_lines: int,
+    max_log_bytes: int,
+) -> RunnerConfig:
+    from controller.runtime.processes import LogLimit
+
+    log_limit = LogLimit(max_log_lines, max_log_bytes)
+    return app.runner_config(queues, limit, retention=timedelta(days=retention_days), log_limit=log_limit)
 
 
 def _logging() -> None:
@@ -69,6 +101,8 @@ def up(
     poll: float,
     shutdown_grace: float,
     retention_days: float,
+    max_log_lines: int,
+    max_log_bytes: int,
     scheduler_interval: float,
     **flags: Any,
 ) -> None:
@@ -87,7 +121,7 @@ def up(
         )
     loops = app.loop_settings(
         True,
-        app.runner_config(queues, limit, retention=timedelta(days=retention_days)),
+        _runner_config(app, queues, limit, retention_days, max_log_lines, max_log_bytes),
         scheduler_interval,
         poll,
         shutdown_grace,
@@ -115,20 +149,13 @@ def scheduler(app: App, interval: float) -> None:
 @click.command()
 @runner_options
 @click.pass_obj
-def runner(
-    app: App, queues: tuple[str, ...], limit: int, poll: float, shutdown_grace: float, retention_days: float
-) -> None:
+def runner(app: App, /, poll: float, shutdown_grace: float, **options: Any) -> None:
     """Run a process runner alone, in the foreground."""
     from controller.runtime.loops import serve
 
     _logging()
     serve(
-        app.loop_settings(
-            False,
-            app.runner_config(queues, limit, retention=timedelta(days=retention_days)),
-            poll=poll,
-            grace=shutdown_grace,
-        ),
+        app.loop_settings(False, _runner_config(app, **options), poll=poll, grace=shutdown_grace),
         on_ready=lambda: click.echo(f"runner started (pid {os.getpid()})", err=True),
     )
 

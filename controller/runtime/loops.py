@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller.ports import ArtifactReader, RunStore
-from controller.runtime.runner import Runner, RunnerConfig
+from controller.runtime.runner import Heartbeat, Runner, RunnerConfig
 from controller.runtime.scheduler import schedule_once
 
 log = logging.getLogger("deployctl")
@@ -54,7 +54,9 @@ def serve(
         )
     jobs.start()
     polling = threading.Thread(target=_poll, args=(runner, settings.poll_interval, stop), daemon=True)
+    heartbeat = None
     if runner is not None:
+        heartbeat = Heartbeat(runner, settings.open_store(), runner.config.heartbeat_interval).start()
         polling.start()
     if on_ready:
         on_ready()
@@ -62,7 +64,7 @@ def serve(
     jobs.shutdown(wait=True)
     if runner is not None:
         polling.join()
-        drain(runner, settings)
+        drain(runner, settings, heartbeat)
 
 
 def _poll(runner: Runner, interval: float, stop: threading.Event) -> None:
@@ -82,7 +84,7 @@ def _schedule(store: RunStore) -> None:
         log.info("scheduler: %d runs created, %d late", result.created, result.late)
 
 
-def drain(runner: Runner, settings: LoopSettings) -> None:
+def drain(runner: Runner, settings: LoopSettings, heartbeat: Heartbeat | None = None) -> None:
     """Stop claiming; give running flows the grace period; cancel the rest; wait for them."""
     runner.accepting = False
     deadline = time.monotonic() + settings.shutdown_grace.total_seconds()
@@ -95,7 +97,9 @@ def drain(runner: Runner, settings: LoopSettings) -> None:
         while runner.running and time.monotonic() < deadline:
             runner.tick()
             time.sleep(0.1)
-    runner.flush_logs()
+    runner.flush_all()
+    if heartbeat is not None:  # stopped before the runner's row goes, so it cannot come back
+        heartbeat.stop()
     runner.close()
 
 

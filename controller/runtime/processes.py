@@ -4,7 +4,9 @@ Each run is a new session (its own process group), so cancellation, timeouts and
 the run signal the whole tree: SIGTERM, a grace period, then SIGKILL. A group recorded by a
 runner that died is killed only if its id was not reused (same pid, same start time). Output
 is read by one thread per stream in bounded chunks: a line is capped at ``MAX_LINE`` bytes
-plus a truncation marker, so no output line can grow memory. Used by ``runtime.runner``.
+plus a truncation marker, so no output line can grow memory. A run keeps at most
+``LogLimit`` lines and bytes of output; past it lines are counted and dropped at the reader,
+before they reach the runner's (bounded) queue. Used by ``runtime.runner``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,49 @@ CHUNK = 64 * 1024
 LogLine = tuple[str, str, str, str]  # run id, timestamp, stream, line
 
 
+@dataclass(frozen=True)
+class LogLimit:
+    """What one run may store; 0 is no limit."""
+
+    lines: int = 100_000
+    bytes: int = 16 * 1024 * 1024
+
+
+@dataclass
+class LogCount:
+    """Output kept and dropped under a ``LogLimit``; shared by a run's two reader threads."""
+
+    limit: LogLimit = field(default_factory=LogLimit)
+    kept_lines: int = 0
+    kept_bytes: int = 0
+    dropped_lines: int = 0
+    dropped_bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit(self, text: str) -> bool:
+        size = len(text.encode("utf-8", "surrogateescape"))
+        with self.lock:
+            full = (self.limit.lines and self.kept_lines >= self.limit.lines) or (
+                self.limit.bytes and self.kept_bytes + size > self.limit.bytes
+            )
+            if full or self.dropped_lines:  # once dropping, drop the rest: the log has one gap, at its end
+                self.dropped_lines, self.dropped_bytes = self.dropped_lines + 1, self.dropped_bytes + size
+                return False
+            self.kept_lines, self.kept_bytes = self.kept_lines + 1, self.kept_bytes + size
+            return True
+
+    def marker(self) -> str | None:
+        """The line that ends a log cut short, or None when nothing was dropped."""
+        if not self.dropped_lines:
+            return None
+        return (
+            f"[deployctl: {self.dropped_lines} more lines ({self.dropped_bytes} bytes) of output "
+            "were dropped: "
+            f"the run reached its log limit of {self.limit.lines or 'unlimited'} lines / "
+            f"{self.limit.bytes or 'unlimited'} bytes (--max-log-lines, --max-log-bytes)]"
+        )
+
+
 @dataclass
 class RunningProcess:
     run_id: str
@@ -41,6 +86,7 @@ class RunningProcess:
     exited_at: float | None = None
     """Monotonic time the runner saw the process end; readers get a short drain after it."""
     abandon: threading.Event = field(default_factory=threading.Event)
+    output: LogCount = field(default_factory=LogCount)
 
     @property
     def pgid(self) -> int:
@@ -58,6 +104,7 @@ def spawn(
     lines: queue.Queue[LogLine],
     now: datetime,
     on_exit: threading.Event | None = None,
+    log_limit: LogLimit | None = None,
 ) -> RunningProcess:
     """Start ``argv`` in a new session; ``on_exit`` is set when an output stream closes."""
     popen = subprocess.Popen(
@@ -70,6 +117,7 @@ def spawn(
         start_new_session=True,
     )
     process = RunningProcess(run_id, popen, start_ticks(popen.pid), now, [])
+    process.output.limit = log_limit or LogLimit()
     for stream, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
         assert pipe is not None
         reader = threading.Thread(
@@ -127,6 +175,8 @@ def _emit(
 ) -> None:
     if stream == "stderr":
         process.stderr_tail.append(text)
+    if not process.output.admit(text):
+        return
     item = (process.run_id, iso(datetime.now(UTC)), stream, text)
     while not process.abandon.is_set():
         try:

@@ -5,13 +5,16 @@ A thin facade over single-purpose parts (Prefect's habit): the run store claims 
 gets, ``materialise`` unpacks its version's code. ``tick(now)`` is one pass; the loop that
 calls it lives in ``runtime.loops``. A runner that stops sending heartbeats is noticed by
 any other runner (or itself, restarted), which kills the process groups it recorded and
-marks its runs CRASHED.
+marks its runs CRASHED; so the heartbeat has its own thread and connection (``Heartbeat``),
+and a flow's output goes through a bounded queue written in bounded batches, with a per-run
+limit (``processes.LogLimit``): no flow can delay the heartbeat or grow the runner.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import queue
 import shutil
@@ -39,6 +42,7 @@ from controller.runtime.flow_environment import (
 )
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("deployctl")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class RunnerConfig:
     """Run folders and logs of runs older than this are removed."""
     output_drain: float = 1.0
     """Seconds the output of an ended flow is still read (a child may hold its pipes)."""
+    log_limit: processes.LogLimit = field(default_factory=processes.LogLimit)
+    """Lines and bytes of output one run may store; the rest is dropped, with a marker line."""
+    log_queue: int = 10_000
+    """Lines read but not yet written; a full queue slows the flows' output, never the runner."""
+    log_batch: int = 5_000
+    """Lines written per tick (one transaction per run): a chatty flow cannot hold up a tick."""
+    heartbeat_interval: float = 2.0
+    """Seconds between heartbeats (``Heartbeat``); well inside ``heartbeat_timeout`` (20 s)."""
 
     def __post_init__(self) -> None:
         # resolved once: flows run in other folders, and the runner's cwd must not matter
@@ -68,15 +80,22 @@ class Runner:
     accepting: bool = True
     running: dict[str, processes.RunningProcess] = field(default_factory=dict)
     _records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _lines: queue.Queue[processes.LogLine] = field(default_factory=queue.Queue)
+    _lines: queue.Queue[processes.LogLine] = field(init=False)
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a flow's process ends, so the loop can record it and claim the next run at once."""
     _pruned_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        self._lines = queue.Queue(maxsize=self.config.log_queue)
+
+    def beat(self, store: RunStore | None = None) -> None:
+        """Tell the registry this runner is alive (``store``: another connection, another thread)."""
+        (store or self.store).heartbeat(self.id, os.getpid(), self.config.queues, iso(self.clock()))
+
     def tick(self, now: datetime | None = None) -> list[str]:
         """One pass; returns the ids of the runs it started."""
         now = now or self.clock()
-        self.store.heartbeat(self.id, os.getpid(), self.config.queues, iso(now))
+        self.store.heartbeat(self.id, os.getpid(), self.config.queues, iso(now))  # also when run alone
         self.recover_orphans(now)
         self._watch(now)
         started = []
@@ -140,6 +159,7 @@ class Runner:
             self._lines,
             now,
             self.wake,
+            self.config.log_limit,
         )
         name = "Retrying" if run.run_count > 0 else "Running"
         started = self.store.transition(
@@ -220,7 +240,10 @@ class Runner:
         processes.signal_group(process.pgid, signal.SIGTERM)
 
     def _finish(self, run_id: str, process: processes.RunningProcess, code: int, now: datetime) -> None:
-        self.flush_logs(limit=None)
+        self.flush_logs(limit=self.config.log_queue)  # what the ended flow left; bounded by the queue
+        marker = process.output.marker()
+        if marker:
+            self.store.append_logs(run_id, [(iso(now), "stderr", marker)])
         del self.running[run_id]
         record = self._records.pop(run_id)
         state, name, message = _outcome(code, process, uses_launcher(record))
@@ -294,19 +317,56 @@ class Runner:
     def close(self) -> None:
         self.store.remove_runner(self.id)
 
-    def flush_logs(self, limit: int | None = 20_000) -> None:
-        """Write queued output; at most ``limit`` lines, so a chatty flow cannot hold up a tick."""
+    def flush_logs(self, limit: int | None = None) -> int:
+        """Write queued output, at most ``limit`` lines (``config.log_batch``); how many were written."""
         batches: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        limit = limit or self.config.log_batch
         count = 0
-        while limit is None or count < limit:
-            count += 1
+        while count < limit:
             try:
                 run_id, timestamp, stream, line = self._lines.get_nowait()
             except queue.Empty:
                 break
+            count += 1
             batches[run_id].append((timestamp, stream, line))
         for run_id, lines in batches.items():
             self.store.append_logs(run_id, lines)
+        return count
+
+    def flush_all(self) -> None:
+        """Write everything queued, batch by batch (at shutdown, when no flow runs any more)."""
+        while self.flush_logs():
+            pass
+
+
+class Heartbeat:
+    """The runner's heartbeat on its own thread and registry connection, every ``interval`` seconds.
+
+    Started by ``runtime.loops``: the poll loop may be busy writing a chatty flow's output or
+    waiting for the registry, but other runners must still hear from this one in time, or they
+    would mark its healthy runs CRASHED and kill them."""
+
+    def __init__(self, runner: Runner, store: RunStore, interval: float) -> None:
+        self.runner, self.store, self.interval = runner, store, interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="deployctl-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.store.close()
+
+    def _beat(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.runner.beat(self.store)
+            except Exception:  # registry busy or disk full: the next beat tries again
+                log.exception("runner heartbeat failed; retrying")
+            self.stopped.wait(self.interval)
 
 
 def _outcome(code: int, process: processes.RunningProcess, launcher: bool) -> tuple[StateType, str, str]:

@@ -142,6 +142,7 @@ def test_failed_writes_are_reported_as_failed_and_the_next_sync_retries_them(
 ) -> None:
     """Applied means applied: 2 of 4 creates fail; the pass says so, exits 2, keeps the last
     applied revision, and a plain re-run (another CI job, no --full) creates the two."""
+
     def second_and_fourth_create_fail(n: int, line: str, body: bytes) -> str | None:
         refused = (b'"name":"b"', b'"name":"d"')
         if line.startswith("POST /api/deployments/ ") and any(r in body.replace(b" ", b"") for r in refused):
