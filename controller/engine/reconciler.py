@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from controller.core.diagnostics import Diagnostic
+from controller.core.diagnostics import Diagnostic, Severity
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason, SourceStatus
@@ -126,7 +126,8 @@ class Reconciler:
         desired, state, owned = self._desired(snapshot, owner, options)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
-            message = f"{len(diagnostics)} problem(s) in the manifests; nothing was applied"
+            errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)  # warnings are not refusals
+            message = f"{errors} problem(s) in the manifests; nothing was applied"
             return self._stall(
                 _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
             )
