@@ -69,6 +69,11 @@ CASES = {
         "deployment.yaml:5:3: schedule.rrule: rrule 'FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30' never fires "
         "(no occurrence in 100 years of its pattern): check BYMONTH, BYMONTHDAY and BYDAY against each other",
     ),
+    "rrule-interval-zero": (
+        {"deployment.yaml": BASE + "schedule:\n  rrule: FREQ=DAILY;INTERVAL=0\n"},
+        "deployment.yaml:5:3: schedule.rrule: rrule 'FREQ=DAILY;INTERVAL=0' has INTERVAL=0: give 1 or more "
+        "(1 is every FREQ)",
+    ),
     "infinite-interval": (
         {"deployment.yaml": BASE + "schedule:\n  interval: .inf\n"},
         "deployment.yaml:5:13: schedule.interval: '.inf' is not a finite number, "

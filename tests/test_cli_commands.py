@@ -61,6 +61,12 @@ def test_schedules_are_addressed_by_unique_slugs_never_by_position(tmp_path: Pat
     assert [s["active"] for s in shown] == [True, False, True]
 
 
+def test_a_schedule_created_with_interval_zero_is_one_clear_line(tmp_path: Path) -> None:
+    _synced(tmp_path, ["a"])
+    create = ["deployment", "schedule", "create", "etl/a", "--rrule", "FREQ=HOURLY;INTERVAL=0"]
+    assert "has INTERVAL=0: give 1 or more" in one_clear_line(invoke(tmp_path, *create))
+
+
 def test_work_queue_create_inspect_delete_and_unknown_queues(tmp_path: Path) -> None:
     _synced(tmp_path, ["a"])
     assert invoke(tmp_path, "work-queue", "create", "gpu", "--limit", "2").exit_code == 0

@@ -152,15 +152,20 @@ def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
     return moment.isoformat()
 
 
+_ZERO_INTERVAL = re.compile(r"(?:^|[;:\s])INTERVAL=0+(?:;|\s|$)", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=4096)
 def check_rrule(text: str) -> str:
     """Accept an RFC 5545 recurrence rule that fires at least once (COUNT included, as Prefect 3)."""
     if len(text) > _RRULE_MAX_LENGTH:
         raise ValueError(f"rrule is {len(text)} characters; the limit is {_RRULE_MAX_LENGTH}")
+    if _ZERO_INTERVAL.search(text):  # dateutil divides by it: an internal error, not a diagnostic
+        raise ValueError(f"rrule {text!r} has INTERVAL=0: give 1 or more (1 is every FREQ)")
     try:
         dateutil_rrule.rrulestr(text, cache=False)
         fires = rrule_fires(text)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, ArithmeticError) as exc:
         raise ValueError(f"rrule {text!r} cannot be parsed: {exc}") from None
     if not fires:
         raise ValueError(
