@@ -108,17 +108,23 @@ class Reconciler:
         # pass, and give them even when the commit is applied (the edits are still not in it)
         with ThreadPoolExecutor(1) as pool:
             warnings = pool.submit(lambda: snapshot.warnings)
-            if not options.full and self._up_to_date(snapshot, base.owner):
+            status = self.registry.read_status(base.owner)  # once a pass: a request on a server
+            if not options.full and self._up_to_date(snapshot, status):
                 result = _with(base, up_to_date=True, conditions=ready(), plan=Plan(()))
             else:
-                result = self._reconcile_changes(base, snapshot, options, progress)
+                result = self._reconcile_changes(base, snapshot, status, options, progress)
             return _with(result, warnings=(*warnings.result(), *result.warnings))
 
     def _reconcile_changes(
-        self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
+        self,
+        base: SyncResult,
+        snapshot: Snapshot,
+        status: SourceStatus | None,
+        options: SyncOptions,
+        progress: Progress,
     ) -> SyncResult:
         owner = base.owner
-        refusal = source_refusal(self.registry.read_status(owner), snapshot, options)
+        refusal = source_refusal(status, snapshot, options)
         if refusal:  # another repository's owner: its status is not this source's to write
             message, foreign = refusal
             return self._stall(base, options, Reason.SOURCE_FAILED, message, None, record=not foreign)
@@ -201,8 +207,7 @@ class Reconciler:
         conditions = after_apply(app.conditions, plan.writes, failures)
         return _with(base, applied=not failures, failures=failures, conditions=conditions)
 
-    def _up_to_date(self, snapshot: Snapshot, owner: str) -> bool:
-        status = self.registry.read_status(owner)
+    def _up_to_date(self, snapshot: Snapshot, status: SourceStatus | None) -> bool:
         return (
             status is not None
             and status.last_applied_revision == snapshot.commit
