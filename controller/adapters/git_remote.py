@@ -2,8 +2,11 @@
 
 Every network call is a ``git`` subprocess in its own process group with low-speed limits
 and an overall deadline, and it dies with deployctl: the kernel kills git when its parent
-goes (``PR_SET_PDEATHSIG``, Linux), and on Ctrl-C, SIGTERM or exit deployctl kills the whole
-group (remote helpers, ssh) itself, so no clone outlives it against a silent remote.
+goes (``PR_SET_PDEATHSIG``, set by util-linux's ``setpriv`` before it execs git), and on
+Ctrl-C, SIGTERM or exit deployctl kills the whole group (remote helpers, ssh) itself, so no
+clone outlives it against a silent remote. Nothing runs in the forked child before exec (no
+``preexec_fn``): the HTTP server, the heartbeat and the runner are threads, and a child
+forked beside them could hang on a lock before exec, with ``Popen`` waiting on it for ever.
 Credentials travel through the environment only: a token as an ``http.extraHeader`` in
 ``GIT_CONFIG_*`` variables, ``user:password@`` from a URL through an askpass script that
 reads them from variables. The cache is keyed by the credential-free URL,
@@ -17,16 +20,14 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
-import ctypes
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,13 +59,13 @@ def run_git(args: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Pa
     """Run git to completion within ``timeout`` seconds, killing its whole process group if not,
     or if deployctl is interrupted or exits first."""
     process = subprocess.Popen(
-        ["git", *args],
+        [*_DIE_WITH_PARENT, "git", *args],
         cwd=cwd,
         env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with(os.getpid()),  # its own session: git-remote-https and ssh die with it
+        start_new_session=True,  # its own group: git-remote-https and ssh die with it
     )
     with _LIVE_LOCK:
         _LIVE.add(process.pid)
@@ -84,25 +85,12 @@ def run_git(args: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Pa
     return out.decode("utf-8", "surrogateescape")
 
 
-_PR_SET_PDEATHSIG = 1
+_DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+"""Prefix that makes the kernel SIGKILL git when deployctl dies, even by SIGKILL (the one case
+no handler of ours sees). Without util-linux's ``setpriv`` git still dies on every other exit."""
 _LIVE: set[int] = set()
 """Process groups of git commands running now, killed at exit (a daemon thread's git too)."""
 _LIVE_LOCK = threading.Lock()
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
-def _die_with(parent: int) -> Callable[[], None]:
-    """Run in the child before git starts: a new session, and SIGKILL when deployctl dies,
-    even by SIGKILL (the one case no handler of ours sees)."""
-
-    def setup() -> None:
-        os.setsid()
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != parent:  # deployctl died before the line above: nobody would kill git
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return setup
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
