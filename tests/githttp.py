@@ -8,6 +8,7 @@ needed). ``StallingServer`` accepts connections and never answers, for timeout t
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import subprocess
 import threading
@@ -101,6 +102,10 @@ class _Server(ThreadingHTTPServer):
 class GitHttpServer:
     def __init__(self, root: Path, credentials: tuple[str, str] | None = None) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        # A listener that never blocks: should anything else take a connection between the
+        # serving loop's poll and its accept, the loop goes round again instead of waiting in
+        # accept() for ever, where shutdown() could never reach it.
+        self._server.socket.setblocking(False)
         self._server.root, self._server.credentials = root, credentials
         self._server.seen_authorizations = []
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -128,6 +133,7 @@ class GitHttpServer:
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._thread.join(timeout=10)
 
 
 class StallingServer:
@@ -135,16 +141,16 @@ class StallingServer:
 
     def __init__(self) -> None:
         self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
         self._held: list[socket.socket] = []
-        self._open = True
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/stalled.git"
+        return f"http://127.0.0.1:{self.port}/stalled.git"
 
     def _accept(self) -> None:
-        while self._open:
+        while True:
             try:
                 connection, _ = self._socket.accept()
             except OSError:
@@ -156,7 +162,12 @@ class StallingServer:
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._open = False
+        # shutdown before close: close alone leaves the accepting thread blocked in accept() on
+        # a descriptor number the next test's listener may be given, and that thread would then
+        # take (and drop) the next test's connections
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
         self._socket.close()
+        self._thread.join(timeout=10)
         for connection in self._held:
             connection.close()

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.githttp import StallingServer
 
 pytestmark = pytest.mark.controller
 
@@ -26,24 +26,8 @@ pytestmark = pytest.mark.controller
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A TCP server that accepts connections and never says a word."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    closing = threading.Event()
-
-    def accept() -> None:
-        while not closing.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    closing.set()
-    server.close()
-    for connection in held:
-        connection.close()
+    with StallingServer() as server:
+        yield server.port
 
 
 def processes_naming(text: str) -> list[tuple[int, str]]:
