@@ -115,6 +115,11 @@ class Source(Protocol):
 
     def snapshot(self) -> Snapshot: ...
 
+    def snapshot_at(self, commit: str) -> Snapshot:
+        """``commit`` from what the source already holds, without a network call (a drift
+        pass); TransientError when it is not there."""
+        ...
+
 
 # -- artifacts -------------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class Reconciler:
         self.calls.append(options)
         if self.raises is not None:
             raise self.raises
-        head = self.source.head
+        head = options.revision or self.source.head
         verdict = self.verdicts.get(head, "ok")
         if verdict == "invalid":
             return SyncResult(
@@ -89,11 +89,11 @@ class Control:
 
 
 class Harness:
-    def __init__(self, drift: str = "restore") -> None:
+    def __init__(self, drift: str = "restore", drift_interval: float = 300.0) -> None:
         self.clock, self.source, self.control = Clock(), Source(), Control()
         self.reconciler = Reconciler(self.source)
         self.metrics = ControllerMetrics()
-        config = LoopConfig(SyncOptions(), Timing(interval=INTERVAL, drift_interval=300.0), drift)
+        config = LoopConfig(SyncOptions(), Timing(interval=INTERVAL, drift_interval=drift_interval), drift)
         self.loop = ControllerLoop(
             LoopState("o"),
             self.source,
@@ -139,7 +139,7 @@ def test_a_new_commit_is_applied_once_and_an_unmoved_ref_costs_only_a_remote_che
 
 
 def test_the_interval_is_jittered_within_ten_percent() -> None:
-    h = Harness()
+    h = Harness(drift="off")  # drift passes come on a clock of their own
     delays = []
     for _ in range(6):
         delays.append(h.loop.step())
@@ -157,6 +157,34 @@ def test_a_drift_pass_replans_everything_every_drift_interval_and_restores() -> 
     assert h.passes() == 2
     assert h.reconciler.calls[1].full and not h.reconciler.calls[1].dry_run
     assert h.metric("deployctl_drift_corrections_total") == 1
+
+
+def test_a_drift_interval_shorter_than_the_interval_is_kept_between_polls_without_git() -> None:
+    h = Harness(drift_interval=10.0)
+    h.loop.step()
+    checks = h.source.checks
+    h.run_for(INTERVAL * 0.85)  # before the first poll at 54 to 66 s
+    drifts = h.reconciler.calls[1:]
+    assert len(drifts) == 5, [c.full for c in h.reconciler.calls]
+    assert all(c.full and c.revision == h.source.head and not c.dry_run for c in drifts)
+    assert h.source.checks == checks  # no remote check, no fetch: the commit at hand
+    assert h.metric("deployctl_git_requests_total", kind="fetch") == 1
+    assert h.metric("deployctl_drift_corrections_total") == 5
+    h.run_for(INTERVAL * 0.3)
+    assert h.source.checks == checks + 1  # the poll kept its interval
+
+
+def test_no_drift_pass_while_a_newer_commit_is_refused() -> None:
+    h = Harness(drift_interval=10.0)
+    h.loop.step()
+    h.source.head = "e" * 40
+    h.reconciler.verdicts[h.source.head] = "invalid"
+    h.loop.request_refresh()
+    h.loop.step()
+    assert h.loop.state.refused_revision == h.source.head
+    passes = h.passes()
+    h.run_for(INTERVAL * 3)
+    assert h.passes() == passes
 
 
 def test_report_only_drift_is_a_dry_run() -> None:
@@ -286,3 +314,21 @@ def test_deployments_an_incremental_pass_counted_but_never_listed_are_synced() -
         "frozen": 0,
     }
     assert plan.counts == {"create": 0, "update": 1, "delete": 1, "noop": 3}
+
+
+def test_a_refused_pass_counts_what_the_registry_holds_and_an_unknown_one_keeps_the_counts() -> None:
+    metrics = ControllerMetrics()
+    applied = SyncResult("o", "a" * 40, plan=Plan((), unchanged=3), applied=True, conditions=ready())
+    metrics.observe_pass(Outcome.DONE, 0.1, applied, fetched=True)
+    refused = SyncResult(
+        "o", "b" * 40, error="1 problem", conditions=stalled(Reason.VALIDATION_FAILED, "x"), in_force=3
+    )
+    metrics.observe_pass(Outcome.REFUSED, 0.1, refused, fetched=True)
+
+    def count(status: str) -> float | None:
+        return metrics.registry.get_sample_value("deployctl_deployments", {"status": status})
+
+    assert (count("synced"), count("frozen")) == (0, 3)
+    unreachable = SyncResult("o", error="cannot fetch", conditions=stalled(Reason.SOURCE_FAILED, "x"))
+    metrics.observe_pass(Outcome.TRANSIENT, 0.1, unreachable, fetched=True)
+    assert (count("synced"), count("frozen")) == (0, 3)

@@ -3,7 +3,10 @@ webhooks, polling, an unreachable server, invalid commits, drift, SIGTERM, metri
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -120,11 +123,14 @@ def test_an_invalid_commit_is_tried_once_and_a_fix_is_applied(
     assert controller.controller()["refused_revision"] is None
 
 
-def test_a_registry_edit_is_restored_by_the_drift_pass(
-    tmp_path: Path, published: Published, start: Start
+@pytest.mark.parametrize("interval", ["0.2", "300"])
+def test_a_registry_edit_is_restored_by_the_drift_pass_on_its_own_interval(
+    tmp_path: Path, published: Published, start: Start, interval: str
 ) -> None:
+    """Polls or not (the first poll of 300 s never comes), without fetching git."""
     home = tmp_path / "home"
-    controller = start(home, "--interval", "0.2", "--drift-interval", "0.5")
+    controller = start(home, "--interval", interval, "--drift-interval", "0.5")
+    fetches = controller.metric("deployctl_git_requests_total", kind="fetch")
     with sqlite3.connect(home / "registry.db") as db:
         (original,) = db.execute("SELECT record FROM deployments").fetchone()
         db.execute(
@@ -134,6 +140,33 @@ def test_a_registry_edit_is_restored_by_the_drift_pass(
     wait_for(lambda: controller.metric("deployctl_drift_corrections_total") == 1, what="the drift pass")
     with sqlite3.connect(home / "registry.db") as db:
         assert db.execute("SELECT record FROM deployments").fetchone()[0] == original
+    assert controller.metric("deployctl_git_requests_total", kind="fetch") == fetches
+
+
+def test_a_refusal_names_its_first_problem_and_keeps_counting_what_is_in_force(
+    tmp_path: Path, published: Published, start: Start
+) -> None:
+    home = tmp_path / "home"
+    controller = start(home, "--interval", "0.2")
+    assert controller.metric("deployctl_deployments", status="synced") == 1
+    broken = {"flows/broken/deployment.yaml": "name: b\nflow_name: etl\nentrypoint: missing.py:run\n"}
+    bad = published.push(broken, "broken")
+    wait_for(lambda: controller.controller()["refused_revision"] == bad, what="the refusal")
+    where = "flows/broken/deployment.yaml:3:1: entrypoint: entrypoint file 'missing.py' does not exist"
+    assert where in controller.controller()["last_error"]
+    assert where in controller.status()["sources"][0]["conditions"][0]["message"]
+    counts = {s: controller.metric("deployctl_deployments", status=s) for s in ("synced", "frozen")}
+    assert counts == {"synced": 0, "frozen": 1}  # etl/first, in force at the last applied revision
+    shown = subprocess.run(
+        [sys.executable, "-m", "controller", "--home", str(home), "status"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert f"Ready=false ValidationFailed: 1 problem(s) in the manifests; nothing was applied: {where}" in (
+        shown.stdout
+    ), shown.stdout + shown.stderr
+    assert controller.terminate() == 0
+    log = controller.stderr()
+    assert f"pass on {bad[:12]}: refused (1 problem(s) in the manifests; nothing was applied: {where}" in log
 
 
 def test_suspend_stops_applying_and_resume_applies(

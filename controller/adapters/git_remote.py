@@ -186,8 +186,7 @@ class CachedRemote:
 
     def __post_init__(self) -> None:
         self.url = clean_url(self.location)
-        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        self.folder = self.root / key
+        self.folder = cache_folder(self.location, self.root)
         self._deadline = time.monotonic() + self.auth.timeout
 
     def update(self, follow_default_branch: bool) -> Path:
@@ -269,6 +268,11 @@ class CachedRemote:
             pid = stale.name.rsplit("-", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
+
+
+def cache_folder(location: str, root: Path) -> Path:
+    """The bare clone of ``location`` under ``root``, keyed by its credential-free URL."""
+    return root / hashlib.sha256(clean_url(location).encode()).hexdigest()[:16]
 
 
 def _usable(folder: Path) -> bool:

@@ -23,7 +23,7 @@ from controller.adapters.git_blobs import BlobReader
 from controller.adapters.git_changes import changed_paths
 from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.adapters.git_identity import clean_url, is_remote, repository_identity
-from controller.adapters.git_remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for
+from controller.adapters.git_remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for, cache_folder
 from controller.adapters.git_tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import CommitTree, SourceSpec
@@ -137,18 +137,51 @@ class GitSource:
     def snapshot(self) -> Snapshot:
         if is_remote(self.spec.location):
             repo, prefix, notes = self._fetch_remote()
+            return self._snapshot(repo, prefix, notes)
+        return self._snapshot(*self._open_local(), ())
+
+    def snapshot_at(self, commit: str) -> Snapshot:
+        """``commit`` as this source already holds it (a URL's cache, a local repository),
+        without asking the remote: a drift pass re-applies the last applied revision."""
+        if not is_remote(self.spec.location):
+            return self._snapshot(*self._open_local(), (), commit)
+        folder = cache_folder(self.spec.location, self.cache_dir / "git")
+        try:
+            repo = git.Repo(folder)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise SourceUnavailable(
+                f"{self.display_url} is not in the git cache {folder} ({type(exc).__name__}): "
+                "the next check of the remote fetches it"
+            ) from None
+        return self._snapshot(repo, "", (), commit)
+
+    def _snapshot(
+        self, repo: git.Repo, prefix: str, notes: tuple[str, ...], at: str | None = None
+    ) -> Snapshot:
+        if is_remote(self.spec.location):
             url, local = clean_url(self.spec.location), False
             identity = repository_identity(self.spec.location)
         else:
-            repo, prefix = self._open_local()
             top = _top_level(repo)
-            url, identity, notes, local = top.as_posix(), top.as_posix(), (), True
+            url, identity, local = top.as_posix(), top.as_posix(), True
         ref = self.spec.ref or _default_branch(repo, self.display_url)
-        commit = self._resolve(repo, ref)
+        commit = self._resolve(repo, ref) if at is None else self._held(repo, at)
         path = "/".join(p for p in (prefix, self.spec.path.strip("/")) if p and p != ".")
         if path:
             _require_folder(repo, commit, path)
         return Snapshot(commit, ref, url, path, repo, local, identity, notes)
+
+    def _held(self, repo: git.Repo, commit: str) -> str:
+        try:
+            kind = str(repo.git.cat_file("-t", commit))
+        except git.GitCommandError:
+            kind = None
+        if kind != "commit":
+            raise SourceUnavailable(
+                f"commit {commit[:12]} is not in the copy of {self.display_url} at hand: "
+                "the next check of the remote fetches it"
+            )
+        return commit
 
     def _open_local(self) -> tuple[git.Repo, str]:
         location = Path(self.spec.location).resolve()

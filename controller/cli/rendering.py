@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from controller.core.diagnostics import Diagnostic, Severity
+from controller.core.diagnostics import Diagnostic, Severity, first_problem
 from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
 from controller.core.state import ConditionType
@@ -72,13 +72,9 @@ def error_line(result: SyncResult) -> str | None:
         or unready
         or "the pass did not succeed"
     )
-    line = f"{message}: {first_problem(errors)}" if errors else message
+    first = first_problem(errors)
+    line = f"{message}: {first}" if first and first not in message else message  # a refusal names it
     return " ".join(line.splitlines())  # one line, whatever a message holds
-
-
-def first_problem(errors: Sequence[Diagnostic]) -> str:
-    """The first problem at its place, and how many more the document lists."""
-    return f"{errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
 
 
 def _change_text(change: Change) -> str:

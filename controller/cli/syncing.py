@@ -195,7 +195,7 @@ def validate(app: App, /, path: Path, output: str) -> None:
 
     Text: each problem on its own line (errors on stderr), then the summary. JSON and markdown:
     the document on stdout with every problem, and one ``error:`` line on stderr when invalid."""
-    from controller.core.diagnostics import Severity
+    from controller.core.diagnostics import Severity, first_problem
     from controller.loading.loader import load_manifests, warn_triggers
     from controller.loading.tree import DirectoryTree
 
@@ -212,8 +212,6 @@ def validate(app: App, /, path: Path, output: str) -> None:
             echo_json(_validation_json(result))
         else:
             click.echo(_validation_markdown(path, result))
-        from controller.cli.rendering import first_problem
-
         errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
         if errors:
             click.echo(f"error: {len(errors)} problem(s) in the manifests: {first_problem(errors)}", err=True)

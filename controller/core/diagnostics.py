@@ -7,6 +7,7 @@ reconciler refuses a commit that has any error. Pure data, no I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,17 @@ class Diagnostic:
             "code": self.code,
             "severity": self.severity.value,
         }
+
+
+def first_problem(diagnostics: Iterable[Diagnostic]) -> str | None:
+    """The first error at its place (``file:line:column: field: message``) on one line, and how
+    many more errors there are; None when there is none. What a refusal's reason says, wherever
+    it is shown (the CLI's error line, the controller's log, ``status``)."""
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    if not errors:
+        return None
+    first = " ".join(str(errors[0]).splitlines())
+    return first + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
 
 
 FieldPath = tuple["str | int", ...]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from controller.core.diagnostics import Diagnostic, Severity
+from controller.core.diagnostics import Diagnostic, Severity, first_problem
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason, SourceStatus
@@ -46,6 +46,9 @@ class SyncOptions:
     allow_rewind: bool = False
     adopt_owner: bool = False
     full: bool = False
+    revision: str | None = None
+    """Re-apply this commit from what the source already holds, without fetching (a drift pass
+    of the last applied revision); None: the ref's newest commit."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class SyncResult:
     failures: Mapping[DeploymentId, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    in_force: int | None = None
+    """How many of the owner's deployments the registry holds, when a pass that made no plan
+    read them (a refused commit: the last applied revision's); None when it did not."""
 
     @property
     def ok(self) -> bool:
@@ -87,7 +93,10 @@ class Reconciler:
     def reconcile_once(self, options: SyncOptions, progress: Progress = lambda step: None) -> SyncResult:
         progress("fetching source")
         try:
-            snapshot = self.source.snapshot()
+            if options.revision:
+                snapshot = self.source.snapshot_at(options.revision)
+            else:
+                snapshot = self.source.snapshot()
         except DeployctlError as exc:
             return self._source_failed(options, str(exc))
         owner = (
@@ -133,10 +142,10 @@ class Reconciler:
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)  # warnings are not refusals
-            message = f"{errors} problem(s) in the manifests; nothing was applied"
-            return self._stall(
-                _with(base, diagnostics=diagnostics), options, Reason.VALIDATION_FAILED, message, None
-            )
+            first = first_problem(diagnostics)
+            message = f"{errors} problem(s) in the manifests; nothing was applied: {first}"
+            refused = _with(base, diagnostics=diagnostics, in_force=len(state.owned(owner)))
+            return self._stall(refused, options, Reason.VALIDATION_FAILED, message, None)
         progress("planning")
         policy = _policy(owner, desired, options)
         if owned is None:

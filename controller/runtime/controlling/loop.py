@@ -2,8 +2,10 @@
 
 Each ``step`` is one tick: if this process is the active writer and a check is due (or a
 webhook asked for one), ask the remote which commit the ref points at, and run at most one
-pass: a new commit (or a retry) is applied, a refused commit is not tried again, and with no
-new commit a drift pass re-plans every ``drift_interval``. ``step`` returns how long to wait;
+pass: a new commit (or a retry) is applied, a refused commit is not tried again. Drift has a
+clock of its own: every ``drift_interval``, polls or not, a drift pass re-plans the last
+applied revision from the commit at hand (no git fetch) and restores what was changed by hand
+in the registry. ``step`` returns how long to wait;
 ``run`` waits on an event that webhooks and the lease keeper set. One thread runs the passes,
 so they never overlap. Called by ``controller.runtime.controlling.service``.
 """
@@ -11,6 +13,7 @@ so they never overlap. Called by ``controller.runtime.controlling.service``.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -92,13 +95,20 @@ class ControllerLoop:
         self.state.last_tick = now
         if not self._is_active():
             return self.timing.interval  # the lease keeper wakes us when that changes
-        if now < self._next_check and not self._refresh:
-            return self._next_check - now
-        self._refresh = False
-        head = self._remote_head(now)
-        if head is not None:
-            self._decide(head, now)
-        return max(0.0, self._next_check - self.clock())
+        if self._refresh or now >= self._next_check:
+            self._refresh = False
+            head = self._remote_head(now)
+            if head is not None:
+                self._decide(head, now)
+        elif self._drift_due(now):
+            self._check_drift(now)
+        return max(0.0, self._next_due() - self.clock())
+
+    def _next_due(self) -> float:
+        """The next poll, or the next drift pass when that comes first."""
+        if self._drift_due(math.inf):  # due at all, if not yet
+            return min(self._next_check, self._next_drift)
+        return self._next_check
 
     def _is_active(self) -> bool:
         active = self.leadership.is_active()
@@ -131,11 +141,38 @@ class ControllerLoop:
             self._report_while_suspended(head, now)
         elif head != self.state.done_revision or self.state.failures:
             self._run_pass(head, self.config.options, now)
-        elif self.config.drift != "off" and now >= self._next_drift:
-            full = replace(self.config.options, full=True, dry_run=self.config.drift == "report-only")
-            self._run_pass(head, full, now)
         else:
             self._next_check = now + self.timing.next_poll(self.rng)
+            if self._drift_due(now):
+                self._check_drift(now)
+
+    def _drift_due(self, now: float) -> bool:
+        """A drift pass restores the last applied revision: not while a newer commit is refused
+        or failing (its status says so until a commit applies), nor while suspended."""
+        state = self.state
+        return (
+            self.config.drift != "off"
+            and state.done_revision is not None
+            and not (state.refused_revision or state.failures or state.suspended)
+            and now >= self._next_drift
+        )
+
+    def _check_drift(self, now: float) -> None:
+        revision = self.state.done_revision
+        assert revision is not None
+        options = replace(
+            self.config.options, full=True, dry_run=self.config.drift == "report-only", revision=revision
+        )
+        started = self.clock()
+        result, outcome = self._reconcile(revision, options)
+        finished = self.clock()
+        self._next_drift = finished + self.timing.drift_interval  # counted from its end
+        self.metrics.observe_pass(outcome, finished - started, result, fetched=False)
+        self._record(result, outcome, revision, "drift pass")
+        if outcome is Outcome.TRANSIENT:
+            self._back_off(now, result.error or "the drift pass failed")
+        elif not options.dry_run:
+            self.metrics.drift.inc(drift_corrections(result))
 
     def _report_while_suspended(self, head: str, now: float) -> None:
         if head != self._reported:
@@ -148,19 +185,18 @@ class ControllerLoop:
         started = self.clock()
         result, outcome = self._reconcile(head, options)
         self.metrics.observe_pass(outcome, self.clock() - started, result, fetched=True)
-        with self.lock:
-            self.state.passes += 1
-            self.state.last_result, self.state.last_outcome = result, outcome.value
-        log.info(
-            "pass on %s: %s%s",
-            (result.revision or head)[:12],
-            outcome.value,
-            f" ({result.error})" if result.error else "",
-        )
+        self._record(result, outcome, head, "pass")
         if outcome is Outcome.TRANSIENT:
             self._back_off(now, result.error or "the pass failed")
             return
         self._settle(head, options, result, outcome, now)
+
+    def _record(self, result: SyncResult, outcome: Outcome, head: str, kind: str) -> None:
+        with self.lock:
+            self.state.passes += 1
+            self.state.last_result, self.state.last_outcome = result, outcome.value
+        error = f" ({result.error})" if result.error else ""
+        log.info("%s on %s: %s%s", kind, (result.revision or head)[:12], outcome.value, error)
 
     def _reconcile(self, head: str, options: SyncOptions) -> tuple[SyncResult, Outcome]:
         owner = self.state.owner
@@ -184,7 +220,7 @@ class ControllerLoop:
             self.state.refused_revision = revision
         elif not (options.dry_run and not options.full):  # a drift report counts; a suspended preview not
             self.state.done_revision, self.state.refused_revision = revision, None
-            self._next_drift = now + self.timing.drift_interval
+            self._next_drift = self.clock() + self.timing.drift_interval  # counted from its end
         if not options.dry_run:
             self.metrics.drift.inc(drift_corrections(result))
         self.state.ready = self.state.ready or outcome is not Outcome.REPORTED or options.full

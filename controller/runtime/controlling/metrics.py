@@ -57,7 +57,7 @@ class ControllerMetrics:
             self.git_requests.labels("fetch").inc()
             if result.revision is None:
                 self.git_failures.labels("fetch").inc()
-        for status, count in deployment_statuses(result, outcome).items():
+        for status, count in (deployment_statuses(result, outcome) or {}).items():
             self.deployments.labels(status).set(count)
         if outcome in (Outcome.DONE, Outcome.UP_TO_DATE) and result.revision:
             self.revision.info({"revision": result.revision, "ref": result.ref, "owner": result.owner})

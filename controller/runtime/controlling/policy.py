@@ -66,11 +66,15 @@ class Timing:
         return delay * (1 + rng.uniform(-self.jitter, 0))
 
 
-def deployment_statuses(result: SyncResult, outcome: Outcome) -> dict[str, int]:
-    """How many deployments the last pass left synced, out of sync, failed or frozen."""
+def deployment_statuses(result: SyncResult, outcome: Outcome) -> dict[str, int] | None:
+    """How many deployments the last pass left synced, out of sync, failed or frozen; None when
+    it does not know (no plan, nothing read: the last counts stand). A refused commit leaves
+    the registry's deployments frozen at the last applied revision, counted from the registry."""
     counts = dict.fromkeys(("synced", "out_of_sync", "failed", "frozen"), 0)
     if result.plan is None:
-        return counts
+        if result.in_force is None:
+            return None
+        return counts | {"frozen": result.in_force}
     pending = outcome in (Outcome.REFUSED, Outcome.REPORTED, Outcome.TRANSIENT)
     for change in result.plan.changes:
         if change.id in result.failures:
