@@ -291,7 +291,9 @@ class Registry(Protocol):
     def record_status(self, app: Application, plan: Plan | None, applied: bool) -> bool:
         """Record a pass that wrote no deployment; True if the status changed. ``applied``
         (a plan with no changes): only if the registry and the owner's status are still what
-        the pass read, as ``apply`` checks, else ``RegistryMoved`` and nothing is recorded."""
+        the pass read, as ``apply`` checks, else ``RegistryMoved`` and nothing is recorded.
+        ``app.revision`` None (the source could not be read): only the conditions change; the
+        last attempted and applied revisions and the last outcomes stay."""
         ...
 
     def list_deployments(self) -> list[DeploymentRow]: ...

@@ -45,6 +45,11 @@ class Reconciler:
     verdicts: dict[str, str] = field(default_factory=dict)  # commit -> "ok" | "invalid" | "apply-failed"
     calls: list[SyncOptions] = field(default_factory=list)
     raises: Exception | None = None
+    source_failures: list[str] = field(default_factory=list)
+
+    def record_source_failure(self, owner: str, message: str) -> str:
+        self.source_failures.append(message)
+        return message
 
     def reconcile_once(self, options: SyncOptions, progress: object = None) -> SyncResult:
         self.calls.append(options)
@@ -208,6 +213,7 @@ def test_an_unreachable_source_backs_off_exponentially_capped_at_the_interval_th
     assert max(delays) <= INTERVAL and delays[-1] >= INTERVAL * 0.9
     assert h.passes() == 0 and h.loop.state.failures == 10
     assert h.metric("deployctl_git_failures_total", kind="ls-remote") == 10
+    assert h.reconciler.source_failures == ["cannot reach the git server"] * 10
     h.source.down = False
     h.clock.now += delays[-1]
     h.loop.step()
@@ -332,3 +338,16 @@ def test_a_refused_pass_counts_what_the_registry_holds_and_an_unknown_one_keeps_
     unreachable = SyncResult("o", error="cannot fetch", conditions=stalled(Reason.SOURCE_FAILED, "x"))
     metrics.observe_pass(Outcome.TRANSIENT, 0.1, unreachable, fetched=True)
     assert (count("synced"), count("frozen")) == (0, 3)
+
+
+def test_a_refused_commit_is_read_again_after_an_outage_to_replace_the_source_failure() -> None:
+    h = Harness()
+    h.reconciler.verdicts[h.source.head] = "invalid"
+    h.loop.step()
+    h.source.down = True
+    h.run_for(INTERVAL * 1.1)
+    assert h.reconciler.source_failures and h.passes() == 1
+    h.source.down = False
+    h.run_for(INTERVAL * 3)
+    assert h.passes() == 2  # once, to record the refusal's reason over the source failure
+    assert h.loop.state.refused_revision == h.source.head and h.loop.state.failures == 0

@@ -40,6 +40,16 @@ def deployments(home: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT id FROM deployments")}
 
 
+def cli_status(home: Path) -> str:
+    """``deployctl status`` as a user beside the controller would run it."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "controller", "--home", home.name, "status"],
+        capture_output=True, text=True, cwd=home.parent, env={**os.environ, "HOME": str(home.parent)},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
 Start = Callable[..., ControllerProcess]
 
 
@@ -87,11 +97,21 @@ def test_polling_applies_within_one_interval_and_an_outage_is_reported_then_reco
     controller = start(home, "--interval", "1")
     published.push(deployment_files("second"))
     wait_for(lambda: "etl/second" in deployments(home), timeout=3, what="a poll within one interval")
+    applied = controller.controller()["applied_revision"]
     daemon.stop()
     wait_for(lambda: controller.controller()["consecutive_failures"] >= 2, what="failures to be reported")
     assert controller.metric("deployctl_git_failures_total", kind="ls-remote") >= 2
     assert "cannot reach" in controller.controller()["last_error"]
     assert deployments(home) == {"etl/first", "etl/second"}
+    # status says so, since when, and what is still in force
+    (source,) = controller.status()["sources"]
+    assert (source["last_applied_revision"], source["last_attempted_revision"]) == (applied, applied)
+    stalled = source["conditions"][1]
+    assert (stalled["type"], stalled["reason"]) == ("Stalled", "SourceFailed"), source
+    assert stalled["message"].startswith(f"cannot reach {published.url}: "), stalled
+    shown = cli_status(home)
+    assert f"Stalled=true SourceFailed: cannot reach {published.url}: " in shown
+    assert f"updated at:     {source['updated_at']}" in shown and f"last applied:   {applied}" in shown
     # the last applied revision stays in force; the source is failing, the process alive
     status, reason = controller.get("/readyz")
     assert status == 503 and reason.startswith("source failing") and "cannot reach" in reason, reason
@@ -100,6 +120,7 @@ def test_polling_applies_within_one_interval_and_an_outage_is_reported_then_reco
     daemon.start()
     wait_for(lambda: "etl/third" in deployments(home), what="recovery after the outage")
     assert controller.controller()["consecutive_failures"] == 0
+    assert [c["reason"] for c in controller.status()["sources"][0]["conditions"]] == ["Succeeded"]
 
 
 def test_an_invalid_commit_is_tried_once_and_a_fix_is_applied(
@@ -157,13 +178,8 @@ def test_a_refusal_names_its_first_problem_and_keeps_counting_what_is_in_force(
     assert where in controller.status()["sources"][0]["conditions"][0]["message"]
     counts = {s: controller.metric("deployctl_deployments", status=s) for s in ("synced", "frozen")}
     assert counts == {"synced": 0, "frozen": 1}  # etl/first, in force at the last applied revision
-    shown = subprocess.run(
-        [sys.executable, "-m", "controller", "--home", str(home), "status"],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
-    )  # fmt: skip
-    assert f"Ready=false ValidationFailed: 1 problem(s) in the manifests; nothing was applied: {where}" in (
-        shown.stdout
-    ), shown.stdout + shown.stderr
+    refusal = f"Ready=false ValidationFailed: 1 problem(s) in the manifests; nothing was applied: {where}"
+    assert refusal in cli_status(home)
     assert controller.terminate() == 0
     log = controller.stderr()
     assert f"pass on {bad[:12]}: refused (1 problem(s) in the manifests; nothing was applied: {where}" in log

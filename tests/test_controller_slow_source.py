@@ -5,6 +5,7 @@ while /healthz stays green. The remote is a TCP server on loopback that never an
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from pathlib import Path
@@ -62,7 +63,13 @@ def test_a_silent_remote_fails_readiness_and_keeps_liveness(tmp_path: Path) -> N
 
             reason = wait_for(source_failing, what="/readyz to report the silent remote")
             assert liveness and set(liveness) == {200}, liveness
+            (source,) = json.loads(request(base + "/api/status")[1])["sources"]
         finally:
             stop.set()
             thread.join(30)
     assert "no answer within 2 s" in reason and "cannot reach git://127.0.0.1" in reason, reason
+    # recorded in the owner's status, which names the source: nothing was ever applied
+    assert source["repository"] == url and source["last_applied_revision"] is None and source["updated_at"]
+    stalled = source["conditions"][1]
+    assert (stalled["type"], stalled["reason"]) == ("Stalled", "SourceFailed"), source
+    assert stalled["message"].startswith(f"cannot reach {url}: no answer within 2 s"), stalled

@@ -15,7 +15,9 @@ from controller.app import App
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.ports import SourceSpec
 from controller.settings import Settings
+from tests.controller_fixtures import GitDaemon, Published
 from tests.gitrepo import GitRepo, deployment_files, repository
+from tests.source_failure import check_unreachable_source_is_recorded_then_cleared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,3 +193,22 @@ def test_sigkill_during_apply_leaves_a_consistent_registry(tmp_path: Path) -> No
             "etl/f",
         ]
         assert '"9 * * * *"' in db.execute("SELECT record FROM deployments WHERE id='etl/a'").fetchone()[0]
+
+
+def test_an_unreachable_source_is_recorded_in_status_and_cleared_by_the_next_fetch(
+    tmp_path: Path, settings: Settings
+) -> None:
+    (tmp_path / "served").mkdir()
+    daemon = GitDaemon(tmp_path / "served").start()
+    try:
+        published = Published(tmp_path, daemon)
+        check_unreachable_source_is_recorded_then_cleared(
+            published,
+            daemon,
+            lambda: sync(settings, published.url, owner="flows"),
+            App(settings).registry,
+            "flows",
+            deployment_files("first"),
+        )
+    finally:
+        daemon.stop()

@@ -164,6 +164,7 @@ def status(app: App, owner: str | None, output: str) -> None:
         )
         click.echo(f"  last attempted: {item['last_attempted_revision'] or '-'}")
         click.echo(f"  last applied:   {item['last_applied_revision'] or '-'}")
+        click.echo(f"  updated at:     {item['updated_at'] or '-'}")  # a failing source: since then
         for c in item["conditions"]:
             click.echo(f"  {c['type']}={str(c['status']).lower()} {c['reason']}: {c['message']}")
         for o in item["last_outcomes"]:

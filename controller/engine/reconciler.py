@@ -276,7 +276,29 @@ class Reconciler:
 
     def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
         owner = options.owner or default_owner(self.source.display_url, self.source.requested_ref or "", "")
+        if options.owner and not options.dry_run:  # a derived owner is a guess: no status of its own
+            message = self.record_source_failure(owner, message)
         return SyncResult(owner, error=message, conditions=stalled(Reason.SOURCE_FAILED, message))
+
+    def record_source_failure(self, owner: str, message: str) -> str:
+        """Record in ``owner``'s status that its source could not be read (Stalled, reason
+        SourceFailed, ``message``; since when: the status's ``updated_at``), as a refusal is
+        recorded: the last applied revision, the last attempted one and the last outcomes
+        stay. The next pass that reads a commit replaces it. Returns the message, saying also
+        when the registry could not take it."""
+        app = Application(
+            owner,
+            None,
+            self.source.display_url,
+            self.source.requested_ref or "",
+            "",
+            stalled(Reason.SOURCE_FAILED, message),
+        )
+        try:
+            self.registry.record_status(app, None, applied=False)
+        except DeployctlError as exc:
+            return f"{message} (and the status could not be recorded: {exc})"
+        return message
 
 
 def source_refusal(

@@ -61,6 +61,7 @@ class PrefectSync:
     home: Path
     owner: str
     env: dict[str, str]
+    location: str | None = None  # a URL to sync from instead of the repository's folder
 
     def registry(self) -> PrefectRegistry:
         """As a CI job opens it; a manifest that names no pool goes to the suite's pool, as a
@@ -70,8 +71,9 @@ class PrefectSync:
 
     def sync(self, registry: Registry | None = None, ref: str | None = None, **options: Any) -> SyncResult:
         registry = registry or self.registry()
+        spec = SourceSpec(self.location or str(self.repo.root), ref)
         reconciler = Reconciler(
-            source=GitSource(SourceSpec(str(self.repo.root), ref), self.home / "cache", self.env),
+            source=GitSource(spec, self.home / "cache", self.env),
             registry=registry,
             store=open_storage(str(self.home / "storage")),
             env=self.env,

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.controller_fixtures import GitDaemon, Published
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import PrefectSync, flow_manifest, sibling_branches, unique
+from tests.source_failure import check_unreachable_source_is_recorded_then_cleared
 from tests.test_noop_status_race import RecordsAfter
 
 pytestmark = pytest.mark.prefect
@@ -77,3 +79,18 @@ def test_a_second_repository_under_one_owner_is_refused_until_it_adopts_the_owne
     assert names(jobs[0], flow) == set("ab")
     status = jobs[0].registry().read_status(owner)
     assert status is not None and status.identity == str(second.root.resolve()) and status.ref == "master"
+
+
+def test_an_unreachable_source_is_recorded_in_status_and_cleared_by_the_next_fetch(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    (tmp_path / "served").mkdir()
+    daemon = GitDaemon(tmp_path / "served").start()
+    try:
+        published = Published(tmp_path, daemon)
+        job = PrefectSync(prefect_server, published.work, tmp_path / "ci", unique("owner"), {}, published.url)
+        check_unreachable_source_is_recorded_then_cleared(
+            published, daemon, job.sync, job.registry, job.owner, flow_manifest(unique("unreachable"), "a")
+        )
+    finally:
+        daemon.stop()

@@ -372,7 +372,8 @@ class PrefectRegistry:
             "ref": where.ref if where else old.get("ref"),
             "path": where.path if where else old.get("path"),
             "identity": app.identity if applied_all else old.get("identity"),
-            "last_attempted_revision": app.revision,
+            # no revision: the source could not be read, and what was last attempted stays
+            "last_attempted_revision": app.revision or old.get("last_attempted_revision"),
             "last_applied_revision": app.revision if applied_all else old.get("last_applied_revision"),
             "applied_generation": generation if applied_all else old.get("applied_generation"),
             "records": RECORDS if applied_all else old.get("records"),
@@ -382,6 +383,8 @@ class PrefectRegistry:
         # A pass that changed nothing leaves the last pass's outcomes and writes nothing.
         if all(old.get(k) == v for k, v in status.items()) and not outcomes:
             return False
+        if app.revision is None:  # not a pass over a commit: the last outcomes stay
+            outcomes = old.get("outcomes", [])
         state.status = {
             **status,
             "outcomes": outcomes,

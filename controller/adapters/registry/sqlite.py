@@ -368,17 +368,19 @@ class SqliteRegistry:
         written. A plan of no changes is recorded as applied under the apply's compare-and-swap."""
         current = self.read_status(app.owner)
         generation = self.generation()
+        # where the source is (URL, ref, path) is written only with an applied revision
         unchanged = current is not None and (
-            current.last_attempted_revision == app.revision
+            current.last_attempted_revision == (app.revision or current.last_attempted_revision)
             and tuple(current.conditions) == tuple(app.conditions)
             and (
                 not applied
                 or (
-                    current.last_applied_revision == app.revision and current.applied_generation == generation
+                    current.last_applied_revision == app.revision
+                    and current.applied_generation == generation
+                    and (current.repo_url, current.ref, current.path) == (app.repo_url, app.ref, app.path)
+                    and current.identity == app.identity
                 )
             )
-            and (current.repo_url, current.ref, current.path) == (app.repo_url, app.ref, app.path)
-            and (not applied or current.identity == app.identity)
         )
         if unchanged:
             return False
@@ -414,7 +416,9 @@ class SqliteRegistry:
             "ref=iif(excluded.last_applied_revision IS NULL, sources.ref, excluded.ref), "
             "path=iif(excluded.last_applied_revision IS NULL, sources.path, excluded.path), "
             "identity=iif(excluded.last_applied_revision IS NULL, sources.identity, excluded.identity), "
-            "last_attempted_revision=excluded.last_attempted_revision, "
+            # no revision: the source could not be read, and what was last attempted stays
+            "last_attempted_revision="
+            "COALESCE(excluded.last_attempted_revision, sources.last_attempted_revision), "
             "last_applied_revision="
             "COALESCE(excluded.last_applied_revision, sources.last_applied_revision), "
             "applied_generation=COALESCE(excluded.applied_generation, sources.applied_generation), "
@@ -432,6 +436,8 @@ class SqliteRegistry:
                 app.identity if applied_all else None,
             ),
         )
+        if app.revision is None:
+            return  # not a pass over a commit: the history and the last outcomes stay
         summary = json.dumps(plan.counts if plan else {})
         outcome = "applied" if applied and not failures else ("partial" if applied else "refused")
         cursor = db.execute(

@@ -78,6 +78,7 @@ class ControllerLoop:
         self._refresh = True
         self._next_check = self._next_drift = 0.0
         self._reported: str | None = None
+        self._status_stale = False  # the status says the source failed; a pass must replace that
 
     def request_refresh(self) -> None:
         """A webhook or a relayed request: check the remote at once. Bursts coalesce into one."""
@@ -124,10 +125,18 @@ class ControllerLoop:
             head = self.source.remote_head()
         except DeployctlError as exc:
             self.metrics.git_failures.labels("ls-remote").inc()
-            self._back_off(now, str(exc))
+            self._back_off(now, self._source_failed(str(exc)))
             return None
         self.state.remote_head = head
         return head
+
+    def _source_failed(self, message: str) -> str:
+        """Say in the owner's status that the source cannot be read, as a refusal is said; the
+        next pass that reads a commit replaces it (a refused one is read again for that)."""
+        if self.state.suspended:
+            return message  # nothing is applied while suspended, so no pass would clear it
+        self._status_stale = True
+        return self.reconciler.record_source_failure(self.state.owner, message)
 
     def _decide(self, head: str, now: float) -> None:
         try:
@@ -135,7 +144,7 @@ class ControllerLoop:
         except DeployctlError as exc:  # the flag is unreadable: keep the last one known, retry later
             self._back_off(now, f"cannot read the suspend flag: {exc}")
             return
-        if head == self.state.refused_revision:
+        if head == self.state.refused_revision and not self._status_stale:
             self._next_check = now + self.timing.next_poll(self.rng)  # tried once; wait for a new commit
         elif self.state.suspended:
             self._report_while_suspended(head, now)
@@ -186,6 +195,8 @@ class ControllerLoop:
         result, outcome = self._reconcile(head, options)
         self.metrics.observe_pass(outcome, self.clock() - started, result, fetched=True)
         self._record(result, outcome, head, "pass")
+        if not options.dry_run:  # a pass that read a commit recorded its own status
+            self._status_stale = result.revision is None
         if outcome is Outcome.TRANSIENT:
             self._back_off(now, result.error or "the pass failed")
             return

@@ -25,6 +25,10 @@ class RemoteWatch(Protocol):
 class Reconcile(Protocol):
     def reconcile_once(self, options: SyncOptions, progress: Callable[[str], None] = ...) -> SyncResult: ...
 
+    def record_source_failure(self, owner: str, message: str) -> str:
+        """Record in the owner's status that the source could not be read; the message as recorded."""
+        ...
+
 
 class OwnerControl(Protocol):
     """The per-owner rows of the registry: writer lease, suspend flag, relayed refreshes."""
