@@ -201,6 +201,12 @@ class CachedRemote:
                 return self._update(follow_default_branch)
         except CacheBusy as exc:
             raise GitFailed(f"{exc}: retry when it is done", timed_out=True) from None
+        except GitFailed as exc:
+            if not exc.timed_out:
+                raise
+            # each step ran with what was left of the deadline: say the deadline, not the rest
+            limit = f"no answer within {self.auth.timeout:g} s (DEPLOYCTL_GIT_TIMEOUT)"
+            raise GitFailed(limit, timed_out=True) from None
 
     def _update(self, follow_default_branch: bool) -> Path:
         env = self.auth.environment()
