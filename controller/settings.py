@@ -2,7 +2,8 @@
 
 One per-user home, ``DEPLOYCTL_HOME`` (default ``~/.deployctl``), like Prefect's ``~/.prefect``,
 resolved to an absolute path once, here, so nothing later depends on the directory a command
-was started from. Local registry and storage paths are made absolute the same way.
+was started from. Local registry and storage paths are made absolute the same way. A secret
+variable shorter than 8 characters is refused here, before anything runs.
 (Repository-level settings come from the repository's ``.deployctl.yaml``, read by loading.)
 """
 
@@ -12,6 +13,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from controller.core.redaction import short_secrets
+from controller.errors import ConfigError
 
 DEFAULT_HOME = "~/.deployctl"
 SQLITE_PREFIX = "sqlite:///"
@@ -32,6 +36,9 @@ class Settings:
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
+        problem = short_secrets(env)
+        if problem:
+            raise ConfigError(problem)
         folder = _absolute(home or env.get("DEPLOYCTL_HOME") or DEFAULT_HOME, env)
         registry = registry or env.get("DEPLOYCTL_REGISTRY") or f"{SQLITE_PREFIX}{folder / 'registry.db'}"
         storage = storage or env.get("DEPLOYCTL_STORAGE") or str(folder / "storage")

@@ -130,7 +130,10 @@ class ControllerProcess:
         return request(self.url + f"/hooks/{provider}", json.dumps(payload).encode(), headers)
 
     def github_push(self, ref: str = "refs/heads/main", secret: str = SECRET) -> tuple[int, str]:
-        body = json.dumps({"ref": ref}).encode()
+        return self.github_hook(json.dumps({"ref": ref}).encode(), secret)
+
+    def github_hook(self, body: bytes, secret: str = SECRET) -> tuple[int, str]:
+        """A push event with ``body``, signed with ``secret`` as GitHub signs it."""
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature}
         return request(self.url + "/hooks/github", body, headers)

@@ -173,3 +173,32 @@ def test_every_format_of_plan_sync_and_validate_carries_the_problems_and_one_err
         done = run_deployctl(home, "sync", "no-such-folder", "-o", output, cwd=elsewhere)
         assert done.returncode == 2 and done.stderr.count("error: ") == 1, done.stderr
         assert "no-such-folder" in done.stderr
+
+
+def test_partial_refuses_an_invalid_settings_file_and_writes_nothing(tmp_path: Path) -> None:
+    """--partial freezes broken manifests, never .deployctl.yaml: its owner and defaults reach
+    every deployment, and an unreadable one must not make a derived owner apply the rest."""
+    repo = repository(tmp_path / "repo", ["a", "b"])
+    repo.write({".deployctl.yaml": "owner: data-team\n"}).commit("owner")
+    home = tmp_path / "home"
+    assert run_deployctl(home, "sync", "repo", cwd=tmp_path).returncode == 0
+
+    def registry() -> tuple[str, str]:
+        listed = run_deployctl(home, "deployment", "ls", "-o", "json", cwd=tmp_path).stdout
+        return listed, run_deployctl(home, "status", "-o", "json", cwd=tmp_path).stdout
+
+    before = registry()
+    assert [d["owner"] for d in json.loads(before[0])] == ["data-team", "data-team"]
+    repo.write(
+        {".deployctl.yaml": "owner: data-team\nprune:\n  max_fraction: lots\n", **deployment_files("c")}
+    )
+    repo.remove("flows/b").commit("a typo in the settings, b removed, c added")
+    for command in ("sync", "plan"):
+        done = run_deployctl(home, command, "repo", "--partial", cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert registry() == before, f"{command} --partial wrote: {done.stdout}"
+        output = done.stdout + done.stderr
+        assert ".deployctl.yaml:3:3: prune.max_fraction: expected a number, got str 'lots'" in output
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "--partial cannot freeze it" in errors[0], done.stderr
+        assert "Traceback" not in output and "Applied" not in output

@@ -12,6 +12,7 @@ import pytest
 from controller.runtime.controlling.logs import configure_logging
 
 TOKEN = "ghp_tokenvalue123"
+SECRET = "flow1234"
 
 
 @pytest.fixture
@@ -46,3 +47,11 @@ def test_json_is_one_object_per_line(logger: logging.Logger) -> None:
     assert [d["level"] for d in documents] == ["warning", "error"]
     assert documents[1]["message"] == "pass failed" and "RuntimeError" in documents[1]["error"]
     assert all(d["logger"] == "deployctl.controller" and d["time"] for d in documents)
+
+
+def test_the_log_keeps_words_that_contain_a_secret(logger: logging.Logger) -> None:
+    """Whole values only (``core.redaction``): a word holding the secret is not mangled."""
+    out = io.StringIO()
+    configure_logging("text", [SECRET], stream=out)
+    logger.warning("ran flow12345 at flow1234x; token %s refused", SECRET)
+    assert out.getvalue().rstrip().endswith("ran flow12345 at flow1234x; token *** refused")

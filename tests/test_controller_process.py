@@ -3,6 +3,7 @@ webhooks, polling, an unreachable server, invalid commits, drift, SIGTERM, metri
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -216,3 +217,19 @@ def test_sigterm_during_a_pass_exits_0_and_leaves_a_whole_state(
     assert controller.terminate(timeout=15) == 0
     found = deployments(home)
     assert found in ({"etl/first"}, {"etl/first", *(f"etl/{n}" for n in names)})
+
+
+def test_a_signed_body_nested_too_deep_gets_a_400_and_the_controller_goes_on(
+    tmp_path: Path, start: Start
+) -> None:
+    controller = start(tmp_path / "home", "--interval", "300")
+    depth = 200_000  # 400 kB, under the 1 MiB body limit; far past the JSON parser's nesting limit
+    body = b'{"ref": "refs/heads/main", "commits": ' + b"[" * depth + b"]" * depth + b"}"
+    status, answer = controller.github_hook(body)
+    assert status == 400, answer
+    assert json.loads(answer) == {
+        "result": "bad_request",
+        "message": "the body is nested too deeply to read (a push event is a flat JSON object)",
+    }
+    assert controller.metric("deployctl_webhook_requests_total", provider="github", result="bad_request") == 1
+    assert controller.get("/healthz")[0] == 200 and controller.github_push()[0] == 202

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,24 +24,20 @@ from controller.adapters.git_history import InputFilter, last_changing_commits
 from controller.adapters.git_identity import clean_url, is_remote, repository_identity
 from controller.adapters.git_remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for, cache_folder
 from controller.adapters.git_tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
+from controller.core import redaction
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import CommitTree, SourceSpec
 
 _LARGE_INDEX = 4 << 20
 """An index of this many bytes lists some 30,000 files: past it, untracked files are not
 looked for in the working tree (uncommitted changes to tracked files still are)."""
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 __all__ = ["GitSource", "GitTree", "Snapshot", "is_remote", "redact"]
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """Remove user:password@ from URLs and every known secret from ``text``."""
-    text = _USERINFO.sub("***@", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """Remove user:password@ from URLs and every known secret, as a whole token, from ``text``."""
+    return redaction.redact(text, secrets)
 
 
 @dataclass(frozen=True)

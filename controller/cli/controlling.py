@@ -61,9 +61,11 @@ def controller(
     **flags: Any,
 ) -> None:
     """Watch SOURCE and keep the registry matching it: polling, webhooks, drift, health, metrics."""
+    from controller.core.redaction import SECRET_VALUES, short_secret
     from controller.engine.reconciler import SyncOptions
+    from controller.errors import ConfigError
     from controller.ports import SourceSpec
-    from controller.runtime.controlling.logs import SECRET_VARIABLES, configure_logging
+    from controller.runtime.controlling.logs import configure_logging
     from controller.runtime.controlling.policy import Timing
     from controller.runtime.controlling.service import ControllerSettings, run_controller
     from controller.runtime.controlling.webhooks import load_secret
@@ -71,7 +73,10 @@ def controller(
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise click.BadParameter(f"{listen!r}: use HOST:PORT, e.g. 0.0.0.0:8080", param_hint="--listen")
-    configure_logging(log_format, [os.environ.get(name, "") for name in SECRET_VARIABLES])
+    webhook_secret = load_secret(os.environ)
+    if problem := short_secret("the secret in DEPLOYCTL_WEBHOOK_SECRET_FILE", webhook_secret):
+        raise ConfigError(problem)
+    configure_logging(log_format, [webhook_secret, *(os.environ.get(name) for name in SECRET_VALUES)])
     spec = SourceSpec(source, ref, subpath)
     settings = ControllerSettings(
         options=SyncOptions(**flags),
@@ -80,7 +85,7 @@ def controller(
         listen=(host or "127.0.0.1", int(port)),
         lease_seconds=lease_seconds,
         grace=shutdown_grace,
-        webhook_secret=load_secret(os.environ),
+        webhook_secret=webhook_secret,
         ref=ref,
     )
     parts = app.controller_parts(

@@ -99,12 +99,15 @@ class Reconciler:
                 snapshot = self.source.snapshot()
         except DeployctlError as exc:
             return self._source_failed(options, str(exc))
+        declared, problems = _declared_owner(snapshot)
         owner = (
             options.owner
-            or _declared_owner(snapshot)
+            or declared
             or default_owner(snapshot.identity, self.source.requested_ref or "", snapshot.path)
         )
         base = SyncResult(owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path)
+        if problems and options.partial:
+            return self._refuse_settings(base, options, problems)
         try:
             return self._reconcile_commit(base, snapshot, options, progress)
         except DeployctlError as exc:  # the registry failed mid-pass: unknown, never empty
@@ -274,6 +277,21 @@ class Reconciler:
                 message = f"{message} (and the status could not be recorded: {exc})"
         return _with(base, error=message, conditions=conditions)
 
+    def _refuse_settings(
+        self, base: SyncResult, options: SyncOptions, problems: tuple[Diagnostic, ...]
+    ) -> SyncResult:
+        """``--partial`` freezes broken manifests, but ``.deployctl.yaml`` reaches every
+        deployment and names the owner: unreadable, nothing is applied, and no status is
+        written under an owner it may not declare (only under ``--owner``)."""
+        message = (
+            f"{SETTINGS_FILE} is invalid: --partial cannot freeze it (its owner, defaults and "
+            "prune policy reach every deployment); nothing was applied: fix it and sync again"
+        )
+        refused = _with(base, diagnostics=problems)
+        return self._stall(
+            refused, options, Reason.VALIDATION_FAILED, message, None, record=bool(options.owner)
+        )
+
     def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
         owner = options.owner or default_owner(self.source.display_url, self.source.requested_ref or "", "")
         if options.owner and not options.dry_run:  # a derived owner is a guess: no status of its own
@@ -345,14 +363,15 @@ def _with(result: SyncResult, **changes: object) -> SyncResult:
     return replace(result, **changes)  # type: ignore[arg-type]
 
 
-def _declared_owner(snapshot: Snapshot) -> str | None:
+def _declared_owner(snapshot: Snapshot) -> tuple[str | None, tuple[Diagnostic, ...]]:
+    """The ``owner:`` of the commit's ``.deployctl.yaml``, or the file's problems."""
     raw = snapshot.read_file(SETTINGS_FILE)
     if raw is None:
-        return None
+        return None, ()
     from controller.loading.manifests import parse_repo_settings
 
     settings, problems = parse_repo_settings(SETTINGS_FILE, raw)
-    return None if problems else settings.owner
+    return (None, problems) if problems else (settings.owner, ())
 
 
 def _known(state: RegistryState) -> Mapping[DeploymentId, KnownVersion]:

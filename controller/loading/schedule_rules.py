@@ -152,16 +152,20 @@ def normalise_anchor_date(value: str | datetime, zone: str | None) -> str:
     return moment.isoformat()
 
 
-_ZERO_INTERVAL = re.compile(r"(?:^|[;:\s])INTERVAL=0+(?:;|\s|$)", re.IGNORECASE)
+_RULE_NUMBER = re.compile(r"(?:^|[;:\s])(?P<name>INTERVAL|COUNT)=(?P<value>[+-]?\d+)", re.IGNORECASE)
+_COUNT_PART = re.compile(r"(?:^|[;:\s])COUNT=", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)
 def check_rrule(text: str) -> str:
-    """Accept an RFC 5545 recurrence rule that fires at least once (COUNT included, as Prefect 3)."""
+    """Accept an RFC 5545 recurrence rule that fires at least once (COUNT included, as Prefect 3).
+
+    The one check of an rrule wherever it comes from: a manifest of any format, or the
+    ``set-schedule`` / ``schedule create`` flags (``check_prefect2_rrule`` adds what a Prefect 2
+    ``deployment.yaml`` may not have)."""
     if len(text) > _RRULE_MAX_LENGTH:
         raise ValueError(f"rrule is {len(text)} characters; the limit is {_RRULE_MAX_LENGTH}")
-    if _ZERO_INTERVAL.search(text):  # dateutil divides by it: an internal error, not a diagnostic
-        raise ValueError(f"rrule {text!r} has INTERVAL=0: give 1 or more (1 is every FREQ)")
+    _check_rule_numbers(text)
     try:
         dateutil_rrule.rrulestr(text, cache=False)
         fires = rrule_fires(text)
@@ -171,6 +175,29 @@ def check_rrule(text: str) -> str:
         raise ValueError(
             f"rrule {text!r} never fires (no occurrence in {PROBE_YEARS} years of its pattern): "
             "check BYMONTH, BYMONTHDAY and BYDAY against each other"
+        )
+    return text
+
+
+def _check_rule_numbers(text: str) -> None:
+    """INTERVAL and COUNT below 1: dateutil divides by a zero INTERVAL, loops backwards on a
+    negative one, and a COUNT under 1 never fires (``rrule_fires`` looks past COUNT)."""
+    for match in _RULE_NUMBER.finditer(text):
+        if int(match["value"]) < 1:
+            name = match["name"].upper()
+            meaning = "1 is every FREQ" if name == "INTERVAL" else "the number of runs"
+            raise ValueError(f"rrule {text!r} has {name}={match['value']}: give 1 or more ({meaning})")
+
+
+@functools.lru_cache(maxsize=1024)
+def check_prefect2_rrule(text: str) -> str:
+    """An rrule of a Prefect 2 ``deployment.yaml``: ``check_rrule``, and no COUNT, which Prefect
+    2.20's ``Deployment`` refuses (Prefect 3's ``prefect.yaml`` accepts it)."""
+    check_rrule(text)
+    if _COUNT_PART.search(text):
+        raise ValueError(
+            f"rrule {text!r} has COUNT, which a Prefect 2 deployment.yaml cannot have (Prefect 2.20 "
+            "refuses it too): use UNTIL, or declare the deployment in a prefect.yaml"
         )
     return text
 

@@ -62,12 +62,18 @@ class Deployments:
 
     def replace_schedules(self, identity: str, schedule: ScheduleSpec) -> None:
         new = schedule_record(schedule)
-        self._edit(identity, lambda record: record.update(schedules=[new]))
+
+        def edit(record: dict[str, Any]) -> None:
+            _check_against_manifest(identity, record, schedule)
+            record.update(schedules=[new])
+
+        self._edit(identity, edit)
 
     def add_schedule(self, identity: str, schedule: ScheduleSpec) -> None:
         new = schedule_record(schedule)
 
         def edit(record: dict[str, Any]) -> None:
+            _check_against_manifest(identity, record, schedule)
             taken = {_slug(i, s) for i, s in enumerate(record["schedules"])}
             if new["slug"] is None:
                 new["slug"] = _free_slug(taken, len(record["schedules"]))
@@ -96,6 +102,21 @@ def missing(identity: str, location: str) -> NotFound:
 
 def _slug(position: int, schedule: dict[str, Any]) -> str:
     return schedule_slug(schedule.get("slug"), position)
+
+
+def _check_against_manifest(identity: str, record: dict[str, Any], schedule: ScheduleSpec) -> None:
+    """Refuse what the deployment's own manifest could not declare: a Prefect 2
+    ``deployment.yaml`` has no rrule COUNT (``schedule_from_flags`` checked the rest)."""
+    from controller.loading import schedule_rules
+    from controller.loading.manifests import is_project_file
+
+    file = record["source"]["file"]
+    if schedule.rrule is None or is_project_file(file):
+        return
+    try:
+        schedule_rules.check_prefect2_rrule(schedule.rrule)
+    except ValueError as exc:
+        raise UsageError(f"{identity} (declared in {file}): {exc}") from None
 
 
 def _free_slug(taken: set[str], start: int) -> str:

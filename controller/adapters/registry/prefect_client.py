@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from controller.core import redaction
 from controller.errors import ConfigError, DeployctlError, RegistryUnavailable, StalledError
 
 RETRY_STATUS = frozenset({408, 429, 502, 503})
@@ -77,10 +78,7 @@ class PrefectClient:
         self._http.close()
 
     def redact(self, text: str) -> str:
-        for secret in (self.api_key, self.auth_string):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redaction.redact(text, (self.api_key, self.auth_string))
 
     # -- requests --------------------------------------------------------------------------
 

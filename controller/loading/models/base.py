@@ -87,6 +87,12 @@ class RRuleModel(_Zoned):
         return value
 
 
+class Prefect2RRuleModel(RRuleModel):
+    """An rrule in a Prefect 2 ``deployment.yaml``: no COUNT, as Prefect 2.20 has it."""
+
+    _prefect2_rrule = field_validator("rrule")(lambda cls, v: schedule_rules.check_prefect2_rrule(v))
+
+
 def _schedule_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         keys: Any = value
@@ -120,7 +126,7 @@ def schedule_union(
     ]
 
 
-CoreSchedule = schedule_union("schedule", CronModel, IntervalModel, RRuleModel)
+CoreSchedule = schedule_union("schedule", CronModel, IntervalModel, Prefect2RRuleModel)
 """A schedule as Prefect's block-based deployment.yaml writes it (no slug, no active)."""
 
 

@@ -1,34 +1,27 @@
 """Log output of the long-running controller: text or one JSON object per line, secrets redacted.
 
 ``configure_logging`` installs one handler on the ``deployctl`` logger; a filter removes URL
-credentials and every known secret (git token, webhook secret, Prefect key) from each message
-and traceback before any formatter sees it. Called by the CLI's ``controller`` command.
+credentials and the whole value of every known secret (git token, webhook secret, Prefect key
+and auth string; ``core.redaction``) from each message and traceback before any formatter sees
+it. Called by the CLI's ``controller`` command.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-SECRET_VARIABLES = ("DEPLOYCTL_GIT_TOKEN", "DEPLOYCTL_WEBHOOK_SECRET", "PREFECT_API_KEY")
+from controller.core import redaction
 
 
 class Redactor(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        text = _USERINFO.sub("***@", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        self.redact = redaction.Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = self.redact(record.getMessage()), None
@@ -52,7 +45,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    log_format: str, secrets: Iterable[str], level: int = logging.INFO, stream: TextIO | None = None
+    log_format: str, secrets: Iterable[str | None], level: int = logging.INFO, stream: TextIO | None = None
 ) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(Redactor(secrets))

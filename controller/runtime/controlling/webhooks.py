@@ -58,8 +58,8 @@ def judge(
         return Verdict(202, "ignored", f"event {event!r} does not trigger a refresh")
     try:
         ref = _pushed_ref(body)
-    except ValueError:
-        return Verdict(400, "bad_request", "the body is not a JSON object")
+    except ValueError as exc:
+        return Verdict(400, "bad_request", f"the body is {exc}")
     if ref is not None and watched_ref is not None and not _same_ref(ref, watched_ref):
         return Verdict(202, "ignored", f"push to {ref} ignored: watching {watched_ref}")
     return Verdict(202, "accepted", "refresh scheduled", refresh=True)
@@ -83,9 +83,11 @@ def _pushed_ref(body: bytes) -> str | None:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError("not JSON") from exc
+        raise ValueError("not a JSON object") from exc
+    except RecursionError:  # the parser's own limit: a 400, not a dropped connection
+        raise ValueError("nested too deeply to read (a push event is a flat JSON object)") from None
     if not isinstance(payload, dict):
-        raise ValueError("not an object")
+        raise ValueError("not a JSON object")
     ref = payload.get("ref")
     return ref if isinstance(ref, str) else None
 
