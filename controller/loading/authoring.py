@@ -136,8 +136,8 @@ def relative_entrypoint(flow_file: Path, function: str, output: Path) -> str:
         relative = flow_file.resolve().relative_to(folder)
     except ValueError:
         raise UsageError(
-            f"the flow '{flow_file}' is not inside '{os.path.relpath(folder)}', the folder of "
-            f"'{output}': write the deployment file in the flow's folder or one above it (-o)"
+            f"the flow '{os.path.relpath(flow_file)}' is not inside '{os.path.relpath(folder)}', the folder "
+            f"of '{os.path.relpath(output)}': write the deployment file in the flow's folder or one above it"
         ) from None
     return f"{relative.as_posix()}:{function}"
 

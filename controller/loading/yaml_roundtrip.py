@@ -18,7 +18,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
-from ruamel.yaml.util import load_yaml_guess_indent
 
 Section = tuple[str | None, Mapping[str, Any]]
 """Comment lines to write first (None: none), then fields dumped in their order."""
@@ -63,7 +62,8 @@ def update_fields(text: str, changes: Mapping[str, Any], after: Mapping[str, str
     """``text`` with each field of ``changes`` set; nothing else is touched. A field that is not
     there yet goes after the field ``after`` names for it (else at the end). A field whose value
     already equals the change is left exactly as written."""
-    document, (mapping, sequence, offset) = _load(text)
+    document, widths = _load(text)
+    before = _plain(document)
     for key, value in changes.items():
         if key in document and _plain(document[key]) == value:
             continue
@@ -77,20 +77,38 @@ def update_fields(text: str, changes: Mapping[str, Any], after: Mapping[str, str
             position = keys.index(anchor) + 1 if anchor in keys else len(keys)
             document.insert(position, key, new)
     out = io.StringIO()
-    _yaml(mapping, sequence, offset).dump(document, out)
+    _yaml(*widths).dump(document, out)
+    if load_mapping(out.getvalue()) != {**before, **changes}:  # never write what reads differently
+        raise RoundTripError("editing it in place would change more than the named fields")
     return out.getvalue()
 
 
 def _load(text: str) -> tuple[CommentedMap, tuple[int, int, int]]:
+    widths = _indentation(text)
     try:
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        yaml = _yaml(indent or 2, (indent or 2) + (block_seq_indent or 0), block_seq_indent or 0)
-        document = yaml.load(text)
+        document = _yaml(*widths).load(text)
     except YAMLError as exc:
         raise RoundTripError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if not isinstance(document, CommentedMap):
         raise RoundTripError("the file is not a YAML mapping")
-    return document, (indent or 2, (indent or 2) + (block_seq_indent or 0), block_seq_indent or 0)
+    return document, widths
+
+
+def _indentation(text: str) -> tuple[int, int, int]:
+    """How the file indents, for ruamel: a nested mapping's keys, a sequence item's content, and
+    its dash (``tags:`` then ``- a`` at the key's column, as Prefect writes, is 2, 2, 0). Read
+    from the first top-level blocks; ruamel's own guess mixes the mapping and sequence widths."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    mapping = dash = None
+    for opening, line in zip(lines, lines[1:], strict=False):
+        if opening[:1].isspace() or opening.startswith("-") or not opening.rstrip().endswith(":"):
+            continue
+        depth = len(line) - len(line.lstrip())
+        if line.lstrip().startswith("- "):
+            dash = depth if dash is None else dash
+        elif depth and mapping is None:
+            mapping = depth
+    return mapping or 2, (dash or 0) + 2, dash or 0
 
 
 def _carry_trailing_comment(old: Any, new: Any) -> None:
