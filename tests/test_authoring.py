@@ -293,7 +293,8 @@ def test_round_trip_keeps_what_a_person_wrote() -> None:
         # before infrastructure
         infrastructure:
             type: process
-            env: {A: "1"}
+            env:
+                A: "1"
 
         ###
         ### DO NOT EDIT BELOW THIS LINE
@@ -302,4 +303,5 @@ def test_round_trip_keeps_what_a_person_wrote() -> None:
         """
     )
     out = update_fields(text, {"infrastructure": {"type": "docker-container"}, "tags": ["one"]}, {})
-    assert out == text.replace('    type: process\n    env: {A: "1"}\n', "    type: docker-container\n")
+    inline = '    type: process\n    env:\n        A: "1"\n'
+    assert out == text.replace(inline, "    type: docker-container\n")

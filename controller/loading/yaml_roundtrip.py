@@ -112,19 +112,29 @@ def _indentation(text: str) -> tuple[int, int, int]:
 
 
 def _carry_trailing_comment(old: Any, new: Any) -> None:
-    """Comment lines written after a block collection belong to its last item in ruamel's model:
-    when the collection is replaced, they move to the new value's last item, so the comments
-    and blank lines before the next field stay."""
-    if not isinstance(old, (CommentedMap, CommentedSeq)) or not len(old):
+    """Comment lines written after a block collection belong to its deepest last item in
+    ruamel's model: when the collection is replaced, they move to the new value's deepest last
+    item, so the comments and blank lines before the next field stay."""
+    token = None
+    for node, last in _last_items(old):
+        entry = node.ca.items.get(last)
+        if entry is not None:
+            token = entry[2] if isinstance(node, CommentedMap) else entry[0]
+    targets = list(_last_items(new))
+    if token is None or not targets:
         return
-    last = list(old)[-1] if isinstance(old, CommentedMap) else len(old) - 1
-    comment = old.ca.items.get(last)
-    if comment is None:
-        return
-    if isinstance(new, CommentedMap) and len(new):
-        new.ca.items[list(new)[-1]] = comment
-    elif isinstance(new, CommentedSeq) and len(new):
-        new.ca.items[len(new) - 1] = comment
+    node, last = targets[-1]
+    node.ca.items[last] = [None, None, token, None] if isinstance(node, CommentedMap) else [token, None]
+
+
+def _last_items(node: Any) -> list[tuple[Any, Any]]:
+    """(collection, key of its last item), from ``node`` down through each last item."""
+    found = []
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        last = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        found.append((node, last))
+        node = node[last]
+    return found
 
 
 def _literal_multiline(value: Any) -> Any:
