@@ -233,7 +233,8 @@ def _schedule(request: BuildRequest, zone: str | None) -> dict[str, Any]:
 
         anchor = INTERVAL_ANCHOR
         if request.anchor_date:
-            anchor = _checked(lambda a: normalise_anchor_date(a, zone), request.anchor_date, "--anchor-date")
+            # a naive anchor is UTC whatever --timezone says, as Prefect 2's build reads it
+            anchor = _checked(lambda a: normalise_anchor_date(a, None), request.anchor_date, "--anchor-date")
         return {"interval": float(request.interval), "anchor_date": anchor, "timezone": zone or "UTC"}
     assert request.rrule is not None
     try:
@@ -242,7 +243,7 @@ def _schedule(request: BuildRequest, zone: str | None) -> dict[str, Any]:
         raise UsageError(f"--rrule: {exc}") from None
     rule = as_json["rrule"] if as_json else request.rrule
     _checked(check_rrule, rule, "--rrule")
-    return {"rrule": rule, "timezone": zone or (as_json or {}).get("timezone")}
+    return {"rrule": rule, "timezone": zone or (as_json or {}).get("timezone") or "UTC"}
 
 
 def _checked(check: Any, value: str, option: str) -> Any:
