@@ -164,6 +164,8 @@ OTHER = "###\nname: other\nflow_name: greeter\nentrypoint: flows.py:hello\n"
         (["flows.py:hello", "-n", "x", "-o", "x.yml"], "--output 'x.yml' must be a .yaml file"),
         (["flows.py:hello", "-n", "x", "-o", "taken.yaml"],
          "taken.yaml: already declares the deployment greeter/other, not greeter/x"),
+        (["flows.py:hello", "-n", "twin", "-o", "y-deployment.yaml"],
+         "greeter/twin is already declared in twin-deployment.yaml: build with -o twin-deployment.yaml"),
         (["flows.py:hello", "-n", "x", "-o", "../x.yaml"], None),
         (["flows.py:hello", "-n", "x", "-o", "sub/x.yaml"], "the flow 'flows.py' is not inside 'sub'"),
     ],
@@ -173,6 +175,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 ) -> None:
     folder = repo.root / "flows/greet"
     (folder / "taken.yaml").write_text(OTHER)
+    (folder / "twin-deployment.yaml").write_text(OTHER.replace("name: other", "name: twin"))
     before = sorted(p.relative_to(repo.root) for p in repo.root.rglob("*") if ".git" not in p.parts)
     line = one_error_line(build(home, folder, *args)) if message else None
     if message is None:  # one folder up holds the flow: allowed, the entrypoint names its folder

@@ -174,6 +174,7 @@ def _saved(block: Any) -> bool:
 def planned_text(path: Path, fields: Mapping[str, Any], named: Collection[str]) -> tuple[str, bool]:
     """The text to write at ``path`` and whether it is a new file. An existing file keeps
     everything but the ``named`` fields; one declaring another deployment is refused."""
+    _refuse_declared_beside(path, fields)
     if not path.exists():
         return document_text(fields), True
     try:
@@ -199,6 +200,27 @@ def _refuse_other_deployment(path: Path, existing: Mapping[str, Any], fields: Ma
             f"{shown}: already declares the deployment {theirs[0]}/{theirs[1]}, not {ours[0]}/{ours[1]}: "
             "choose another file with -o, or remove it first"
         )
+
+
+def _refuse_declared_beside(path: Path, fields: Mapping[str, Any]) -> None:
+    """Another deployment file in the same folder declaring this deployment: two declarations
+    of one identity refuse the whole commit at sync, so build refuses to make the second."""
+    identity = (fields["flow_name"], fields["name"])
+    for other in sorted(path.parent.glob("*.yaml")) if path.parent.is_dir() else ():
+        if other.name == path.name or not (
+            other.name == "deployment.yaml" or other.name.endswith("-deployment.yaml")
+        ):
+            continue
+        try:
+            declared = load_mapping(other.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, RoundTripError):
+            continue  # not ours to judge here: validate and sync report it at its line
+        if (declared.get("flow_name"), declared.get("name")) == identity:
+            shown = os.path.relpath(other)
+            raise UsageError(
+                f"{identity[0]}/{identity[1]} is already declared in {shown}: build with -o {shown} to "
+                "change it there, or give this deployment another name (-n)"
+            )
 
 
 def write_deployment(path: Path, fields: Mapping[str, Any], named: Collection[str]) -> Written:
