@@ -219,6 +219,10 @@ def test_deployment_apply_syncs_only_the_committed_files(home: Path, repo: GitRe
     assert build(home, folder, "flows.py:hello", "-n", "nightly", "-t", "late").returncode == 0
     dirty = run_deployctl(home, "deployment", "apply", "hello-deployment.yaml", cwd=folder)
     assert "hello-deployment.yaml has uncommitted changes" in one_error_line(dirty)
+    preview = build(home, folder, "flows.py:hello", "-n", "nightly", "--apply").stdout.splitlines()
+    assert preview[1].startswith("~ update greeter/nightly (owned by deployctl-")
+    assert preview[2] == "    tags[0]: <absent> -> 'late'"
+    assert preview[3].startswith("nothing was applied: commit hello-deployment.yaml, then run")
     synced = run_deployctl(home, "sync", ".", cwd=repo.root)  # the whole commit: weekly too
     assert synced.returncode == 0, synced.stderr
     assert "+ greeter/weekly" in synced.stdout and "greeter/nightly" not in synced.stdout

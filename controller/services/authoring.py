@@ -276,7 +276,8 @@ def preview_file(registry: Registry | None, path: Path) -> list[str]:
         if found is None:
             lines.append(f"+ create {identity}")
             continue
-        old, new = (_comparable(r) for r in (found.record, to_record(spec)))
+        new = _comparable(to_record(spec))
+        old = {k: v for k, v in found.record.items() if k in new}  # not what only the registry keeps
         changes = diff_records(old, new)
         owner = f" (owned by {found.owner})" if found.owner else " (not made by deployctl)"
         lines.append(f"~ update {identity}{owner}" if changes else f"  unchanged {identity}")
