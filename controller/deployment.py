@@ -61,7 +61,8 @@ class Deployment:
         """As Prefect 2's: the flow's name, description and parameter schema come from its
         source; ``output`` writes the file at once. ``skip_upload``, ``apply`` and
         ``load_existing`` are refused: deployctl packages code at sync, from a commit."""
-        from controller.services.authoring import assemble, schedule_item
+        from controller.services.authoring import assemble
+        from controller.services.build_options import schedule_item
 
         unknown = sorted(set(fields) - set(_FIELDS) - {"schedule"})
         if unknown:

@@ -54,7 +54,8 @@ def deployment_build(app: App, /, entrypoint: str, preview: bool, limit: int | N
                      tags: tuple[str, ...], overrides: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Write PATH:FUNCTION's deployment.yaml as `prefect deployment build` does (never importing
     the flow). An existing file keeps everything but the fields the options name."""
-    from controller.services.authoring import BuildRequest, build_deployment
+    from controller.services.authoring import build_deployment
+    from controller.services.build_options import BuildRequest
 
     request = BuildRequest(
         entrypoint, options.pop("name") or "", tags=tags, overrides=overrides,
