@@ -3,7 +3,8 @@
 The package is layered: ``core`` (pure data and rules), ``loading`` (manifests in, desired
 state out), ``adapters`` (all I/O), ``engine`` (the reconcile pass), ``runtime`` (scheduler,
 runner and their loops), ``services`` (the use cases), ``cli`` (the edge); ``ports`` holds the
-interfaces between them and ``app`` the wiring. ``run_deployment`` is the Python API.
+interfaces between them and ``app`` the wiring. ``run_deployment`` and ``Deployment`` are the
+Python API.
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from controller.core.runs import FlowRun
+    from controller.deployment import Deployment as Deployment
+
+
+def __getattr__(name: str) -> Any:
+    """``controller.Deployment``, imported on first use (the CLI never pays for it)."""
+    if name == "Deployment":
+        from controller.deployment import Deployment
+
+        return Deployment
+    raise AttributeError(f"module 'controller' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

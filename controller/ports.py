@@ -79,6 +79,10 @@ class Snapshot(Protocol):
 
     def read_file(self, relative: str) -> bytes | None: ...
 
+    def uncommitted(self, files: Collection[str]) -> tuple[str, ...]:
+        """For each of ``files`` not in this commit as it is on disk: what is wrong and what to do."""
+        ...
+
     def descends_from(self, ancestor: str) -> bool: ...
 
     def last_changing_commits(self, targets: Mapping[str, tuple[str, str, InputFilter]]) -> dict[str, str]:

@@ -120,3 +120,16 @@ def test_frozen_files_keep_their_deployments() -> None:
 def test_prune_disabled_deletes_nothing() -> None:
     plan = plan_for([spec("a")], [stored(spec("a")), stored(spec("b"))], prune=False)
     assert plan.of(Action.DELETE) == () and not plan.refused
+
+
+def test_a_plan_restricted_to_some_deployments_writes_and_prunes_nothing_else() -> None:
+    from controller.core.plan import restrict_plan
+
+    owned = [stored(spec(n)) for n in "abcd"]
+    full = plan_for([spec("a", cron="5 * * * *"), spec("e")], owned + [stored(spec("x"), owner=None)])
+    assert full.refusals  # three of four owned deleted: over the prune cap
+    only = restrict_plan(full, frozenset({DeploymentId("etl/a"), DeploymentId("etl/e")}))
+    assert [(c.action, c.id) for c in only.changes] == [(Action.UPDATE, "etl/a"), (Action.CREATE, "etl/e")]
+    assert only.refusals == () and only.conflicts == () and only.frozen == ()
+    conflicting = plan_for([spec("x", cron="5 * * * *")], [stored(spec("x"), owner=None)])
+    assert restrict_plan(conflicting, frozenset({DeploymentId("etl/x")})).conflicts == ("etl/x",)

@@ -84,6 +84,23 @@ class Snapshot:
         data: bytes = self.repo.git.show(f"{self.commit}:{full}", stdout_as_string=False)
         return data
 
+    def uncommitted(self, files: Collection[str]) -> tuple[str, ...]:
+        problems = []
+        for relative in sorted(files):
+            full = f"{self.path}/{relative}" if self.path else relative
+            shown = _shown(self.repo, full)
+            if _object_type(self.repo, self.commit, full) != "blob":
+                problems.append(
+                    f"{shown} is not committed at {self.ref} ({self.commit[:12]}): nothing was applied; "
+                    f"commit it first (git add {shown} && git commit), then apply it again"
+                )
+            elif self.local and _dirty(self.repo, full):
+                problems.append(
+                    f"{shown} has uncommitted changes: nothing was applied; commit them (git commit "
+                    f"{shown}) or undo them (git restore {shown}), then apply it again"
+                )
+        return tuple(problems)
+
     def descends_from(self, ancestor: str) -> bool:
         """Whether ``ancestor`` is in this commit's history (False when it is gone altogether)."""
         try:
@@ -218,6 +235,20 @@ class GitSource:
             f"ref '{ref}' does not exist in {self.display_url} (was the branch "
             "deleted?): nothing was changed; the last applied revision stays in force"
         )
+
+
+def _dirty(repo: git.Repo, full: str) -> bool:
+    try:
+        return bool(repo.git.status("--porcelain", "--", full))
+    except git.GitCommandError as exc:
+        raise SourceUnavailable(f"cannot read the state of {full}: {exc.stderr.strip()}") from None
+
+
+def _shown(repo: git.Repo, full: str) -> str:
+    """A path of the repository as the user would type it from where deployctl was started."""
+    if repo.working_tree_dir is None:
+        return full
+    return os.path.relpath(Path(repo.working_tree_dir) / full)
 
 
 def _top_level(repo: git.Repo) -> Path:

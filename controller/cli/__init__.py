@@ -131,7 +131,9 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import controlling, deployments, engine, runs, syncing, variables
+    from controller.cli import authoring, controlling, deployments, engine, runs, syncing, variables
+
+    assert authoring.deployment_build.name in deployments.deployment.commands  # build joins the group
 
     for command in (
         syncing.plan,

@@ -157,3 +157,11 @@ def prune_refusals(
             "--force-prune",
         )
     return ()
+
+
+def restrict_plan(plan: Plan, ids: frozenset[DeploymentId]) -> Plan:
+    """Only the creates, updates and conflicts of ``ids`` (``deployment apply FILE``): nothing
+    else is written, and nothing is pruned, so no prune refusal applies."""
+    kept = tuple(c for c in plan.changes if c.id in ids and c.action is not Action.DELETE)
+    conflicts = tuple(i for i in plan.conflicts if i in ids)
+    return Plan(kept, conflicts, (), (), plan.owned_count)

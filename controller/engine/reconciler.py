@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from controller.core.diagnostics import Diagnostic, Severity, first_problem
-from controller.core.plan import Action, Plan, PlanPolicy, make_plan
+from controller.core.plan import Action, Plan, PlanPolicy, make_plan, restrict_plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason, SourceStatus
 from controller.core.status import after_apply, is_ready, ready, stalled
@@ -49,6 +49,10 @@ class SyncOptions:
     revision: str | None = None
     """Re-apply this commit from what the source already holds, without fetching (a drift pass
     of the last applied revision); None: the ref's newest commit."""
+    only_files: frozenset[str] = frozenset()
+    """``deployment apply FILE…``: write only what these files (relative to the source's folder)
+    declare, prune nothing, and leave the owner's applied revision where it was (the rest of
+    the commit is not applied). Each file must be committed and clean."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ class Reconciler:
             or default_owner(snapshot.identity, self.source.requested_ref or "", snapshot.path)
         )
         base = SyncResult(owner, snapshot.commit, snapshot.ref, snapshot.repo_url, snapshot.path)
+        unfit = snapshot.uncommitted(options.only_files) if options.only_files else ()
+        if unfit:  # not this commit's to apply: nothing is recorded
+            return _with(base, error=unfit[0], conditions=stalled(Reason.SOURCE_FAILED, unfit[0]))
         if problems and options.partial:
             return self._refuse_settings(base, options, problems)
         try:
@@ -155,6 +162,11 @@ class Reconciler:
             plan = make_plan(desired.specs, state.actual, state.inventory, policy, desired.digests)
         else:
             plan = plan_touched(desired.specs, state, policy, desired.digests, owned)
+        if options.only_files:
+            restricted = _restricted(plan, desired, options.only_files)
+            if isinstance(restricted, str):
+                return _with(base, error=restricted, conditions=stalled(Reason.SOURCE_FAILED, restricted))
+            plan = restricted
         base = _with(base, plan=plan, diagnostics=diagnostics, warnings=snapshot.lfs_warnings(desired.tree))
         if plan.refused:
             return self._stall(base, options, Reason.PRUNE_BLOCKED, " ".join(plan.refusals), plan)
@@ -163,6 +175,8 @@ class Reconciler:
         progress("building and uploading code")
         try:
             app = self._application(snapshot, owner, plan, desired, _outcome_conditions(plan, desired))
+            if options.only_files:  # part of the commit: the owner's applied revision stays
+                app = replace(app, revision=status.last_applied_revision if status else None)
         except DeployctlError as exc:
             return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan)
         progress("applying")
@@ -177,7 +191,7 @@ class Reconciler:
         everything, and the count is None."""
         infrastructure = self.registry.supported_infrastructure
         variables = self.registry.read_variables()
-        touched = None if options.full else find_touched(snapshot, self.registry, owner)
+        touched = None if options.full or options.only_files else find_touched(snapshot, self.registry, owner)
         if touched is not None:
             part = self.registry.read_part(owner, touched.files, ())
             desired = self.builder.build(
@@ -357,6 +371,18 @@ def source_refusal(
         f"{snapshot.commit[:12]} anyway, pass --allow-rewind",
         False,
     )
+
+
+def _restricted(plan: Plan, desired: DesiredState, files: frozenset[str]) -> Plan | str:
+    """The plan of what ``files`` declare, or why one of them declares nothing."""
+    declared = {i: s.source.file for i, s in desired.specs.items() if s.source.file in files}
+    silent = sorted(files - set(declared.values()) - desired.load.broken_files)
+    if silent:
+        return (
+            f"{silent[0]} declares no deployment deployctl reads (is it matched by manifests: in "
+            ".deployctl.yaml?); nothing was applied"
+        )
+    return restrict_plan(plan, frozenset(declared))
 
 
 def _with(result: SyncResult, **changes: object) -> SyncResult:
