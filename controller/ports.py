@@ -285,6 +285,12 @@ class Registry(Protocol):
         """``read_state(owner).summary(owner, names)``, without reading every record."""
         ...
 
+    def read_declared(self, owner: str, state: RegistryState, ids: Collection[DeploymentId]) -> RegistryState:
+        """``state`` (this pass's ``read_state``) with each of ``ids`` that the registry holds
+        and ``state`` lacks, whoever owns it: ``read_state`` may read only the owner's
+        deployments, and a plan must also see the declared ones it does not own."""
+        ...
+
     def read_part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
         """``read_state(owner).part(owner, files, ids)``, reading only those deployments; the
         apply that follows checks the registry against this read as it would a whole one."""

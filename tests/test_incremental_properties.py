@@ -116,7 +116,8 @@ def same_plan(incremental: Plan, full: Plan) -> None:
 def same_desired(reconciler: Reconciler, owner: str, full: DesiredState) -> bool:
     """Compare the reconciler's own desired state with the full one; True if it was incremental."""
     snapshot = reconciler.source.snapshot()
-    desired, part, owned = reconciler._desired(snapshot, owner, SyncOptions())
+    status = reconciler.registry.read_status(owner)
+    desired, part, owned = reconciler._desired(snapshot, owner, status, SyncOptions())
     whole = reconciler.registry.read_state(owner)
     assert desired.load.diagnostics == full.load.diagnostics
     for identity, spec in desired.specs.items():

@@ -226,3 +226,27 @@ def test_what_prefect_would_refuse_is_refused_at_its_line(tmp_path: Path, case: 
 def test_an_unenforced_schema_is_not_checked_against_the_meta_schema(tmp_path: Path) -> None:
     schema = "  type: object\n  properties:\n    name: {type: strng}\n"
     assert messages(tmp_path, {"deployment.yaml": deployment(schema, enforce=False)}) == []
+
+
+def test_a_schema_shared_by_many_deployments_is_judged_for_each(tmp_path: Path) -> None:
+    """The check of a schema is made once for all deployments that share it: each is still
+    refused at its own file and line, and each one's parameters are checked."""
+    invalid = "  type: object\n  properties:\n    name: {type: strng}\n"
+    valid = "  type: object\n  properties:\n    n: {type: integer}\n"
+    files = {}
+    for i in range(3):
+        files[f"bad-{i}/deployment.yaml"] = deployment(invalid).replace("name: d", f"name: bad-{i}")
+        files[f"bad-{i}/flows.py"] = "def f(name=''):\n    pass\n"
+        n = "x" if i == 1 else str(i)
+        files[f"ok-{i}/deployment.yaml"] = (
+            deployment(valid).replace("name: d", f"name: ok-{i}") + f"parameters: {{n: {n}}}\n"
+        )
+        files[f"ok-{i}/flows.py"] = "def f(n=0):\n    pass\n"
+    found = messages(tmp_path, files)
+    assert [m for m in found if "not a valid JSON schema" in m] == [
+        f"bad-{i}/deployment.yaml:8: parameter_openapi_schema.properties.name.type: not a valid JSON "
+        "schema ('strng' is not valid under any of the given schemas), so Prefect refuses it while "
+        "enforce_parameter_schema is on: fix the schema, or set enforce_parameter_schema: false"
+        for i in range(3)
+    ]
+    assert [m.split(":", 1)[0] for m in found if "parameters.n" in m] == ["ok-1/deployment.yaml"]

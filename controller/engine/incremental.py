@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan, prune_refusals
 from controller.core.spec import DeploymentId, DeploymentSpec
+from controller.core.state import SourceStatus
 from controller.core.status import is_ready
 from controller.engine.desired import FolderIndex
 from controller.errors import DeployctlError
@@ -56,8 +57,10 @@ class Touched:
         )
 
 
-def find_touched(snapshot: Snapshot, registry: Registry, owner: str) -> Touched | None:
-    status = registry.read_status(owner)
+def find_touched(
+    snapshot: Snapshot, registry: Registry, owner: str, status: SourceStatus | None
+) -> Touched | None:
+    """``status``: the owner's, as the pass read it."""
     if (
         status is None
         or not status.last_applied_revision

@@ -148,7 +148,7 @@ class Reconciler:
             message, foreign = refusal
             return self._stall(base, options, Reason.SOURCE_FAILED, message, None, record=not foreign)
         progress("loading manifests")
-        desired, state, owned = self._desired(snapshot, owner, options)
+        desired, state, owned = self._desired(snapshot, owner, status, options)
         diagnostics = desired.load.diagnostics
         if not desired.load.ok and not options.partial:
             errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)  # warnings are not refusals
@@ -183,7 +183,7 @@ class Reconciler:
         return self._apply(base, plan, app)
 
     def _desired(
-        self, snapshot: Snapshot, owner: str, options: SyncOptions
+        self, snapshot: Snapshot, owner: str, status: SourceStatus | None, options: SyncOptions
     ) -> tuple[DesiredState, RegistryState, int | None]:
         """Re-read only what changed since the last apply when that is provably the same as a
         full pass: then the state holds the touched part of the registry, and the count is of
@@ -191,7 +191,9 @@ class Reconciler:
         everything, and the count is None."""
         infrastructure = self.registry.supported_infrastructure
         variables = self.registry.read_variables()
-        touched = None if options.full or options.only_files else find_touched(snapshot, self.registry, owner)
+        touched = (
+            None if options.full or options.only_files else find_touched(snapshot, self.registry, owner, status)
+        )
         if touched is not None:
             part = self.registry.read_part(owner, touched.files, ())
             desired = self.builder.build(
@@ -219,7 +221,10 @@ class Reconciler:
         desired = self.builder.build(
             snapshot, _known(state), self.env, infrastructure, variables, admit=self.registry.admit
         )
-        return desired, state, None
+        # the state holds the owner's deployments; the plan also needs those it declares but
+        # does not own (another owner's, a person's), to leave them alone
+        more = desired.specs.keys() - state.actual.keys()
+        return desired, self.registry.read_declared(owner, state, more) if more else state, None
 
     def _apply(self, base: SyncResult, plan: Plan, app: Application) -> SyncResult:
         try:

@@ -4,7 +4,8 @@ and the environment its runs would get. Called by ``controller.loading.loader``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from controller.core.environment import variable_problem
@@ -23,14 +24,13 @@ def parameter_problems(spec: DeploymentSpec) -> list[Finding]:
     shape = _shape_problems(written, schema)
     if shape or not spec.enforce_parameter_schema:
         return shape
-    import jsonschema  # only deployments with an enforced schema pay for importing it
-
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = ("parameter_openapi_schema", *_written_path(written, exc.absolute_path))
+    key = _key(schema)
+    invalid = _schema_error(key, schema)
+    if invalid is not None:
+        reason, path = invalid
+        where = ("parameter_openapi_schema", *_written_path(written, path))
         message = (
-            f"not a valid JSON schema ({exc.message}), so Prefect refuses it while "
+            f"not a valid JSON schema ({reason}), so Prefect refuses it while "
             "enforce_parameter_schema is on: fix the schema, or set enforce_parameter_schema: false"
         )
         return [(where, message, "invalid-schema")]
@@ -43,9 +43,8 @@ def parameter_problems(spec: DeploymentSpec) -> list[Finding]:
         return [(("parameter_openapi_schema",), message, "invalid-schema")]
     if not schema.get("properties"):
         return []
-    relaxed = {k: v for k, v in schema.items() if k != "required"}
     try:
-        validator = jsonschema.validators.validator_for(relaxed)(relaxed)
+        validator = _validator(key, schema)
         errors = sorted(validator.iter_errors(spec.parameters), key=lambda e: str(list(e.absolute_path)))
     except Exception as exc:  # noqa: BLE001 - a broken schema fails in many ways inside jsonschema
         return [
@@ -60,6 +59,64 @@ def parameter_problems(spec: DeploymentSpec) -> list[Finding]:
         )
         for error in errors[:5]
     ]
+
+
+_SCHEMAS: dict[str, Any] = {}
+"""What a schema's check found, and its validator, by the schema's canonical text: the
+deployments of one project mostly share their flow's schema, and checking one against the
+meta-schema costs milliseconds (seconds for a thousand)."""
+_SCHEMAS_MAX = 512
+
+
+def _key(schema: dict[str, Any]) -> str:
+    """The schema's canonical text; what JSON has no form for is named with its type, so two
+    schemas share a key only when they are equal."""
+    return json.dumps(
+        schema, sort_keys=True, separators=(",", ":"), default=lambda o: f"<{type(o).__qualname__}:{o!r}>"
+    )
+
+
+def _cached(key: str, make: Callable[[], Any]) -> Any:
+    if key not in _SCHEMAS:
+        if len(_SCHEMAS) >= _SCHEMAS_MAX:
+            _SCHEMAS.clear()
+        _SCHEMAS[key] = make()
+    return _SCHEMAS[key]
+
+
+def _schema_error(key: str, schema: dict[str, Any]) -> tuple[str, tuple[str | int, ...]] | None:
+    """Why ``schema`` is not a valid JSON schema (the reason, and where), or None."""
+
+    def check() -> tuple[str, tuple[str | int, ...]] | None:
+        import jsonschema  # only deployments with an enforced schema pay for importing it
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            return exc.message, tuple(exc.absolute_path)
+        return None
+
+    result: tuple[str, tuple[str | int, ...]] | None = _cached("check:" + key, check)
+    return result
+
+
+def _validator(key: str, schema: dict[str, Any]) -> Any:
+    """A validator of parameters against ``schema`` less its ``required`` (required parameters
+    may be left to the run); raises as jsonschema does for a schema it cannot use."""
+
+    def make() -> Any:
+        import jsonschema
+
+        relaxed = {k: v for k, v in schema.items() if k != "required"}
+        try:
+            return jsonschema.validators.validator_for(relaxed)(relaxed)
+        except Exception as exc:  # noqa: BLE001 - kept, to raise again for each schema alike
+            return exc
+
+    found = _cached("validator:" + key, make)
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _shape_problems(written: dict[str, Any], schema: dict[str, Any]) -> list[Finding]:

@@ -3,7 +3,8 @@
 Owned by ``PrefectRegistry``; the only importer of httpx in the Prefect backend. Retries what
 Prefect's own client retries (408, 429, 502, 503, timeouts, resets): 5 tries, exponential
 backoff with jitter, ``Retry-After`` honoured. Counts writes, so tests and benchmarks can
-assert that a no-op sync writes nothing. Every message has the API key redacted.
+assert that a no-op sync writes nothing, and the items it listed, to see what a pass reads.
+Every message has the API key redacted.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class PrefectClient:
     writes: int = 0
     requests: int = 0
     write_log: list[tuple[str, str]] = field(default_factory=list)
+    listed: dict[str, int] = field(default_factory=dict)  # path -> items ``paged`` returned
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +101,7 @@ class PrefectClient:
         offset = 0
         while True:
             page = self.read(path, {**(body or {}), "limit": PAGE, "offset": offset})
+            self.listed[path] = self.listed.get(path, 0) + len(page)
             yield from page
             if len(page) < PAGE:
                 return

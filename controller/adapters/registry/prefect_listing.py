@@ -10,7 +10,7 @@ Used by ``PrefectRegistry``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from controller.adapters.registry.prefect_automations import (
     read_automations,
     standing_triggers,
 )
-from controller.adapters.registry.prefect_client import PrefectClient
+from controller.adapters.registry.prefect_client import PAGE, PrefectClient
 from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, owner_tag, view_digest
 from controller.core.records import canonical_json, record_digest
 from controller.core.spec import DeploymentId, deployment_id
@@ -64,19 +64,75 @@ class Listing:
         return int(digest.hexdigest()[:12], 16)
 
 
-def read_listing(client: PrefectClient, owner: str | None = None) -> Listing:
-    """Every deployment, or only those carrying ``owner``'s tag."""
-    flow_names = {f["id"]: f["name"] for f in client.paged("/flows/filter")}
-    body: dict[str, Any] = {"sort": "NAME_ASC"}
-    if owner is not None:
-        body["deployments"] = {"tags": {"all_": [owner_tag(owner)]}}
+def read_listing(
+    client: PrefectClient, owner: str | None = None, declared: Collection[DeploymentId] = ()
+) -> Listing:
+    """Every deployment on the server; or, given ``owner``, only those carrying its tag, its
+    automations, and whichever of ``declared`` (any owner's, or none's) the server holds. On a
+    shared server the owner's part is what a pass pays for, not everyone's."""
+    if owner is None:
+        flow_names = {f["id"]: f["name"] for f in client.paged("/flows/filter")}
+        items = list(client.paged("/deployments/filter", {"sort": "NAME_ASC"}))
+    else:
+        items = list(client.paged("/deployments/filter", _owned(owner)))
+        flow_names = _flows_of(client, {i["flow_id"] for i in items})
+        if declared:
+            found, flows = _declared(client, declared)
+            flow_names.update(flows)
+            seen = {i["id"] for i in items}
+            items += [i for i in found if i["id"] not in seen]
     deployments = {}
-    for item in client.paged("/deployments/filter", body):
+    for item in items:
         name = flow_names.get(item["flow_id"])
         if name is not None:
             deployments[deployment_id(name, item["name"])] = item
+    if owner is not None and declared:  # read by name: only the declared ones of those names
+        wanted = set(declared)
+        deployments = {
+            i: d for i, d in deployments.items() if i in wanted or owner_of(d.get("tags", [])) == owner
+        }
     flows = {name: id_ for id_, name in flow_names.items()}
     return Listing(deployments, flows, read_automations(client, owner))
+
+
+def _owned(owner: str) -> dict[str, Any]:
+    return {"sort": "NAME_ASC", "deployments": {"tags": {"all_": [owner_tag(owner)]}}}
+
+
+def _flows_of(client: PrefectClient, ids: Collection[str]) -> dict[str, str]:
+    """Flow id -> name of the flows ``ids``, at most ``PAGE`` ids a request."""
+    wanted = sorted(ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), PAGE):
+        body = {"flows": {"id": {"any_": wanted[start : start + PAGE]}}}
+        found.update((f["id"], f["name"]) for f in client.paged("/flows/filter", body))
+    return found
+
+
+def _declared(
+    client: PrefectClient, declared: Collection[DeploymentId]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The deployments named like ``declared`` (a superset: every name under every flow named),
+    and the declared flows the server has (id -> name), which the apply then need not create."""
+    pairs = sorted(tuple(i.split("/", 1)) for i in declared)
+    flow_names = sorted({f for f, _ in pairs})
+    flows: dict[str, str] = {}
+    for start in range(0, len(flow_names), PAGE):
+        body = {"flows": {"name": {"any_": flow_names[start : start + PAGE]}}}
+        flows.update((f["id"], f["name"]) for f in client.paged("/flows/filter", body))
+    if not flows:
+        return [], flows
+    names = sorted({n for _, n in pairs})
+    items: list[dict[str, Any]] = []
+    flow_ids = sorted(flows)
+    for start in range(0, len(names), PAGE):
+        query: dict[str, Any] = {
+            "sort": "NAME_ASC",
+            "flows": {"id": {"any_": flow_ids}},
+            "deployments": {"name": {"any_": names[start : start + PAGE]}},
+        }
+        items += client.paged("/deployments/filter", query)
+    return items, flows
 
 
 def actual_of(

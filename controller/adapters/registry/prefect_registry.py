@@ -107,6 +107,7 @@ class PrefectRegistry:
         self._seen: dict[str, _Seen] = {}  # owner -> what its last read_state found
         self._listings: dict[str, Listing] = {}  # owner -> what its last read_state listed
         self._whole: dict[str, RegistryState] = {}  # owner -> its pass's read, until the pass reads again
+        self._states: dict[str, OwnerState] = {}  # owner -> the document its pass's read_status read
         self._owner: str | None = None
         self.server_version = self._check_version()
 
@@ -148,16 +149,57 @@ class PrefectRegistry:
         return read_listing(self.client, owner).generation(owner)
 
     def read_status(self, owner: str) -> SourceStatus | None:
+        """Reads the owner's state document, which the rest of the pass (``last_outcomes``,
+        ``read_state``) then uses rather than reading it again; every write checks it anew
+        under the owner's lease."""
         self._owner = owner
-        return _status(self.states.read(owner))
+        self._states[owner] = state = self.states.read(owner)
+        return _status(state)
+
+    def _state(self, owner: str) -> OwnerState:
+        """The document ``read_status`` read in this pass, or a fresh read."""
+        return self._states.get(owner) or self.states.read(owner)
 
     def read_state(self, owner: str) -> RegistryState:
+        """The owner's deployments (by its tag) and automations: the ones it declares but does not
+        own come from ``read_declared``."""
         self._whole.pop(owner, None)
-        state = self.states.read(owner)
-        listing = read_listing(self.client)
+        state = self._states.pop(owner, None) or self.states.read(owner)
+        listing = read_listing(self.client, owner)
         views = {i: view_digest(d) for i, d in listing.deployments.items()}
         self._seen[owner] = _Seen(state.serial, views, _applied_from(state), listing.generation(owner))
         self._listings[owner] = listing
+        self._owner = owner
+        return self._state_of(owner, state, listing)
+
+    def read_declared(self, owner: str, state: RegistryState, ids: Collection[DeploymentId]) -> RegistryState:
+        """``state`` (from ``read_state`` in this pass) with those of ``ids`` the server holds
+        under another owner or none: by name, never by listing the whole server."""
+        listing = self._listings.get(owner)
+        seen = self._seen.get(owner)
+        wanted = [i for i in ids if i not in state.actual]
+        if listing is None or seen is None or not wanted:
+            return state
+        found = self._read_named(owner, wanted)
+        for identity, server in found.deployments.items():
+            listing.deployments.setdefault(identity, server)
+            seen.views.setdefault(identity, view_digest(server))
+        listing.flows.update(found.flows)
+        added = {
+            i: actual_of(i, server, None)
+            for i, server in found.deployments.items()
+            if i not in state.actual and i in wanted
+        }
+        return replace(state, actual={**state.actual, **added})
+
+    def _read_named(self, owner: str, ids: Collection[DeploymentId]) -> Listing:
+        """The deployments ``ids``: one request each when few, else a filter by their names."""
+        if len(ids) > REFRESH_ONE_BY_ONE:
+            return read_listing(self.client, owner, ids)
+        found = {i: d for i in ids if (d := self._read_one(i)) is not None}
+        return Listing(found, {})
+
+    def _state_of(self, owner: str, state: OwnerState, listing: Listing) -> RegistryState:
         actual = {}
         for identity, server in listing.deployments.items():
             mine = owner_of(server.get("tags", [])) == owner
@@ -170,7 +212,6 @@ class PrefectRegistry:
             if i in actual and actual[DeploymentId(i)].owner == owner and d.get("input_digest")
         }
         inventory = frozenset(DeploymentId(i) for i in state.deployments)
-        self._owner = owner
         return RegistryState(actual, inventory, _status(state), listing.generation(owner), known)
 
     def owned_summary(self, owner: str, names: Collection[str]) -> OwnedSummary:
@@ -181,10 +222,12 @@ class PrefectRegistry:
 
     def read_part(self, owner: str, files: Collection[str], ids: Collection[DeploymentId]) -> RegistryState:
         whole = self._whole.get(owner) or self.read_state(owner)
+        whole = self._whole[owner] = self.read_declared(owner, whole, ids)
         return whole.part(owner, files, ids)
 
     def list_statuses(self) -> list[SourceStatus]:
         states = self.states.read_all()
+        self._states = {s.owner: s for s in states}  # for last_outcomes, read with them
         return sorted((s for s in map(_status, states) if s is not None), key=lambda s: s.owner)
 
     def list_deployments(self) -> list[DeploymentRow]:
@@ -217,7 +260,7 @@ class PrefectRegistry:
         )
 
     def last_outcomes(self, owner: str, failed_only: bool = False) -> list[SyncOutcome]:
-        status = self.states.read(owner).status or {}
+        status = self._state(owner).status or {}
         outcomes = [SyncOutcome(**o) for o in status.get("outcomes", [])]
         return [o for o in outcomes if o.outcome == "failed"] if failed_only else outcomes
 
@@ -286,7 +329,7 @@ class PrefectRegistry:
         listing = self._listings.pop(owner, None)
         ids = [c.id for c in plan.changes if c.action is not Action.NOOP] + list(plan.conflicts)
         if listing is None or len(ids) > REFRESH_ONE_BY_ONE:
-            return read_listing(self.client)
+            return read_listing(self.client, owner, ids)
         for identity in ids:
             found = self._read_one(identity)
             if found is None:
