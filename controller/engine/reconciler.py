@@ -191,9 +191,8 @@ class Reconciler:
         everything, and the count is None."""
         infrastructure = self.registry.supported_infrastructure
         variables = self.registry.read_variables()
-        touched = (
-            None if options.full or options.only_files else find_touched(snapshot, self.registry, owner, status)
-        )
+        incremental = not (options.full or options.only_files)
+        touched = find_touched(snapshot, self.registry, owner, status) if incremental else None
         if touched is not None:
             part = self.registry.read_part(owner, touched.files, ())
             desired = self.builder.build(
