@@ -3,33 +3,17 @@ enough of them that an edit made through any of Prefect's endpoints is seen as d
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from controller.core.plan import Action, Cause
-from tests.gitrepo import GitRepo
+from tests.prefect import test_prefect_sync
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, server_request, unique
+from tests.prefect.helpers import PrefectSync, server_request, unique
 from tests.prefect.test_prefect_sync import block_manifest
 
 pytestmark = pytest.mark.prefect
 
-
-@pytest.fixture
-def setup(prefect_server: PrefectServer, tmp_path: Path) -> PrefectSync:
-    flow, pool = unique("reads"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
-    repo = GitRepo(tmp_path / "repo")
-    repo.write(
-        {
-            "flows/nightly/deployment.yaml": block_manifest(flow, pool),
-            "flows/nightly/flow.py": "def run(n=1):\n    print('n is', n)\n",
-        }
-    ).commit("nightly")
-    sync = PrefectSync(prefect_server, repo, tmp_path / "home", unique("owner"), {})
-    sync.flow, sync.pool = flow, pool  # type: ignore[attr-defined]
-    return sync
+setup = test_prefect_sync.setup  # the same one-deployment repository and pool
 
 
 def test_a_schedule_edit_leaves_updated_alone_and_the_next_sync_still_restores_it(setup: PrefectSync) -> None:
