@@ -25,8 +25,8 @@ from pathlib import Path
 
 from benchmarks.bench_sync import git
 from benchmarks.generate import write_repository
-from controller.adapters.git_remote_head import RemoteHead
-from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
+from controller.adapters.git.remote_head import RemoteHead
+from controller.adapters.sqlite.lease import SqliteOwnerControl
 from controller.app import App
 from controller.engine.reconciler import SyncOptions
 from controller.ports import SourceSpec

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.bench_sync import git
 from benchmarks.generate import write_repository
-from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.adapters.storage import read_artifact
 from controller.app import App
 from controller.core.runs import FlowRun, iso

@@ -33,9 +33,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.generate import write_repository
-from controller.adapters.git_source import GitSource
-from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
-from controller.adapters.registry.prefect_translate import CodeSource, Stamp, to_api
+from controller.adapters.git.source import GitSource
+from controller.adapters.prefect.registry import PrefectRegistry, open_prefect_registry
+from controller.adapters.prefect.translate import CodeSource, Stamp, to_api
 from controller.adapters.storage import open_storage
 from controller.engine.reconciler import Reconciler, SyncOptions
 from controller.loading.loader import load_manifests

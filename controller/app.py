@@ -1,26 +1,26 @@
 """Composition root: the only module that names concrete adapter classes.
 
-From the settings it builds the git source, the registry backend, the run store (only where
-the backend runs flows itself), artifact storage, the reconciler and the engine loops, and
-hands them to the services. A new backend is a new adapter plus a branch in ``open_registry``.
-Called by the CLI, the Python API and the controller.
+From the settings it picks the backend (``BACKENDS``, by the registry URL's scheme) and builds
+the git source, artifact storage, the reconciler and the engine loops, and hands them to the
+services. A new backend is a folder of ``controller.adapters`` with a ``Backend`` face, and one
+line in ``BACKENDS``. Called by the CLI, the Python API and the controller.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import ConfigError, Unsupported
-from controller.ports import ArtifactStore, Registry, RunStore, SourceSpec
+from controller.ports import ArtifactStore, Backend, Capabilities, Registry, RunStore, SourceSpec
 from controller.settings import SQLITE_PREFIX, Settings
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
     from controller.engine.reconciler import Reconciler
-    from controller.runtime.controlling.ports import OwnerControl
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
@@ -30,17 +30,58 @@ if TYPE_CHECKING:
     from controller.services.runs import Runs
 
 
+def _sqlite(url: str) -> Backend:
+    from controller.adapters.sqlite.backend import SqliteBackend
+
+    return SqliteBackend(url)
+
+
+def _prefect(url: str) -> Backend:
+    from controller.adapters.prefect.backend import PrefectBackend
+
+    return PrefectBackend(url, os.environ)
+
+
+BACKENDS: dict[str, Callable[[str], Backend]] = {"sqlite": _sqlite, "prefect": _prefect}
+"""A registry URL's scheme (before ``:`` and ``+``) -> its backend: ``sqlite:///PATH``;
+``prefect``, ``prefect+http://HOST:PORT/api``, ``prefect+https://…``."""
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The backend the registry URL names; nothing is opened or connected yet."""
+    url = settings.registry_url
+    opener = BACKENDS.get(url.split(":", 1)[0].split("+", 1)[0])
+    if opener is None:
+        raise ConfigError(
+            f"registry URL {url!r} is not supported: use sqlite:///PATH, prefect, "
+            "prefect+http://HOST:PORT/api or prefect+https://HOST/api (the default is "
+            f"{SQLITE_PREFIX}{settings.home / 'registry.db'})"
+        )
+    return opener(url)
+
+
+def open_registry(settings: Settings, create: bool = True) -> Registry:
+    return open_backend(settings).registry(create)
+
+
 @dataclass
 class App:
     """Everything one command needs, built on first use from ``settings``."""
 
     settings: Settings
+    _backend: Backend | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
     _create: bool = field(default=True, repr=False)
 
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = open_backend(self.settings)
+        return self._backend
+
     @property
-    def embedded(self) -> bool:
-        return self.settings.registry_url.startswith(SQLITE_PREFIX)
+    def capabilities(self) -> Capabilities:
+        """Known without opening the registry (``validate`` works offline)."""
+        return self.backend().capabilities
 
     def reading_only(self) -> App:
         """For commands that only read: an embedded registry that does not exist is reported
@@ -50,53 +91,36 @@ class App:
 
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = open_registry(self.settings, self._create)
+            self._registry = self.backend().registry(self._create)
         return self._registry
 
     def run_store(self, purpose: str = "this command") -> RunStore:
-        """The embedded engine's runs; refused for a registry whose own engine runs flows."""
+        """deployctl's own engine's runs; refused for a backend whose own engine runs flows."""
         self.registry()  # an unusable registry URL is reported as such first
-        if not self.embedded:
+        store = self.backend().run_store()
+        if store is None:
             raise Unsupported(
                 f"{purpose}: only with the embedded registry; {self.settings.registry_url} schedules and "
                 "runs flows itself (Prefect's scheduler and workers)"
             )
-        from controller.adapters.registry.sqlite_runs import SqliteRunStore
-
-        return SqliteRunStore(_sqlite_path(self.settings.registry_url))
+        return store
 
     def storage(self) -> ArtifactStore:
         from controller.adapters.storage import open_storage
 
         return open_storage(self.settings.storage_url)
 
-    @property
-    def runs_triggers(self) -> bool:
-        """Whether the configured registry fires triggers, as its class states: known without
-        opening it (``validate`` works offline)."""
-        url = self.settings.registry_url
-        if url.startswith(SQLITE_PREFIX):
-            from controller.adapters.registry.sqlite import SqliteRegistry
-
-            return SqliteRegistry.runs_triggers
-        if url == "prefect" or url.startswith("prefect+"):
-            from controller.adapters.registry.prefect_registry import PrefectRegistry
-
-            return PrefectRegistry.runs_triggers
-        return True  # an unknown URL is refused where a registry is opened
-
     def reconciler(self, source: SourceSpec, git_timeout: float = float("inf")) -> Reconciler:
         """``git_timeout`` caps the deadline of each git step (the controller's is under its liveness)."""
-        from controller.adapters.git_source import GitSource
+        from controller.adapters.git.source import GitSource
         from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
 
-        registry = self.registry()
         return Reconciler(
             source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
-            registry=registry,
+            registry=self.registry(),
             store=self.storage(),
-            builder=DesiredStateBuilder(runs_triggers=registry.runs_triggers),
+            builder=DesiredStateBuilder.of(self.capabilities),
         )
 
     def deployments(self) -> Deployments:
@@ -110,17 +134,14 @@ class App:
         return Runs(self.run_store(purpose))
 
     def run_service(self, purpose: str) -> Runs | RemoteRuns:
-        """Runs of this registry's engine: the embedded runner's, or the Prefect server's."""
-        if self.embedded:
+        """Runs of this backend's engine: deployctl's own runner's, or those its workers run."""
+        self.registry()  # an unusable registry URL is reported as such first
+        remote = self.backend().engine_runs()
+        if remote is None:
             return self.runs(purpose)
-        from controller.adapters.registry.prefect_registry import PrefectRegistry
-        from controller.adapters.registry.prefect_runs import PrefectRuns
         from controller.services.engine_runs import RemoteRuns
 
-        registry = self.registry()
-        if not isinstance(registry, PrefectRegistry):
-            raise Unsupported(f"{purpose} is not supported by {self.settings.registry_url}")
-        return RemoteRuns(PrefectRuns(registry.client))
+        return RemoteRuns(remote)
 
     def queues(self) -> Queues:
         from controller.services.queues import Queues
@@ -159,40 +180,24 @@ class App:
     ) -> ControllerParts:
         """The continuous controller's parts: remote check, reconciler, lease, engine, status.
 
-        The embedded registry also runs the scheduler and runner (``engine``); against a Prefect
-        server the controller only reconciles, since Prefect's own services run the flows.
-        ``git_timeout`` caps every git step, so that a silent remote fails a pass in time."""
-        from controller.adapters.git_remote_head import RemoteHead
+        Where deployctl runs the backend's flows itself (the embedded registry) the controller
+        also runs the scheduler and runner (``engine``); against a Prefect server it only
+        reconciles, since Prefect's own services run the flows. ``git_timeout`` caps every git
+        step, so that a silent remote fails a pass in time."""
+        from controller.adapters.git.remote_head import RemoteHead
         from controller.runtime.controlling.engine import EngineThread
         from controller.runtime.controlling.service import ControllerParts, default_holder
 
-        loops, store = None, None
-        if self.embedded:
-            from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
-
-            database, holder = _sqlite_path(self.settings.registry_url), default_holder()
-
-            def open_control(owner: str) -> OwnerControl:
-                return SqliteOwnerControl(database, owner, holder, lease_seconds)
-
-            if engine:
-                loops = self.loop_settings(True, self.runner_config())
-                store = self.run_store("the controller's engine")
-        else:
-            import os
-
-            from controller.adapters.registry.prefect_control import open_prefect_control
-
-            url = self.settings.registry_url
-
-            def open_control(owner: str) -> OwnerControl:
-                return open_prefect_control(url, os.environ, owner, lease_seconds)
-
+        backend, holder = self.backend(), default_holder()
+        thread = None
+        if engine and backend.capabilities.runs_flows_here:
+            store = self.run_store("the controller's engine")
+            thread = EngineThread(self.loop_settings(True, self.runner_config()), store.count_by_state)
         return ControllerParts(
             source=RemoteHead(source, self.settings.home, timeout_cap=git_timeout),
             reconciler=self.reconciler(source, git_timeout),
-            open_control=open_control,
-            engine=EngineThread(loops, store.count_by_state) if loops and store else None,
+            open_control=lambda owner: backend.owner_control(owner, holder, lease_seconds),
+            engine=thread,
             status_report=self._status_document,
         )
 
@@ -200,53 +205,21 @@ class App:
         """``deployctl status --owner OWNER -o json``; its own connection (the HTTP server is threaded)."""
         from controller.services.status import source_reports
 
-        registry = open_registry(self.settings)
+        registry = self.backend().registry()
         try:
             return [report.to_json() for report in source_reports(registry, owner)]
         finally:
             registry.close()
 
     def set_suspended(self, owner: str, suspended: bool) -> None:
-        if self.embedded:
-            from controller.adapters.registry.sqlite_lease import set_suspended
-
-            self.run_store("deployctl suspend and resume").close()  # migrated before the write
-            set_suspended(_sqlite_path(self.settings.registry_url), owner, suspended)
-            return
-        import os
-
-        from controller.adapters.registry.prefect_control import set_suspended as set_suspended_on_server
-
-        set_suspended_on_server(self.settings.registry_url, os.environ, owner, suspended)
+        """``deployctl suspend|resume OWNER``: applying stops or resumes at the controller's next tick."""
+        control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
+        try:
+            control.set_suspended(suspended)
+        finally:
+            control.close()
 
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
-
-
-def open_registry(settings: Settings, create: bool = True) -> Registry:
-    url = settings.registry_url
-    if url.startswith(SQLITE_PREFIX):
-        from controller.adapters.registry.sqlite import SqliteRegistry
-
-        return SqliteRegistry(_sqlite_path(url), create)
-    if url.startswith("sqlite:"):
-        raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes, then the path)")
-    if url == "prefect" or url.startswith("prefect+"):
-        import os
-
-        from controller.adapters.registry.prefect_registry import open_prefect_registry
-
-        return open_prefect_registry(url, os.environ)
-    raise ConfigError(
-        f"registry URL {url!r} is not supported: use sqlite:///PATH, prefect, "
-        "prefect+http://HOST:PORT/api or prefect+https://HOST/api (the default is "
-        f"{SQLITE_PREFIX}{settings.home / 'registry.db'})"
-    )
-
-
-def _sqlite_path(url: str) -> Path:
-    from controller.adapters.registry.sqlite import parse_sqlite_url
-
-    return parse_sqlite_url(url)

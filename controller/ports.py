@@ -262,12 +262,6 @@ class Registry(Protocol):
     location: str
     """Where it is, for messages (a file path or a server URL, never a credential)."""
 
-    supported_infrastructure: frozenset[str] | None
-    """Infrastructure types whose runs this registry can execute; None: any (a remote engine)."""
-
-    runs_triggers: bool
-    """Whether a deployment's ``triggers:`` fire there; where not, plan and validate warn."""
-
     def generation(self) -> int: ...
 
     def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:
@@ -328,6 +322,65 @@ class Registry(Protocol):
     def delete_variable(self, name: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+# -- a backend: one registry and what comes with it --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, stated as data and known before anything is opened (``validate``
+    works offline): callers ask here instead of catching ``Unsupported`` mid-way."""
+
+    supported_infrastructure: frozenset[str] | None
+    """Infrastructure types whose runs it can execute; None: any (its workers decide)."""
+    runs_triggers: bool
+    """Whether a deployment's ``triggers:`` fire there; where not, plan and validate warn."""
+    variables_writable: bool
+    """Whether ``deployctl variable set`` writes its variables (else they are managed elsewhere)."""
+    runs_flows_here: bool
+    """Whether deployctl itself schedules and runs its flows (``up``, ``runner``, work queues)."""
+
+
+class OwnerControl(Protocol):
+    """The per-owner rows of the registry: writer lease, suspend flag, relayed refreshes."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def suspended(self) -> bool: ...
+
+    def set_suspended(self, suspended: bool) -> None: ...
+
+    def refresh_requests(self) -> int: ...
+
+    def request_refresh(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """Everything one registry URL is: its registry, its owners' controls, where its flow runs
+    live, and what it can do. Opening one connects to nothing; each part is opened on demand.
+    One implementation per folder of ``controller.adapters``; ``app.BACKENDS`` picks it."""
+
+    url: str
+    capabilities: Capabilities
+
+    def registry(self, create: bool = True) -> Registry:
+        """``create`` False (read-only commands): a registry that does not exist is ``NotFound``."""
+        ...
+
+    def owner_control(self, owner: str, holder: str, lease_seconds: float) -> OwnerControl: ...
+
+    def run_store(self) -> RunStore | None:
+        """Where deployctl's own engine keeps runs (``capabilities.runs_flows_here``), else None."""
+        ...
+
+    def engine_runs(self) -> EngineRuns | None:
+        """Runs that the backend's own engine executes elsewhere (Prefect's workers), else None."""
+        ...
 
 
 # -- flow runs on a registry whose own engine runs them (Prefect) ---------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.adapters.storage import read_artifact
 from controller.app import App
 from controller.core.runs import FlowRun

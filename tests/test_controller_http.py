@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.adapters.git_remote_head import RemoteHead
-from controller.adapters.registry.sqlite import parse_sqlite_url
-from controller.adapters.registry.sqlite_lease import SqliteOwnerControl
+from controller.adapters.git.remote_head import RemoteHead
+from controller.adapters.sqlite.lease import SqliteOwnerControl
+from controller.adapters.sqlite.registry import parse_sqlite_url
 from controller.app import App
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import ConfigError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.sqlite_lease import SqliteOwnerControl, set_suspended
+from controller.adapters.sqlite.lease import SqliteOwnerControl, set_suspended
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
 from tests.gitrepo import deployment_files
 

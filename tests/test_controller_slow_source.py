@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from controller.adapters.git_remote import DEFAULT_TIMEOUT, auth_for
+from controller.adapters.git.remote import DEFAULT_TIMEOUT, auth_for
 from controller.app import App
 from controller.engine.reconciler import SyncOptions
 from controller.ports import SourceSpec

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.git_cache_lock import cache_lock, is_lock_clash
-from controller.adapters.git_remote import CachedRemote, GitFailed, RemoteAuth
-from controller.adapters.git_source import GitSource
+from controller.adapters.git.cache_lock import cache_lock, is_lock_clash
+from controller.adapters.git.remote import CachedRemote, GitFailed, RemoteAuth
+from controller.adapters.git.source import GitSource
 from controller.errors import SourceUnavailable
 from controller.ports import SourceSpec
 from tests.githttp import GitHttpServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.adapters.git_source import GitSource
+from controller.adapters.git.source import GitSource
 from controller.ports import SourceSpec
 from tests.gitrepo import GitRepo
 

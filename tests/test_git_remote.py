@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.git_source import GitSource
+from controller.adapters.git.source import GitSource
 from controller.app import App
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
 from controller.ports import SourceSpec

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.sqlite import SqliteRegistry
+from controller.adapters.sqlite.registry import SqliteRegistry
 from controller.app import App
 from controller.core.plan import Action
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult

@@ -84,8 +84,8 @@ def edit(repo: GitRepo, op: str, n: int) -> None:
 def full_pass(reconciler: Reconciler, owner: str) -> tuple[DesiredState, Plan]:
     snapshot = reconciler.source.snapshot()
     state = reconciler.registry.read_state(owner)
-    infrastructure = reconciler.registry.supported_infrastructure
-    desired = DesiredStateBuilder().build(snapshot, _known(state), reconciler.env, infrastructure)
+    builder = DesiredStateBuilder(infrastructure=reconciler.builder.infrastructure)
+    desired = builder.build(snapshot, _known(state), reconciler.env)
     policy = _policy(owner, desired, SyncOptions())
     return desired, make_plan(desired.specs, state.actual, state.inventory, policy, desired.digests)
 

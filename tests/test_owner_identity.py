@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.git_identity import remote_identity
+from controller.adapters.git.identity import remote_identity
 from controller.engine.reconciler import default_owner
 from tests.cli_helpers import invoke
 from tests.gitrepo import GitRepo, deployment_files, repository

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from controller.adapters.registry.prefect_translate import parameter_schema
+from controller.adapters.prefect.translate import parameter_schema
 from controller.core.parameter_schema import local_refs, normalise_parameter_schema, resolves
 from controller.loading.loader import load_manifests
 from controller.loading.tree import DirectoryTree

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.prefect_client import backoff
-from controller.adapters.registry.prefect_settings import resolve_server
-from controller.adapters.registry.prefect_translate import (
+from controller.adapters.prefect.client import backoff
+from controller.adapters.prefect.settings import resolve_server
+from controller.adapters.prefect.translate import (
     CodeSource,
     Stamp,
     changed_fields,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.core.runs import StateType, iso
 from controller.runtime.ad_hoc import RunRefused, create_run
 from controller.runtime.runner import Runner

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.adapters.storage import read_artifact
 from controller.core.runs import StateType
 from controller.runtime.ad_hoc import create_run

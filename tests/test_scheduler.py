@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.sqlite_runs import SqliteRunStore
+from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.app import open_registry
 from controller.core.runs import StateType, iso
 from controller.runtime.scheduler import schedule_once

@@ -146,7 +146,7 @@ def test_credentials_never_appear_in_output_or_database(tmp_path: Path) -> None:
 
 KILLER = """
 import os, sys, time
-from controller.adapters.registry import sqlite as registry
+from controller.adapters.sqlite import registry
 original = registry.store_record_details
 def stalled_after_the_deployment_rows(*args, **kwargs):
     # inside the apply transaction: deployments and schedules written, inventory and status not

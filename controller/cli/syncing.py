@@ -202,7 +202,7 @@ def validate(app: App, /, path: Path, output: str) -> None:
 
     tree = DirectoryTree(path)
     result = load_manifests(tree)
-    if not app.runs_triggers:
+    if not app.capabilities.runs_triggers:
         result = warn_triggers(result, tree)
     if output == "text":
         for diagnostic in result.diagnostics:

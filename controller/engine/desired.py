@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from controller.core.records import record_digest, spec_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
-from controller.ports import Admission, CommitTree, Snapshot
+from controller.ports import Admission, Capabilities, CommitTree, Snapshot
 
 if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass that loads
     import pathspec
@@ -67,13 +67,21 @@ class DesiredStateBuilder:
     """Builds desired state per pass, keeping per-content caches across passes."""
 
     runs_triggers: bool = True
-    """Whether the registry's engine fires triggers (``Registry.runs_triggers``); if not, each
+    """Whether the backend fires triggers (``Capabilities.runs_triggers``); if not, each
     trigger is warned about at its file and line."""
+    infrastructure: frozenset[str] | None = None
+    """The infrastructure types the backend can run (``Capabilities.supported_infrastructure``;
+    None: any); a deployment of another type is invalid."""
     _cache: LoadCache | None = None
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
     _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
     _declarations: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, capabilities: Capabilities) -> DesiredStateBuilder:
+        """A builder for a backend that can do what ``capabilities`` say."""
+        return cls(capabilities.runs_triggers, capabilities.supported_infrastructure)
 
     @property
     def load_cache(self) -> LoadCache:
@@ -89,14 +97,12 @@ class DesiredStateBuilder:
         snapshot: Snapshot,
         known: Mapping[DeploymentId, KnownVersion],
         env: Mapping[str, str] | None = None,
-        infrastructure: frozenset[str] | None = None,
         variables: Mapping[str, str] | None = None,
         only: frozenset[str] | None = None,
         part: CommitTree | None = None,
         admit: Admit | None = None,
     ) -> DesiredState:
-        """``infrastructure``: the types the registry can run; other deployments are invalid.
-        ``admit``: the registry's completion and refusals of what was declared (``Registry.admit``).
+        """``admit``: the registry's completion and refusals of what was declared (``Registry.admit``).
         ``variables``: the registry's, for ``{{ prefect.variables.x }}``.
         ``only``: look for manifests among these paths alone, in ``part`` of the tree (an
         incremental pass)."""
@@ -104,8 +110,8 @@ class DesiredStateBuilder:
         from controller.loading.loader import load_manifests, reject_specs, warn_triggers
 
         load = load_manifests(tree, env=env, cache=self.load_cache, variables=variables, only=only)
-        if infrastructure is not None:
-            load = reject_specs(load, tree, _unsupported(load, infrastructure))
+        if self.infrastructure is not None:
+            load = reject_specs(load, tree, _unsupported(load, self.infrastructure))
         if admit is not None and load.specs:
             admission = admit(load.specs, load.settings.backend_options)
             load = reject_specs(replace(load, specs=dict(admission.specs)), tree, admission.refusals)

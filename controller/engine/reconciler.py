@@ -189,7 +189,6 @@ class Reconciler:
         full pass: then the state holds the touched part of the registry, and the count is of
         every owned deployment. Otherwise (``--full``, first sync, drift, rewrite, errors) read
         everything, and the count is None."""
-        infrastructure = self.registry.supported_infrastructure
         variables = self.registry.read_variables()
         incremental = not (options.full or options.only_files)
         touched = find_touched(snapshot, self.registry, owner, status) if incremental else None
@@ -199,7 +198,6 @@ class Reconciler:
                 snapshot,
                 _known(part),
                 self.env,
-                infrastructure,
                 variables,
                 touched.candidates,
                 touched.tree,
@@ -218,7 +216,7 @@ class Reconciler:
                 return desired, part, touched.owned
         state = self.registry.read_state(owner)
         desired = self.builder.build(
-            snapshot, _known(state), self.env, infrastructure, variables, admit=self.registry.admit
+            snapshot, _known(state), self.env, variables, admit=self.registry.admit
         )
         # the state holds the owner's deployments; the plan also needs those it declares but
         # does not own (another owner's, a person's), to leave them alone

@@ -363,7 +363,7 @@ NO_TRIGGERS = (
 
 def warn_triggers(result: LoadResult, tree: SourceTree) -> LoadResult:
     """``result`` with a warning at each trigger of each deployment, for a registry whose engine
-    does not run triggers (``Registry.runs_triggers``): kept, never refused."""
+    does not run triggers (``Capabilities.runs_triggers``): kept, never refused."""
     added = [
         diagnostic_at(tree, spec, ("triggers", position), NO_TRIGGERS, "trigger-not-run", Severity.WARNING)
         for spec in result.specs.values()

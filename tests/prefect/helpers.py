@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from controller.adapters.git_source import GitSource
-from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
-from controller.adapters.registry.prefect_runs import PrefectRuns
+from controller.adapters.git.source import GitSource
+from controller.adapters.prefect.client import PrefectClient
+from controller.adapters.prefect.registry import PrefectRegistry, open_prefect_registry
+from controller.adapters.prefect.runs import PrefectRuns
 from controller.adapters.storage import open_storage
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
 from controller.ports import Registry, SourceSpec

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.prefect_registry import PrefectRegistry
+from controller.adapters.prefect.registry import PrefectRegistry
 from controller.ports import RegistryState
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import PrefectSync, sibling_branches, unique

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.adapters.registry.prefect_translate import owner_tag
+from controller.adapters.prefect.translate import owner_tag
 from controller.engine.reconciler import SyncResult
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import Prefect2, PrefectServer

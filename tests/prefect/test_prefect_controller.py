@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry import prefect_lock
-from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_control import SHORTEST_LEASE, PrefectOwnerControl
-from controller.adapters.registry.prefect_lock import SyncLease
+from controller.adapters.prefect import lock as prefect_lock
+from controller.adapters.prefect.client import PrefectClient
+from controller.adapters.prefect.control import SHORTEST_LEASE, PrefectOwnerControl
+from controller.adapters.prefect.lock import SyncLease
 from controller.errors import RegistryUnavailable
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, free_port, request, wait_for
 from tests.prefect.conftest import PrefectServer

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from controller.adapters.registry.prefect_client import TRIES, PrefectClient
-from controller.adapters.registry.prefect_registry import PrefectRegistry, open_prefect_registry
+from controller.adapters.prefect.client import TRIES, PrefectClient
+from controller.adapters.prefect.registry import PrefectRegistry, open_prefect_registry
 from controller.errors import ConfigError
 from tests.gitrepo import GitRepo, deployment_files
 from tests.prefect.conftest import PrefectServer

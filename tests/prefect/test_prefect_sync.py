@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_state import StateStore
+from controller.adapters.prefect.client import PrefectClient
+from controller.adapters.prefect.state import StateStore
 from controller.core.plan import Action, Cause
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.adapters.registry.prefect_automations import automation_body
+from controller.adapters.prefect.automations import automation_body
 from controller.core.plan import Action, Cause
 from controller.loading.manifests import parse_manifest
 from controller.loading.models.repo_settings import DeploymentDefaults

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_runs import PrefectRuns
+from controller.adapters.prefect.client import PrefectClient
+from controller.adapters.prefect.runs import PrefectRuns
 from controller.errors import NotFound
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer

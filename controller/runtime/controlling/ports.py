@@ -1,7 +1,7 @@
 """What the controller loop needs from the outside, as small protocols.
 
 The composition root passes the git adapter's ``RemoteHead``, the engine's ``Reconciler`` and the
-registry's ``SqliteOwnerControl`` or ``PrefectOwnerControl``; unit tests pass fakes of these
+backend's ``OwnerControl``; unit tests pass fakes of these
 protocols, never of a library.
 """
 
@@ -11,6 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from controller.engine.reconciler import SyncOptions, SyncResult
+from controller.ports import OwnerControl
+
+__all__ = ["Clock", "Engine", "Leadership", "OwnerControl", "Reconcile", "RemoteWatch"]
 
 Clock = Callable[[], float]
 """Monotonic seconds: the loop's notion of now (time.monotonic in production)."""
@@ -28,20 +31,6 @@ class Reconcile(Protocol):
     def record_source_failure(self, owner: str, message: str) -> str:
         """Record in the owner's status that the source could not be read; the message as recorded."""
         ...
-
-
-class OwnerControl(Protocol):
-    """The per-owner rows of the registry: writer lease, suspend flag, relayed refreshes."""
-
-    def acquire(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-    def suspended(self) -> bool: ...
-
-    def refresh_requests(self) -> int: ...
-
-    def request_refresh(self) -> None: ...
 
 
 class Leadership(Protocol):

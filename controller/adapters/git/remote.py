@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.adapters.git_cache_lock import CacheBusy, cache_lock, is_lock_clash
-from controller.adapters.git_identity import clean_url, split_credentials
+from controller.adapters.git.cache_lock import CacheBusy, cache_lock, is_lock_clash
+from controller.adapters.git.identity import clean_url, split_credentials
 
 DEFAULT_TIMEOUT = 300.0
 LOW_SPEED_BYTES = 1000

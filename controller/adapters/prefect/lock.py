@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_state import StateStore
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.state import StateStore
 from controller.errors import DeployctlError, RegistryUnavailable
 
 DURATION = 60.0  # seconds (Prefect accepts 60 s to 1 day): a killed sync blocks its owner this long

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_tag
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.translate import OWNER_TAG_PREFIX, owner_tag
 
 Automation = dict[str, Any]
 TRIGGER_SETS = ("after", "expect", "for_each")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import git
 
-from controller.adapters.git_blobs import BlobReader
-from controller.adapters.git_changes import changed_paths
-from controller.adapters.git_history import InputFilter, last_changing_commits
-from controller.adapters.git_identity import clean_url, is_remote, repository_identity
-from controller.adapters.git_remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for, cache_folder
-from controller.adapters.git_tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
+from controller.adapters.git.blobs import BlobReader
+from controller.adapters.git.changes import changed_paths
+from controller.adapters.git.history import InputFilter, last_changing_commits
+from controller.adapters.git.identity import clean_url, is_remote, repository_identity
+from controller.adapters.git.remote import DEFAULT_TIMEOUT, CachedRemote, GitFailed, auth_for, cache_folder
+from controller.adapters.git.tree import SYMLINK_MODE, FolderWalk, GitTree, read_tree
 from controller.core import redaction
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import CommitTree, SourceSpec

@@ -13,9 +13,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from controller.adapters.git_identity import clean_url, is_remote
-from controller.adapters.git_remote import DEFAULT_TIMEOUT, GitFailed, auth_for, run_git
-from controller.adapters.git_source import redact
+from controller.adapters.git.identity import clean_url, is_remote
+from controller.adapters.git.remote import DEFAULT_TIMEOUT, GitFailed, auth_for, run_git
+from controller.adapters.git.source import redact
 from controller.errors import InvalidSource, SourceUnavailable
 from controller.ports import SourceSpec
 

@@ -3,7 +3,7 @@
 The incremental pass of the engine asks this for the commit it last applied and the new one,
 and re-reads only what the answer touches. Paths are relative to the source's sub-folder;
 each maps to its (old mode, new mode), ``000000`` meaning absent on that side.
-Called through ``Snapshot.changed_paths`` in ``controller.adapters.git_source``.
+Called through ``Snapshot.changed_paths`` in ``controller.adapters.git.source``.
 """
 
 from __future__ import annotations

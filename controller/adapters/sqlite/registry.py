@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.registry.sqlite_connection import RegistryConnection
-from controller.adapters.registry.sqlite_records import (
+from controller.adapters.sqlite.connection import RegistryConnection
+from controller.adapters.sqlite.records import (
     RecordWrite,
     forget_scheduled_runs,
     schedule_digests_of,
     store_record_details,
 )
-from controller.adapters.registry.sqlite_schema import MIGRATIONS
+from controller.adapters.sqlite.schema import MIGRATIONS
 from controller.core.plan import Action, Change, Plan
 from controller.core.records import canonical_json, entry_leaves_folder, record_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
@@ -58,16 +58,10 @@ def _now() -> str:
 def parse_sqlite_url(url: str) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///"))
-    if url.startswith("sqlite://"):
-        raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes)")
-    raise ConfigError(f"registry URL {url!r} is not supported: use sqlite:///PATH")
+    raise ConfigError(f"registry URL {url!r}: use sqlite:///PATH (three slashes, then the path)")
 
 
 class SqliteRegistry:
-    supported_infrastructure: frozenset[str] | None = frozenset({"process"})
-    runs_triggers: bool = False
-    """The embedded engine has no events yet: a deployment's triggers are kept, never fired."""
-
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self.location = str(path)
@@ -85,7 +79,7 @@ class SqliteRegistry:
 
     def admit(self, specs: Mapping[DeploymentId, DeploymentSpec], options: Mapping[str, Any]) -> Admission:
         """Everything declared is taken as it is: work pools mean nothing to the embedded engine,
-        and infrastructure it cannot run is refused by ``supported_infrastructure``."""
+        and infrastructure it cannot run is refused by the backend's ``Capabilities``."""
         return Admission(specs)
 
     def _migrate(self) -> None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from controller.adapters.registry.sqlite import SqliteRegistry
-from controller.adapters.registry.sqlite_connection import RegistryConnection
+from controller.adapters.sqlite.connection import RegistryConnection
+from controller.adapters.sqlite.registry import SqliteRegistry
 from controller.errors import RegistryUnavailable
 
 _TAKE = """

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from controller.adapters.registry.prefect_admission import missing_pool
-from controller.adapters.registry.prefect_automations import AutomationSync
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_listing import Listing
-from controller.adapters.registry.prefect_state import OwnerState
-from controller.adapters.registry.prefect_translate import (
+from controller.adapters.prefect.admission import missing_pool
+from controller.adapters.prefect.automations import AutomationSync
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.listing import Listing
+from controller.adapters.prefect.state import OwnerState
+from controller.adapters.prefect.translate import (
     CodeSource,
     Stamp,
     changed_fields,

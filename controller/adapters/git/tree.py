@@ -14,8 +14,8 @@ import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from controller.adapters.git_blobs import BlobReader
-from controller.adapters.git_remote import GitFailed, run_git
+from controller.adapters.git.blobs import BlobReader
+from controller.adapters.git.remote import GitFailed, run_git
 from controller.errors import SourceUnavailable
 
 SYMLINK_MODE = "120000"

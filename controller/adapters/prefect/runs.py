@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
 from controller.errors import NotFound, UsageError
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})

@@ -25,10 +25,10 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_lock import CLAIM_WAIT, LIMITS, SlotHolder, ensure_limit
-from controller.adapters.registry.prefect_settings import resolve_server
-from controller.adapters.registry.prefect_state import StateStore
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.lock import CLAIM_WAIT, LIMITS, SlotHolder, ensure_limit
+from controller.adapters.prefect.settings import resolve_server
+from controller.adapters.prefect.state import StateStore
 
 SHORTEST_LEASE = 60.0  # seconds: Prefect refuses shorter lease durations
 

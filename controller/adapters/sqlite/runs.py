@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.registry.sqlite_connection import RegistryConnection
+from controller.adapters.sqlite.connection import RegistryConnection
 from controller.core.records import canonical_json, record_digest
 from controller.core.runs import ACTIVE, FlowRun, StateType
 from controller.errors import RegistryUnavailable

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from controller.adapters.registry.prefect_client import PrefectClient
-from controller.adapters.registry.prefect_job_variables import job_variable_problem
-from controller.adapters.registry.prefect_translate import job_variables
+from controller.adapters.prefect.client import PrefectClient
+from controller.adapters.prefect.job_variables import job_variable_problem
+from controller.adapters.prefect.translate import job_variables
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.ports import Admission, Refusal
 

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from controller.adapters.registry.prefect_admission import admit
-from controller.adapters.registry.prefect_apply import Applier
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
-from controller.adapters.registry.prefect_listing import Listing, actual_of, read_listing
-from controller.adapters.registry.prefect_lock import SyncLease
-from controller.adapters.registry.prefect_settings import resolve_server
-from controller.adapters.registry.prefect_state import OwnerState, StateStore
-from controller.adapters.registry.prefect_translate import (
+from controller.adapters.prefect.admission import admit
+from controller.adapters.prefect.apply import Applier
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.listing import Listing, actual_of, read_listing
+from controller.adapters.prefect.lock import SyncLease
+from controller.adapters.prefect.settings import resolve_server
+from controller.adapters.prefect.state import OwnerState, StateStore
+from controller.adapters.prefect.translate import (
     CodeSource,
     credential_reference,
     owner_of,
@@ -82,11 +82,6 @@ symlink (``code_links``), which an incremental pass relies on."""
 
 
 class PrefectRegistry:
-    supported_infrastructure: frozenset[str] | None = None
-    """Any: Prefect's workers run what their pools run."""
-    runs_triggers: bool = True
-    """A deployment's triggers become automations on the server (``prefect_automations``)."""
-
     def __init__(
         self,
         client: PrefectClient,

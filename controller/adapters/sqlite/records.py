@@ -4,7 +4,7 @@ A sync and a schedule command both end here: the schedules table is rewritten, t
 record is kept as a content-addressed snapshot that runs execute, and future auto-scheduled
 runs are replaced when the schedules, parameters or pause changed, or else re-pointed at
 the new snapshot (a new version or new tags keep their times). Called inside the caller's
-transaction by ``controller.adapters.registry.sqlite`` and ``sqlite_runs``.
+transaction by ``controller.adapters.sqlite.registry`` and ``sqlite_runs``.
 """
 
 from __future__ import annotations

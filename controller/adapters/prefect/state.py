@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.adapters.registry.prefect_client import PrefectApiError, PrefectClient
+from controller.adapters.prefect.client import PrefectApiError, PrefectClient
 
 BLOCK_TYPE_SLUG = "deployctl-state"
 SCHEMA = {

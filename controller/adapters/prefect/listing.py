@@ -14,15 +14,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.adapters.registry.prefect_automations import (
+from controller.adapters.prefect.automations import (
     Automation,
     automation_digest,
     owner_of_automation,
     read_automations,
     standing_triggers,
 )
-from controller.adapters.registry.prefect_client import PAGE, PrefectClient
-from controller.adapters.registry.prefect_translate import OWNER_TAG_PREFIX, owner_of, owner_tag, view_digest
+from controller.adapters.prefect.client import PAGE, PrefectClient
+from controller.adapters.prefect.translate import OWNER_TAG_PREFIX, owner_of, owner_tag, view_digest
 from controller.core.records import canonical_json, record_digest
 from controller.core.spec import DeploymentId, deployment_id
 from controller.core.state import ActualDeployment

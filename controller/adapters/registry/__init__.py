@@ -1,1 +1,0 @@
-"""Deployment registries: the embedded SQLite one (and later Prefect), behind one interface."""

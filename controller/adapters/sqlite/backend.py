@@ -1,0 +1,42 @@
+"""The embedded backend's face: what ``sqlite:///PATH`` is, for ``app.BACKENDS``.
+
+Everything lives in one SQLite file: the registry, each owner's lease and suspend flag, and the
+flow runs that deployctl's own scheduler and runner create and execute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.adapters.sqlite.lease import SqliteOwnerControl
+from controller.adapters.sqlite.registry import SqliteRegistry, parse_sqlite_url
+from controller.adapters.sqlite.runs import SqliteRunStore
+from controller.ports import Capabilities, EngineRuns, OwnerControl, Registry, RunStore
+
+CAPABILITIES = Capabilities(
+    supported_infrastructure=frozenset({"process"}),
+    runs_triggers=False,  # the embedded engine has no events yet: triggers are kept, never fired
+    variables_writable=True,
+    runs_flows_here=True,
+)
+
+
+class SqliteBackend:
+    capabilities = CAPABILITIES
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path: Path = parse_sqlite_url(url)
+
+    def registry(self, create: bool = True) -> Registry:
+        return SqliteRegistry(self.path, create)
+
+    def owner_control(self, owner: str, holder: str, lease_seconds: float) -> OwnerControl:
+        SqliteRunStore(self.path).close()  # every table migrated before the first write
+        return SqliteOwnerControl(self.path, owner, holder, lease_seconds)
+
+    def run_store(self) -> RunStore:
+        return SqliteRunStore(self.path)
+
+    def engine_runs(self) -> EngineRuns | None:
+        return None  # its runs are the run store's
