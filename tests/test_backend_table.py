@@ -81,7 +81,9 @@ def test_a_toy_backend_registered_in_the_table_alone_serves_every_command(tmp_pa
     root = tmp_path / "sample"
     shutil.copytree(ROOT / "sample-repo", root)
     repo = GitRepo(root)
-    repo.write({"flows/docker/deployment.yaml": DOCKER_DEPLOYMENT, "flows/docker/flow.py": "def run():\n    pass\n"})
+    repo.write(
+        {"flows/docker/deployment.yaml": DOCKER_DEPLOYMENT, "flows/docker/flow.py": "def run():\n    pass\n"}
+    )
     commit = repo.commit("the sample, and a deployment on docker")
     home, url = tmp_path / "home", f"toy://{tmp_path / 'toy.db'}"
     home.mkdir()
@@ -108,13 +110,15 @@ def test_a_toy_backend_registered_in_the_table_alone_serves_every_command(tmp_pa
 
     suspended = invoke(home, "--registry", url, "suspend", source["owner"])
     assert suspended.exit_code == 0, suspended.stderr
-    assert SUSPENDED == {source["owner"]: True}
+    assert {source["owner"]: True} == SUSPENDED
 
     # no engine of deployctl's and no remote runs: refused in one line, from data, not a branch
     assert "only with the embedded registry" in one_clear_line(
         invoke(home, "--registry", url, "deployment", "run", "docker/on-docker")
     )
-    assert "only with the embedded registry" in one_clear_line(invoke(home, "--registry", url, "flow-run", "ls"))
+    assert "only with the embedded registry" in one_clear_line(
+        invoke(home, "--registry", url, "flow-run", "ls")
+    )
 
 
 def test_a_scheme_no_backend_claims_is_refused_naming_those_that_exist(tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ class Source:
 @dataclass
 class Reconciler:
     source: Source
-    verdicts: dict[str, str] = field(default_factory=dict)  # commit -> "ok" | "invalid" | "apply-failed"
+    verdicts: dict[str, str] = field(default_factory=dict)
+    """commit -> "ok" | "invalid" | "apply-failed" (a retryable error) | "misconfigured" (a stalled one)"""
     calls: list[SyncOptions] = field(default_factory=list)
     raises: Exception | None = None
     source_failures: list[str] = field(default_factory=list)
@@ -61,9 +62,15 @@ class Reconciler:
             return SyncResult(
                 "o", head, "main", error="2 problems", conditions=stalled(Reason.VALIDATION_FAILED, "x")
             )
-        if verdict == "apply-failed":
+        if verdict in ("apply-failed", "misconfigured"):
+            retryable = verdict == "apply-failed"  # as the reconciler takes it from the error raised
             return SyncResult(
-                "o", head, "main", error="busy", conditions=stalled(Reason.APPLY_FAILED, "busy")
+                "o",
+                head,
+                "main",
+                error=verdict,
+                conditions=stalled(Reason.APPLY_FAILED, verdict),
+                retryable=retryable,
             )
         plan = Plan((Change(Action.UPDATE, DeploymentId("f/d"), Cause.DRIFT),)) if options.full else Plan(())
         return SyncResult("o", head, "main", plan=plan, applied=not options.dry_run, conditions=ready())
@@ -230,6 +237,20 @@ def test_a_failed_apply_is_retried_with_backoff_on_the_same_commit() -> None:
     h.reconciler.verdicts.clear()
     h.run_for(4)
     assert h.passes() == 3 and h.loop.state.done_revision == h.source.head
+
+
+def test_a_stalled_error_mid_pass_waits_for_a_new_commit_instead_of_backing_off() -> None:
+    """A ``ConfigError`` raised by the registry while applying (a work pool that does not exist)
+    is not retried with backoff as if the network had failed: the commit waits for a new one."""
+    h = Harness()
+    h.reconciler.verdicts[h.source.head] = "misconfigured"
+    h.loop.step()
+    h.run_for(3600)
+    assert h.passes() == 1 and h.loop.state.failures == 0
+    assert h.loop.state.refused_revision == h.source.head
+    h.source.head = "c" * 40
+    h.run_for(INTERVAL * 1.1)
+    assert h.passes() == 2 and h.loop.state.done_revision == h.source.head
 
 
 def test_an_invalid_commit_is_tried_once_until_a_new_commit_arrives() -> None:

@@ -70,6 +70,10 @@ class SyncResult:
     failures: Mapping[DeploymentId, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    retryable: bool = False
+    """Whether repeating the pass on the same commit may help (the ``retryable`` of the error
+    that failed it: a network, a busy registry, failed writes); False for a refusal, which
+    waits for a new commit."""
     in_force: int | None = None
     """How many of the owner's deployments the registry holds, when a pass that made no plan
     read them (a refused commit: the last applied revision's); None when it did not."""
@@ -102,7 +106,7 @@ class Reconciler:
             else:
                 snapshot = self.source.snapshot()
         except DeployctlError as exc:
-            return self._source_failed(options, str(exc))
+            return self._source_failed(options, exc)
         declared, problems = _declared_owner(snapshot)
         owner = (
             options.owner
@@ -118,7 +122,7 @@ class Reconciler:
         try:
             return self._reconcile_commit(base, snapshot, options, progress)
         except DeployctlError as exc:  # the registry failed mid-pass: unknown, never empty
-            return self._stall(base, options, Reason.REGISTRY_FAILED, str(exc), base.plan)
+            return self._stall(base, options, Reason.REGISTRY_FAILED, str(exc), base.plan, exc.retryable)
 
     def _reconcile_commit(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress
@@ -178,7 +182,7 @@ class Reconciler:
             if options.only_files:  # part of the commit: the owner's applied revision stays
                 app = replace(app, revision=status.last_applied_revision if status else None)
         except DeployctlError as exc:
-            return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan)
+            return self._stall(base, options, Reason.BUILD_FAILED, str(exc), plan, exc.retryable)
         progress("applying")
         return self._apply(base, plan, app)
 
@@ -231,9 +235,11 @@ class Reconciler:
                 failures = {}
                 self.registry.record_status(app, plan, applied=True)
         except DeployctlError as exc:
-            return self._stall(base, SyncOptions(), Reason.APPLY_FAILED, str(exc), plan)
+            return self._stall(base, SyncOptions(), Reason.APPLY_FAILED, str(exc), plan, exc.retryable)
         conditions = after_apply(app.conditions, plan.writes, failures)
-        return _with(base, applied=not failures, failures=failures, conditions=conditions)
+        return _with(
+            base, applied=not failures, failures=failures, conditions=conditions, retryable=bool(failures)
+        )
 
     def _up_to_date(self, snapshot: Snapshot, status: SourceStatus | None) -> bool:
         return (
@@ -282,6 +288,7 @@ class Reconciler:
         reason: Reason,
         message: str,
         plan: Plan | None,
+        retryable: bool = False,
         record: bool = True,
     ) -> SyncResult:
         conditions = stalled(reason, message)
@@ -291,7 +298,7 @@ class Reconciler:
                 self.registry.record_status(app, plan, applied=False)
             except DeployctlError as exc:  # the registry itself is what failed: say both
                 message = f"{message} (and the status could not be recorded: {exc})"
-        return _with(base, error=message, conditions=conditions)
+        return _with(base, error=message, conditions=conditions, retryable=retryable)
 
     def _refuse_settings(
         self, base: SyncResult, options: SyncOptions, problems: tuple[Diagnostic, ...]
@@ -308,11 +315,13 @@ class Reconciler:
             refused, options, Reason.VALIDATION_FAILED, message, None, record=bool(options.owner)
         )
 
-    def _source_failed(self, options: SyncOptions, message: str) -> SyncResult:
+    def _source_failed(self, options: SyncOptions, exc: DeployctlError) -> SyncResult:
         owner = options.owner or default_owner(self.source.display_url, self.source.requested_ref or "", "")
+        message = str(exc)
         if options.owner and not options.dry_run:  # a derived owner is a guess: no status of its own
             message = self.record_source_failure(owner, message)
-        return SyncResult(owner, error=message, conditions=stalled(Reason.SOURCE_FAILED, message))
+        conditions = stalled(Reason.SOURCE_FAILED, message)
+        return SyncResult(owner, error=message, conditions=conditions, retryable=exc.retryable)
 
     def record_source_failure(self, owner: str, message: str) -> str:
         """Record in ``owner``'s status that its source could not be read (Stalled, reason

@@ -218,7 +218,7 @@ class ControllerLoop:
         except Exception as exc:  # the loop outlives any one pass: a bug in a pass is retried, logged
             if not isinstance(exc, DeployctlError):
                 log.exception("the pass on %s failed unexpectedly", head[:12])
-            return SyncResult(owner, error=str(exc)), Outcome.TRANSIENT
+            return SyncResult(owner, error=str(exc), retryable=True), Outcome.TRANSIENT
         return result, classify(result, options.dry_run)
 
     def _settle(

@@ -1,10 +1,13 @@
 """What the controller loop does after a pass, and how long it waits: pure decisions, no I/O.
 
-A pass ends in one of four ways. ``DONE``: the commit is in force (possibly degraded: a
-conflict, frozen files), nothing to retry. ``REFUSED``: the commit is invalid or unsafe; it is
-tried once and not again until a new commit arrives. ``TRANSIENT``: retrying may help (git or
-registry unreachable, a failed delete); the loop backs off exponentially, capped at the interval.
-``REPORTED``: a dry run (suspended, or drift in report-only mode) that changed nothing.
+A pass ends in one of five ways. ``DONE``: the commit is in force (possibly degraded: a
+conflict, frozen files), nothing to retry. ``UP_TO_DATE``: nothing had changed. ``TRANSIENT``:
+the error that failed the pass is ``retryable`` (``controller.errors``: git or registry
+unreachable, a registry that moved, failed writes); the loop backs off exponentially, capped at
+the interval, and tries the same commit again. ``REFUSED``: any other error (invalid manifests,
+an unsafe prune, a rewritten branch, deployctl's or the server's configuration); the commit is
+tried once and not again until a new commit arrives or a refresh is asked for. ``REPORTED``: a
+dry run (suspended, or drift in report-only mode) that changed nothing.
 """
 
 from __future__ import annotations
@@ -26,18 +29,12 @@ class Outcome(enum.Enum):
     REPORTED = "reported"
 
 
-_REFUSING = {Reason.VALIDATION_FAILED, Reason.PRUNE_BLOCKED}
-
-
 def classify(result: SyncResult, dry_run: bool = False) -> Outcome:
     if result.up_to_date and result.error is None:
         return Outcome.UP_TO_DATE
     if result.error is None and not result.failures:
         return Outcome.REPORTED if dry_run else Outcome.DONE
-    reason = stalled_reason(result)
-    if reason in _REFUSING or (reason is Reason.SOURCE_FAILED and result.revision is not None):
-        return Outcome.REFUSED  # invalid manifests, unsafe prune, or a rewritten branch
-    return Outcome.TRANSIENT
+    return Outcome.TRANSIENT if result.retryable else Outcome.REFUSED
 
 
 def stalled_reason(result: SyncResult) -> Reason | None:
