@@ -1,5 +1,5 @@
 """``deployctl controller``, ``suspend`` and ``resume``: flags in, ``App`` builds the parts,
-``run_controller`` runs until SIGTERM. Errors are one line, through the CLI's top level."""
+``services.controlling`` runs it until SIGTERM. Errors are one line, through the CLI's top level."""
 
 from __future__ import annotations
 
@@ -61,37 +61,27 @@ def controller(
     **flags: Any,
 ) -> None:
     """Watch SOURCE and keep the registry matching it: polling, webhooks, drift, health, metrics."""
-    from controller.core.redaction import SECRET_VALUES, short_secret
-    from controller.engine.reconciler import SyncOptions
-    from controller.errors import ConfigError
     from controller.ports import SourceSpec
-    from controller.runtime.controlling.logs import configure_logging
-    from controller.runtime.controlling.policy import Timing
-    from controller.runtime.controlling.service import ControllerSettings, run_controller
-    from controller.runtime.controlling.webhooks import load_secret
+    from controller.services.controlling import start_controller
 
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
+    if not listen.rpartition(":")[2].isdigit():
         raise click.BadParameter(f"{listen!r}: use HOST:PORT, e.g. 0.0.0.0:8080", param_hint="--listen")
-    webhook_secret = load_secret(os.environ)
-    if problem := short_secret("the secret in DEPLOYCTL_WEBHOOK_SECRET_FILE", webhook_secret):
-        raise ConfigError(problem)
-    configure_logging(log_format, [webhook_secret, *(os.environ.get(name) for name in SECRET_VALUES)])
-    spec = SourceSpec(source, ref, subpath)
-    settings = ControllerSettings(
-        options=SyncOptions(**flags),
-        timing=Timing(interval=interval, drift_interval=drift_interval),
+    code = start_controller(
+        app.controller_parts,
+        SourceSpec(source, ref, subpath),
+        os.environ,
+        interval=interval,
+        drift_interval=drift_interval,
         drift=drift,
-        listen=(host or "127.0.0.1", int(port)),
+        listen=listen,
         lease_seconds=lease_seconds,
-        grace=shutdown_grace,
-        webhook_secret=webhook_secret,
-        ref=ref,
+        shutdown_grace=shutdown_grace,
+        engine=not no_engine,
+        log_format=log_format,
+        on_listening=lambda url: click.echo(f"listening on {url}"),
+        **flags,
     )
-    parts = app.controller_parts(
-        spec, lease_seconds, engine=not no_engine, git_timeout=settings.git_timeout()
-    )
-    sys.exit(run_controller(parts, settings, on_listening=lambda url: click.echo(f"listening on {url}")))
+    sys.exit(code)
 
 
 @click.command()

@@ -19,7 +19,7 @@ from controller.cli.syncing import format_option, reconcile, render_result, sour
 
 if TYPE_CHECKING:
     from controller.app import App
-    from controller.runtime.runner import RunnerConfig
+    from controller.services.serving import RunnerConfig
 
 runner_options = with_options(
     [
@@ -70,7 +70,7 @@ def _runner_config(
     max_log_lines: int,
     max_log_bytes: int,
 ) -> RunnerConfig:
-    from controller.runtime.processes import LogLimit
+    from controller.services.serving import LogLimit
 
     log_limit = LogLimit(max_log_lines, max_log_bytes)
     return app.runner_config(queues, limit, retention=timedelta(days=retention_days), log_limit=log_limit)
@@ -109,7 +109,7 @@ def up(
     """Sync SOURCE once, then schedule and run its flows here until Ctrl-C or SIGTERM.
 
     A commit that cannot be applied is reported, and the last applied revision keeps running."""
-    from controller.runtime.loops import serve
+    from controller.services.serving import serve
 
     _logging()
     app.run_store("deployctl up").close()
@@ -140,7 +140,7 @@ def up(
 @click.pass_obj
 def scheduler(app: App, interval: float) -> None:
     """Run the scheduler alone, in the foreground."""
-    from controller.runtime.loops import serve
+    from controller.services.serving import serve
 
     _logging()
     serve(app.loop_settings(True, None, scheduler_interval=interval))
@@ -151,7 +151,7 @@ def scheduler(app: App, interval: float) -> None:
 @click.pass_obj
 def runner(app: App, /, poll: float, shutdown_grace: float, **options: Any) -> None:
     """Run a process runner alone, in the foreground."""
-    from controller.runtime.loops import serve
+    from controller.services.serving import serve
 
     _logging()
     serve(

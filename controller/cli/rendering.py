@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.core.diagnostics import Diagnostic, Severity, first_problem
 from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
 from controller.core.state import ConditionType
 from controller.core.status import applied_count
-from controller.engine.reconciler import SyncResult
+
+if TYPE_CHECKING:
+    from controller.services.syncing import SyncResult
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _VERB = {Action.CREATE: "create", Action.UPDATE: "update", Action.DELETE: "delete"}

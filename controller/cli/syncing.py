@@ -25,8 +25,7 @@ from controller.cli.common import (
 
 if TYPE_CHECKING:
     from controller.app import App
-    from controller.engine.reconciler import SyncResult
-    from controller.loading.loader import LoadResult
+    from controller.services.syncing import LoadResult, SyncResult
 
 source_options = with_options(
     [
@@ -78,13 +77,12 @@ def reconcile(
     app: App, source: str, ref: str | None, subpath: str, dry_run: bool, **flags: Any
 ) -> SyncResult:
     """One reconcile pass of SOURCE, with a progress line on a terminal."""
-    from controller.engine.reconciler import SyncOptions
     from controller.ports import SourceSpec
+    from controller.services.syncing import SyncOptions, run_pass
 
     progress = _Progress(enabled=sys.stderr.isatty())
-    result = app.reconciler(SourceSpec(source, ref, subpath)).reconcile_once(
-        SyncOptions(dry_run=dry_run, **flags), progress
-    )
+    reconciler = app.reconciler(SourceSpec(source, ref, subpath))
+    result = run_pass(reconciler, SyncOptions(dry_run=dry_run, **flags), progress)
     progress.done()
     return result
 
@@ -197,13 +195,9 @@ def validate(app: App, /, path: Path, output: str) -> None:
     Text: each problem on its own line (errors on stderr), then the summary. JSON and markdown:
     the document on stdout with every problem, and one ``error:`` line on stderr when invalid."""
     from controller.core.diagnostics import Severity, first_problem
-    from controller.loading.loader import load_manifests, warn_triggers
-    from controller.loading.tree import DirectoryTree
+    from controller.services.syncing import validate_folder
 
-    tree = DirectoryTree(path)
-    result = load_manifests(tree)
-    if not app.capabilities.runs_triggers:
-        result = warn_triggers(result, tree)
+    result = validate_folder(path, app.capabilities.runs_triggers)
     if output == "text":
         for diagnostic in result.diagnostics:
             click.echo(str(diagnostic), err=diagnostic.severity is Severity.ERROR)
@@ -225,7 +219,7 @@ def validate(app: App, /, path: Path, output: str) -> None:
 def schema(folder: Path | None, write: bool) -> None:
     """Write (--write DIR) or check the JSON Schemas of deployment.yaml, prefect.yaml and
     .deployctl.yaml, generated from deployctl's own models. FOLDER defaults to ./schemas."""
-    from controller.loading.schemas import stale_schemas, write_schemas
+    from controller.services.syncing import check_schemas, write_schemas
 
     folder = folder or Path("schemas")
     if write:
@@ -239,7 +233,7 @@ def schema(folder: Path | None, write: bool) -> None:
             err=True,
         )
         sys.exit(EXIT_ERROR)
-    stale = stale_schemas(folder)
+    stale = check_schemas(folder)
     for name in stale:
         click.echo(
             f"{folder / name} differs from this deployctl's models: run 'deployctl schema --write {folder}'",
