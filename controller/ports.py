@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from controller.core.plan import Plan
 from controller.core.records import entry_leaves_folder
@@ -144,13 +144,22 @@ ArtifactReader = Callable[[str], bytes]
 # -- the deployment registry -----------------------------------------------------------------
 
 
+class KnownVersion(NamedTuple):
+    """What the registry recorded at the last apply of a deployment: one row, read back as it
+    was written (``AppliedDeployment`` is what an apply gives it), as cheap as a tuple."""
+
+    input_digest: str
+    version: str
+    commit: str
+
+
 @dataclass(frozen=True)
 class RegistryState:
     actual: dict[DeploymentId, ActualDeployment]
     inventory: frozenset[DeploymentId]
     status: SourceStatus | None
     generation: int
-    known: dict[DeploymentId, tuple[str, str, str]]  # id -> (input digest, version, commit)
+    known: dict[DeploymentId, KnownVersion]
 
     def owned(self, owner: str) -> dict[DeploymentId, ActualDeployment]:
         """Listed in the owner's inventory and carrying its marker: what its pass may change."""

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from controller.app import App
 from controller.core.plan import Action, Plan, make_plan
 from controller.engine.desired import DesiredState, DesiredStateBuilder
-from controller.engine.reconciler import Reconciler, SyncOptions, _known, _policy
+from controller.engine.reconciler import Reconciler, SyncOptions, _policy
 from controller.ports import SourceSpec
 from controller.settings import Settings
 from tests.gitrepo import GitRepo, deployment_files
@@ -85,7 +85,7 @@ def full_pass(reconciler: Reconciler, owner: str) -> tuple[DesiredState, Plan]:
     snapshot = reconciler.source.snapshot()
     state = reconciler.registry.read_state(owner)
     builder = DesiredStateBuilder(infrastructure=reconciler.builder.infrastructure)
-    desired = builder.build(snapshot, _known(state), reconciler.env)
+    desired = builder.build(snapshot, state.known, reconciler.env)
     policy = _policy(owner, desired, SyncOptions())
     return desired, make_plan(desired.specs, state.actual, state.inventory, policy, desired.digests)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from controller.core.records import record_digest, spec_digest, to_record
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.loading.tree import SourceTree
-from controller.ports import Admission, Capabilities, CommitTree, Snapshot
+from controller.ports import Admission, Capabilities, CommitTree, KnownVersion, Snapshot
 
 if TYPE_CHECKING:  # the loader (pydantic models) is imported only by a pass that loads
     import pathspec
@@ -40,15 +40,6 @@ class CodeFile:
     path: str  # relative to the code folder
     mode: str
     blob: str
-
-
-@dataclass(frozen=True)
-class KnownVersion:
-    """What the registry recorded at the last apply of a deployment."""
-
-    input_digest: str
-    version: str
-    commit: str
 
 
 @dataclass(frozen=True)

@@ -141,14 +141,9 @@ def _code_folders(
 
 
 def _settings(snapshot: Snapshot) -> RepoSettings:
-    from controller.loading.manifests import parse_repo_settings
-    from controller.loading.models.repo_settings import RepoSettings
+    from controller.loading.loader import repo_settings
 
-    raw = snapshot.read_file(SETTINGS_FILE)
-    if raw is None:
-        return RepoSettings()
-    settings, _ = parse_repo_settings(SETTINGS_FILE, raw)
-    return settings
+    return repo_settings(snapshot.read_file(SETTINGS_FILE))[0]
 
 
 def plan_touched(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -20,7 +20,7 @@ from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason, SourceStatus
 from controller.core.status import after_apply, is_ready, ready, stalled
 from controller.engine.building import upload_missing
-from controller.engine.desired import DesiredState, DesiredStateBuilder, KnownVersion
+from controller.engine.desired import DesiredState, DesiredStateBuilder
 from controller.engine.incremental import SETTINGS_FILE, find_touched, plan_touched
 from controller.errors import DeployctlError
 from controller.ports import (
@@ -200,7 +200,7 @@ class Reconciler:
             part = self.registry.read_part(owner, touched.files, ())
             desired = self.builder.build(
                 snapshot,
-                _known(part),
+                part.known,
                 self.env,
                 variables,
                 touched.candidates,
@@ -220,7 +220,7 @@ class Reconciler:
                 return desired, part, touched.owned
         state = self.registry.read_state(owner)
         desired = self.builder.build(
-            snapshot, _known(state), self.env, variables, admit=self.registry.admit
+            snapshot, state.known, self.env, variables, admit=self.registry.admit
         )
         # the state holds the owner's deployments; the plan also needs those it declares but
         # does not own (another owner's, a person's), to leave them alone
@@ -403,36 +403,12 @@ def _with(result: SyncResult, **changes: object) -> SyncResult:
 def _declared_owner(snapshot: Snapshot) -> tuple[str | None, tuple[Diagnostic, ...]]:
     """The ``owner:`` of the commit's ``.deployctl.yaml``, or the file's problems."""
     raw = snapshot.read_file(SETTINGS_FILE)
-    if raw is None:
+    if raw is None:  # an applied commit's pass imports no loader
         return None, ()
-    from controller.loading.manifests import parse_repo_settings
+    from controller.loading.loader import repo_settings
 
-    settings, problems = parse_repo_settings(SETTINGS_FILE, raw)
+    settings, problems = repo_settings(raw)
     return (None, problems) if problems else (settings.owner, ())
-
-
-def _known(state: RegistryState) -> Mapping[DeploymentId, KnownVersion]:
-    return _KnownVersions(state.known)
-
-
-class _KnownVersions(Mapping[DeploymentId, KnownVersion]):
-    """The registry's (input digest, version, commit) rows, made into values only when asked:
-    an incremental pass asks for the few deployments it re-read."""
-
-    def __init__(self, rows: Mapping[DeploymentId, tuple[str, str, str]]) -> None:
-        self.rows = rows
-
-    def __getitem__(self, identity: DeploymentId) -> KnownVersion:
-        return KnownVersion(*self.rows[identity])
-
-    def __contains__(self, identity: object) -> bool:
-        return identity in self.rows
-
-    def __iter__(self) -> Iterator[DeploymentId]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
 
 def _policy(owner: str, desired: DesiredState, options: SyncOptions) -> PlanPolicy:

@@ -10,6 +10,7 @@ freeze their deployments. Called by the CLI and the reconciler.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -119,10 +120,18 @@ def matchable(path: str) -> str:
 
 
 def _load_settings(tree: SourceTree) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
-    if SETTINGS_FILE not in tree.files():
+    return repo_settings(tree.read(SETTINGS_FILE) if SETTINGS_FILE in tree.files() else None)
+
+
+@functools.lru_cache(maxsize=8)
+def repo_settings(raw: bytes | None) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
+    """A commit's ``.deployctl.yaml`` (``raw``; None: there is none) and its problems. The one
+    reading of the file: a pass asks for it three times (its owner, whether an incremental pass
+    may skip folders, the defaults of every manifest) and parses it once per content."""
+    if raw is None:
         return RepoSettings(), ()
     try:
-        return parse_repo_settings(SETTINGS_FILE, tree.read(SETTINGS_FILE))
+        return parse_repo_settings(SETTINGS_FILE, raw)
     except Exception as exc:  # noqa: BLE001 - reported like any other unreadable file
         return RepoSettings(), (_internal_error(SETTINGS_FILE, exc),)
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
-from controller.loading.loader import LoadResult, load_manifests, warn_triggers
-from controller.loading.tree import DirectoryTree
+
+# The loaders are imported where used: a pass over an applied commit imports none (pydantic
+# models cost half a second of every CI push).
+if TYPE_CHECKING:
+    from controller.loading.loader import LoadResult
 
 __all__ = [
     "LoadResult",
@@ -35,6 +39,9 @@ def run_pass(
 def validate_folder(path: Path, runs_triggers: bool) -> LoadResult:
     """Every manifest in the folder ``path`` as a sync would load it, without git or a registry;
     where the backend fires no triggers (``Capabilities.runs_triggers``), each one is warned of."""
+    from controller.loading.loader import load_manifests, warn_triggers
+    from controller.loading.tree import DirectoryTree
+
     tree = DirectoryTree(path)
     result = load_manifests(tree)
     return result if runs_triggers else warn_triggers(result, tree)

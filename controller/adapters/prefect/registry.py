@@ -39,6 +39,7 @@ from controller.ports import (
     Admission,
     Application,
     DeploymentRow,
+    KnownVersion,
     OwnedSummary,
     RegistryState,
     SyncOutcome,
@@ -202,7 +203,7 @@ class PrefectRegistry:
                 identity, server, state.deployments.get(identity) if mine else None, listing.automations
             )
         known = {
-            DeploymentId(i): (d["input_digest"], d["version"], d["commit"])
+            DeploymentId(i): KnownVersion(d["input_digest"], d["version"], d["commit"])
             for i, d in state.deployments.items()
             if i in actual and actual[DeploymentId(i)].owner == owner and d.get("input_digest")
         }

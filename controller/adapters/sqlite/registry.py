@@ -34,6 +34,7 @@ from controller.ports import (
     Admission,
     Application,
     DeploymentRow,
+    KnownVersion,
     OwnedSummary,
     RegistryState,
     SyncOutcome,
@@ -187,7 +188,7 @@ class SqliteRegistry:
             raise RegistryUnavailable(f"cannot read the registry {self.path}: {exc}") from exc
         self._planned_at[owner] = (generation, _applied_from(status))
         actual = {DeploymentId(r[0]): ActualDeployment(DeploymentId(r[0]), *r[1:7]) for r in rows}
-        known = {DeploymentId(r[0]): (r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
+        known = {DeploymentId(r[0]): KnownVersion(r[7], r[6], r[8]) for r in rows if r[4] == owner and r[7]}
         inventory = frozenset(DeploymentId(r[0]) for r in rows if r[9])
         return RegistryState(actual, inventory, status, generation, known)
 
