@@ -25,9 +25,8 @@ if TYPE_CHECKING:
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
-    from controller.services.engine_runs import RemoteRuns
     from controller.services.queues import Queues
-    from controller.services.runs import Runs
+    from controller.services.runs import FlowRuns, Runs
 
 
 def _sqlite(url: str) -> Backend:
@@ -133,7 +132,7 @@ class App:
 
         return Runs(self.run_store(purpose))
 
-    def run_service(self, purpose: str) -> Runs | RemoteRuns:
+    def run_service(self, purpose: str) -> FlowRuns:
         """Runs of this backend's engine: deployctl's own runner's, or those its workers run."""
         self.registry()  # an unusable registry URL is reported as such first
         remote = self.backend().engine_runs()

@@ -395,7 +395,10 @@ class Backend(Protocol):
 # -- flow runs on a registry whose own engine runs them (Prefect) ---------------------------
 
 
-class EngineRun(Protocol):
+class RunView(Protocol):
+    """A flow run as every backend shows it: deployctl's own runner's (``core.runs.FlowRun``)
+    or one that a Prefect worker runs."""
+
     @property
     def id(self) -> str: ...
 
@@ -406,11 +409,17 @@ class EngineRun(Protocol):
     def state_name(self) -> str: ...
 
     @property
+    def state_message(self) -> str: ...
+
+    @property
+    def expected_start_time(self) -> str | None: ...
+
+    @property
     def finished(self) -> bool: ...
 
     @property
     def waiting(self) -> bool:
-        """Not yet taken by a worker (scheduled)."""
+        """Not yet taken by a runner or worker (scheduled)."""
         ...
 
 
@@ -422,9 +431,9 @@ class EngineRuns(Protocol):
         deployment: str,
         parameters: Mapping[str, Any] | None = None,
         scheduled_time: datetime | None = None,
-    ) -> EngineRun: ...
+    ) -> RunView: ...
 
-    def get(self, run_id: str) -> EngineRun: ...
+    def get(self, run_id: str) -> RunView: ...
 
     def logs(self, run_id: str, after: int = 0) -> list[tuple[str, str, str]]: ...
 

@@ -102,12 +102,12 @@ def deployment_run(
     runs = app.run_service("deployment run")
     start_at = datetime.now(UTC) + _duration(start_in) if start_in else None
     run = runs.create(identity, _parameters(params, params_json), start_at)
-    when = getattr(run, "expected_start_time", None)
+    when = run.expected_start_time
     click.echo(
         f"created flow run {run.id} ({run.name}) of {identity}" + (f", scheduled for {when}" if when else "")
     )
     if watch:
-        waiting = runs.watching(run, lambda why: click.echo(f"waiting: {why}", err=True), timeout)  # type: ignore[arg-type]
+        waiting = runs.watching(run, lambda why: click.echo(f"waiting: {why}", err=True), timeout)
         for line in runs.follow(run.id, waiting=waiting):
             echo_log_line(line)
         final = runs.wait(run.id)

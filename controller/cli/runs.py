@@ -14,7 +14,7 @@ from controller.cli.common import echo_json, echo_rows, output_option
 if TYPE_CHECKING:
     from controller.app import App
     from controller.core.runs import FlowRun
-    from controller.ports import EngineRun
+    from controller.ports import RunView
     from controller.services.runs import LogLine
 
 
@@ -87,8 +87,8 @@ def echo_log_line(line: LogLine) -> None:
     click.echo(f"{timestamp} {stream}: {printable(text)}", err=stream == "stderr")
 
 
-def final_line(run: FlowRun | EngineRun) -> str:
-    message = getattr(run, "state_message", "").strip()
+def final_line(run: RunView) -> str:
+    message = run.state_message.strip()
     detail = message.splitlines()[-1] if message else ""
     return f"flow run {run.id} finished: {run.state_name}" + (f" ({detail})" if detail else "")
 

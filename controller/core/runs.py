@@ -61,6 +61,15 @@ class FlowRun:
     def state(self) -> State:
         return State(self.state_type, self.state_name, self.state_message)
 
+    @property
+    def finished(self) -> bool:
+        return self.state_type.terminal
+
+    @property
+    def waiting(self) -> bool:
+        """Not yet taken by a runner."""
+        return self.state_type is StateType.SCHEDULED
+
 
 @dataclass(frozen=True)
 class State:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from controller.ports import EngineRun, EngineRuns
+from controller.ports import EngineRuns, RunView
 from controller.services.waiting import Waiting
 
 LogLine = tuple[str, str, str]
@@ -27,10 +27,10 @@ class RemoteRuns:
 
     def create(
         self, deployment: str, parameters: Mapping[str, Any] | None = None, start_at: datetime | None = None
-    ) -> EngineRun:
+    ) -> RunView:
         return self.runs.create(deployment, parameters, start_at)
 
-    def watching(self, run: EngineRun, notify: Callable[[str], None], timeout: float | None) -> Waiting:
+    def watching(self, run: RunView, notify: Callable[[str], None], timeout: float | None) -> Waiting:
         cancel = f"'prefect flow-run cancel {run.id}'"
         return Waiting(run.id, lambda: self.runs.unserved(run.id), notify, timeout, cancel)
 
@@ -61,7 +61,7 @@ class RemoteRuns:
             if not lines:
                 time.sleep(self.poll)
 
-    def wait(self, run_id: str, timeout: float | None = None) -> EngineRun:
+    def wait(self, run_id: str, timeout: float | None = None) -> RunView:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = self.runs.get(run_id)

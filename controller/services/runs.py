@@ -11,15 +11,30 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from controller.core.runs import RUNNER_HEARTBEAT_TIMEOUT, FlowRun, StateType, iso
 from controller.errors import Ambiguous, NotFound, UsageError
-from controller.ports import RunStore
+from controller.ports import RunStore, RunView
 from controller.runtime.ad_hoc import RunOptions, create_run, wait_for
 from controller.services.waiting import Waiting
 
 LogLine = tuple[str, str, str]  # timestamp, stream, line
+
+
+class FlowRuns(Protocol):
+    """Runs of a deployment on whichever engine the backend has: deployctl's own (``Runs``) or
+    Prefect's workers (``services.engine_runs.RemoteRuns``). What ``deployment run --watch`` uses."""
+
+    def create(
+        self, deployment: str, parameters: Mapping[str, Any] | None = None, start_at: datetime | None = None
+    ) -> RunView: ...
+
+    def watching(self, run: RunView, notify: Callable[[str], None], timeout: float | None) -> Waiting: ...
+
+    def follow(self, run_id: str, waiting: Waiting | None = None) -> Iterator[LogLine]: ...
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunView: ...
 
 
 @dataclass
@@ -63,7 +78,7 @@ class Runs:
     def logs(self, run: FlowRun) -> list[LogLine]:
         return [row[1:] for row in self.store.logs(run.id)]
 
-    def follow(self, run_id: str, poll: float = 0.3, waiting: Waiting | None = None) -> Iterator[LogLine]:
+    def follow(self, run_id: str, waiting: Waiting | None = None, poll: float = 0.3) -> Iterator[LogLine]:
         """Log lines as they arrive, until the run is finished and every line was given;
         ``waiting`` says when nothing serves the run's queue and ends a watch at its timeout."""
         seen = 0
@@ -79,9 +94,10 @@ class Runs:
                 waiting.tick(run.state_name, run.state_type is StateType.SCHEDULED)
             time.sleep(poll)
 
-    def watching(self, run: FlowRun, notify: Callable[[str], None], timeout: float | None) -> Waiting:
+    def watching(self, run: RunView, notify: Callable[[str], None], timeout: float | None) -> Waiting:
         cancel = f"'deployctl flow-run cancel {run.id}'"
-        return Waiting(run.id, lambda: self.unserved(run.work_queue_name), notify, timeout, cancel)
+        queue = self.get(run.id).work_queue_name
+        return Waiting(run.id, lambda: self.unserved(queue), notify, timeout, cancel)
 
     def unserved(self, queue: str, now: datetime | None = None) -> str | None:
         """Why no runner will take a run of ``queue``: the queue is paused, or no runner that

@@ -25,6 +25,8 @@ class PrefectRun:
     name: str
     state_type: str
     state_name: str
+    state_message: str = ""
+    expected_start_time: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -152,7 +154,14 @@ def _pool_problem(pool: str, queue: str, found: dict[str, Any], polled: dict[str
 
 def _run(data: dict[str, Any]) -> PrefectRun:
     state = data.get("state") or {}
-    return PrefectRun(str(data["id"]), data.get("name", ""), state.get("type", ""), state.get("name", ""))
+    return PrefectRun(
+        str(data["id"]),
+        data.get("name", ""),
+        state.get("type", ""),
+        state.get("name", ""),
+        state.get("message") or "",
+        data.get("expected_start_time"),
+    )
 
 
 def _level(number: int) -> str:
