@@ -16,7 +16,7 @@ from typing import Any
 from controller.core.environment import variable_problem
 from controller.core.runs import FlowRun, iso, layered_parameters
 from controller.errors import UsageError
-from controller.ports import NewRun, RunStore
+from controller.ports import NewRun, RunBook
 from controller.runtime.flow_environment import parameter_problem
 
 
@@ -25,7 +25,7 @@ class RunRefused(UsageError):
 
 
 def create_run(
-    store: RunStore,
+    store: RunBook,
     deployment_id: str,
     parameters: Mapping[str, Any] | None = None,
     start_at: datetime | None = None,
@@ -107,7 +107,7 @@ def _with_job_variables(record: Mapping[str, Any], job_variables: Mapping[str, A
     return {**record, "job_variables": merged}
 
 
-def wait_for(store: RunStore, run_id: str, timeout: float | None, poll: float = 0.2) -> FlowRun:
+def wait_for(store: RunBook, run_id: str, timeout: float | None, poll: float = 0.2) -> FlowRun:
     """The run once it is finished, or as it is when ``timeout`` seconds have passed."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:

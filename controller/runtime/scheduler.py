@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from controller.core.runs import idempotency_key, iso, layered_parameters, schedule_slug
 from controller.core.schedule_times import iter_times
 from controller.core.spec import ScheduleKind, ScheduleSpec
-from controller.ports import ActiveSchedule, NewRun, RunStore
+from controller.ports import ActiveSchedule, NewRun, ScheduleStore
 
 log = logging.getLogger("deployctl.scheduler")
 
@@ -44,7 +44,7 @@ class SchedulePass:
 
 
 def schedule_once(
-    store: RunStore, now: datetime, policy: SchedulerPolicy = SchedulerPolicy()
+    store: ScheduleStore, now: datetime, policy: SchedulerPolicy = SchedulerPolicy()
 ) -> SchedulePass:
     horizon = store.horizon(iso(now))
     active = store.active_schedules()
@@ -79,7 +79,7 @@ def _satisfied(existing: tuple[int, str] | None, now: datetime, policy: Schedule
 
 
 def _runs_for(
-    store: RunStore,
+    store: ScheduleStore,
     schedule: ActiveSchedule,
     deployment_parameters: dict[str, object],
     now: datetime,

@@ -16,7 +16,7 @@ from controller.core.records import schedule_record
 from controller.core.runs import schedule_slug
 from controller.core.spec import ScheduleSpec
 from controller.errors import NotFound, UsageError
-from controller.ports import DeploymentRow, Registry
+from controller.ports import DeploymentRow, DeploymentStore
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ScheduleView:
 
 @dataclass
 class Deployments:
-    registry: Registry
+    registry: DeploymentStore
 
     def all(self) -> list[DeploymentRow]:
         return self.registry.list_deployments()

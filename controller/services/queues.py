@@ -12,12 +12,12 @@ from typing import Any
 
 from controller.core.runs import iso
 from controller.errors import NotFound, UsageError
-from controller.ports import RunStore
+from controller.ports import QueueStore
 
 
 @dataclass
 class Queues:
-    store: RunStore
+    store: QueueStore
 
     def all(self) -> list[dict[str, Any]]:
         return self.store.list_queues()

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from controller.core.runs import RUNNER_HEARTBEAT_TIMEOUT, FlowRun, StateType, iso
 from controller.errors import Ambiguous, NotFound, UsageError
-from controller.ports import RunStore, RunView
+from controller.ports import RunBook, RunView
 from controller.runtime.ad_hoc import RunOptions, create_run, wait_for
 from controller.services.waiting import Waiting
 
@@ -39,7 +39,7 @@ class FlowRuns(Protocol):
 
 @dataclass
 class Runs:
-    store: RunStore
+    store: RunBook
 
     def create(
         self,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core.state import SourceStatus
-from controller.ports import Registry, SyncOutcome
+from controller.ports import StatusStore, SyncOutcome
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SourceReport:
         }
 
 
-def source_reports(registry: Registry, owner: str | None = None) -> list[SourceReport]:
+def source_reports(registry: StatusStore, owner: str | None = None) -> list[SourceReport]:
     return [
         SourceReport(status, tuple(registry.last_outcomes(status.owner)))
         for status in registry.list_statuses()

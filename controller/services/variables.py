@@ -10,14 +10,14 @@ import re
 from dataclasses import dataclass
 
 from controller.errors import NotFound, UsageError
-from controller.ports import Registry
+from controller.ports import VariableStore
 
 NAME = re.compile(r"[a-z0-9_-]{1,255}")
 
 
 @dataclass
 class Variables:
-    registry: Registry
+    registry: VariableStore
 
     def all(self) -> dict[str, str]:
         return self.registry.read_variables()
