@@ -163,6 +163,35 @@ def test_the_heartbeat_goes_on_while_the_loop_is_stuck_writing_a_chatty_flows_ou
     assert growth_mib < 50, f"a 1,000-line queue grew the runner's peak memory by {growth_mib} MiB"
 
 
+class SlowStore:
+    """The real store, each log write taking ``delay`` seconds: a registry slower than the flow."""
+
+    def __init__(self, store: SqliteRunStore, delay: float) -> None:
+        self.store, self.delay = store, delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def append_logs(self, run_id: str, lines: Sequence[tuple[str, str, str]]) -> None:
+        time.sleep(self.delay)
+        self.store.append_logs(run_id, lines)
+
+
+def test_an_ended_flows_last_lines_are_all_written_however_slow_the_registry(engine: Engine) -> None:
+    """The flow has ended with 2,000 lines still in its pipe and the runner's full queue, and the
+    registry takes 2 s to write them, 100 at a time: four times the output drain, which is meant
+    for a child that holds the pipes, not for the runner's own slowness (the cause of the heartbeat
+    test above losing 3,499 lines on a loaded machine)."""
+    runner = engine.runner(log_queue=100, log_batch=100, output_drain=0.5)
+    runner.store = SlowStore(runner.store, 0.1)  # type: ignore[assignment]
+    run = create_run(engine.store, "chatty/chatty", {"n": 2000}, now=NOW)
+    assert runner.tick(NOW) == [run.id]
+    runner.running[run.id].popen.wait(timeout=60)  # its output is in the pipe and the queue now
+    finish(runner, run.id, NOW + timedelta(seconds=1), timeout=120)
+    assert engine.run(run.id).state_type is StateType.COMPLETED, engine.run(run.id).state_message
+    assert [line for *_, line in engine.store.logs(run.id)] == [f"line {i}" for i in range(2000)]
+
+
 def test_deployctl_runner_takes_the_log_limit_from_its_flag_as_people_run_it(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.write({"f/flows.py": FLOWS, "f/chatty-deployment.yaml": manifest("chatty", "chatty")}).commit()

@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,34 @@ class LogCount:
 
 
 @dataclass
+class QueueWait:
+    """How long a run's readers have waited for room in the runner's full queue: the runner's
+    own slowness (a busy registry), which must not count against an ended flow's output drain."""
+
+    waiting: int = 0
+    since: float = 0.0
+    total: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if not self.waiting:
+                self.since = time.monotonic()
+            self.waiting += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self.lock:
+            self.waiting -= 1
+            if not self.waiting:
+                self.total += time.monotonic() - self.since
+
+    def seconds(self) -> float:
+        """Seconds waited so far (by at least one reader), the wait under way included."""
+        with self.lock:
+            return self.total + (time.monotonic() - self.since if self.waiting else 0.0)
+
+
+@dataclass
 class RunningProcess:
     run_id: str
     popen: subprocess.Popen[bytes]
@@ -85,6 +114,8 @@ class RunningProcess:
     signalled_at: datetime | None = None
     exited_at: float | None = None
     """Monotonic time the runner saw the process end; readers get a short drain after it."""
+    queue_wait: QueueWait = field(default_factory=QueueWait)
+    waited_at_exit: float = 0.0
     abandon: threading.Event = field(default_factory=threading.Event)
     output: LogCount = field(default_factory=LogCount)
 
@@ -94,6 +125,17 @@ class RunningProcess:
 
     def output_closed(self) -> bool:
         return not any(reader.is_alive() for reader in self.readers)
+
+    def ended(self) -> None:
+        """The runner saw the process end: the output drain starts now."""
+        self.exited_at, self.waited_at_exit = time.monotonic(), self.queue_wait.seconds()
+
+    def drained_for(self) -> float:
+        """Seconds the readers have had since the process ended, less the time they waited for
+        room in the runner's queue: only a pipe held open (an escaped child) uses them up."""
+        assert self.exited_at is not None
+        waited = self.queue_wait.seconds() - self.waited_at_exit
+        return time.monotonic() - self.exited_at - waited
 
 
 def spawn(
@@ -178,13 +220,20 @@ def _emit(
     if not process.output.admit(text):
         return
     item = (process.run_id, iso(datetime.now(UTC)), stream, text)
-    while not process.abandon.is_set():
-        try:
-            lines.put(item, timeout=0.2)  # a full queue slows the flow's output, never the runner
-            return
-        except queue.Full:
+    try:
+        lines.put_nowait(item)
+        return
+    except queue.Full:  # a full queue slows the flow's output, never the runner
+        pass
+    with process.queue_wait:
+        while not process.abandon.is_set():
             if wake is not None:
                 wake.set()  # let the loop flush now
+            try:
+                lines.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
 
 class LineSplitter:

@@ -21,7 +21,6 @@ import shutil
 import signal
 import tarfile
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -55,7 +54,8 @@ class RunnerConfig:
     retention: timedelta = timedelta(days=7)
     """Run folders and logs of runs older than this are removed."""
     output_drain: float = 1.0
-    """Seconds the output of an ended flow is still read (a child may hold its pipes)."""
+    """Seconds the output of an ended flow is still read (a child may hold its pipes); time its
+    readers wait for room in ``log_queue`` does not count, so a slow registry cuts no lines."""
     log_limit: processes.LogLimit = field(default_factory=processes.LogLimit)
     """Lines and bytes of output one run may store; the rest is dropped, with a marker line."""
     log_queue: int = 10_000
@@ -217,9 +217,9 @@ class Runner:
                 continue
             if process.exited_at is None:
                 # the run ends with its process: whatever it left in its group goes too
-                process.exited_at = time.monotonic()
+                process.ended()
                 processes.signal_group(process.pgid, signal.SIGKILL)
-            drained = time.monotonic() - process.exited_at > self.config.output_drain
+            drained = process.drained_for() > self.config.output_drain
             if process.output_closed() or drained:
                 process.abandon.set()  # an escaped child holding the pipes is not waited for
                 self._finish(run_id, process, code, now)

@@ -49,6 +49,22 @@ def shared_pool(server: PrefectServer) -> str:
     return SHARED_POOL
 
 
+_JOB_TEMPLATES: dict[str, dict[str, Any]] = {}
+
+
+def process_pool(server: PrefectServer, name: str, exist_ok: bool = False) -> str:
+    """A process pool exactly as ``prefect work-pool create NAME --type process`` makes it (that
+    command's job template, read from the shared pool it made), in one request instead of a
+    start of Prefect's CLI each time (4 s of CPU, 15 s on a loaded CI machine)."""
+    if server.api_url not in _JOB_TEMPLATES:
+        made_by_the_cli = server_request("GET", f"{server.api_url}/work_pools/{shared_pool(server)}")
+        _JOB_TEMPLATES[server.api_url] = made_by_the_cli.json()["base_job_template"]
+    body = {"name": name, "type": "process", "base_job_template": _JOB_TEMPLATES[server.api_url]}
+    created = server_request("POST", f"{server.api_url}/work_pools/", json=body)
+    assert created.status_code == 201 or (exist_ok and created.status_code == 409), created.text
+    return name
+
+
 def unique(prefix: str) -> str:
     """Names no other test (or helper session) on the same server uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

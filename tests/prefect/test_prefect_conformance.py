@@ -32,7 +32,7 @@ from controller.adapters.prefect.translate import owner_tag
 from controller.engine.reconciler import SyncResult
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import Prefect2, PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, server_request, worker_pass
+from tests.prefect.helpers import PrefectSync, prefect_cli, process_pool, server_request, worker_pass
 
 pytestmark = pytest.mark.prefect
 
@@ -117,7 +117,7 @@ def corpus(
     output = block.communicate(timeout=300)[0]
     assert block.returncode == 0, f"saving the Process block on Prefect 2 failed:\n{output}"
     building.start([name for name, args in BUILDS.items() if "--infra-block" in args])
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     for variable, value in (("conformance_tag", "from-a-variable"), ("conformance_name", "ada")):
         body = {"name": f"{variable}_{token}", "value": value}
         assert server_request("POST", f"{prefect_server.api_url}/variables/", json=body).status_code == 201

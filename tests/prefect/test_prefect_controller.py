@@ -25,7 +25,7 @@ from controller.adapters.prefect.lock import SyncLease
 from controller.errors import RegistryUnavailable
 from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, free_port, request, wait_for
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import prefect_cli, unique
+from tests.prefect.helpers import prefect_cli, process_pool, unique
 from tests.prefect.test_prefect_sync import block_manifest
 
 pytestmark = pytest.mark.prefect
@@ -106,7 +106,7 @@ def test_a_standby_controller_takes_over_after_a_kill_9_without_applying_again(
     prefect_server: PrefectServer, published: Published, tmp_path: Path
 ) -> None:
     flow, pool, owner = unique("ctl"), unique("pool"), unique("owner")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     published.push(
         {
             "flows/nightly/deployment.yaml": block_manifest(flow, pool),

@@ -15,7 +15,7 @@ from tests.gitrepo import GitRepo
 from tests.many_deployments import FLOW, entry, project
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.fault_proxy import FaultProxy
-from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+from tests.prefect.helpers import PrefectSync, process_pool, unique
 from tests.prefect.test_prefect_faults import through_proxy, upstream
 
 pytestmark = pytest.mark.prefect
@@ -45,7 +45,7 @@ def watched_sync(setup: PrefectSync) -> tuple[object, list[str]]:
 @pytest.fixture
 def hundred(prefect_server: PrefectServer, tmp_path: Path) -> PrefectSync:
     flow, pool = unique("many"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     repo = GitRepo(tmp_path / "repo")
     entries = [entry(f"d-{i}", i, pool=pool) for i in range(N)]
     repo.write({"prefect.yaml": project(entries), "flow.py": FLOW.format(name=flow)}).commit("hundred")
@@ -84,7 +84,7 @@ def test_a_code_folder_is_where_the_worker_starts(prefect_server: PrefectServer,
     """With code:, the git pull step sets the working directory to that folder and the
     entrypoint is relative to it, as deployctl's own runner and storage artifact have it."""
     flow, pool = unique("coded"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     repo = GitRepo(tmp_path / "repo")
     repo.write(
         {

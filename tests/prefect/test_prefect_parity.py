@@ -11,7 +11,7 @@ import pytest
 
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, unique
+from tests.prefect.helpers import PrefectSync, prefect_cli, process_pool, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -84,7 +84,7 @@ def test_deployctl_and_prefect_deploy_write_the_same_deployment(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     flow, pool = unique("parity"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     theirs_dir = tmp_path / "theirs"
     repo = GitRepo(theirs_dir)
     repo.write(project(flow, pool)).commit("project")

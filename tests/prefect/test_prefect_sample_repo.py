@@ -19,7 +19,7 @@ import pytest
 
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import prefect_cli, server_request, unique, worker_pass
+from tests.prefect.helpers import process_pool, server_request, unique, worker_pass
 
 pytestmark = pytest.mark.prefect
 
@@ -53,8 +53,7 @@ def test_the_sample_repository_syncs_and_every_deployment_runs(
     shutil.copytree(SAMPLE, repo.root, dirs_exist_ok=True)
     repo.commit("the sample")
     forget_earlier_runs(prefect_server)
-    if prefect_cli(prefect_server, "work-pool", "inspect", POOL, check=False).returncode:
-        prefect_cli(prefect_server, "work-pool", "create", POOL, "--type", "process")
+    process_pool(prefect_server, POOL, exist_ok=True)
     env = {
         "HOME": str(tmp_path / "home"),
         "PATH": os.environ.get("PATH", ""),

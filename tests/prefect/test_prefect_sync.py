@@ -12,7 +12,7 @@ from controller.adapters.prefect.state import StateStore
 from controller.core.plan import Action, Cause
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, server_request, unique
+from tests.prefect.helpers import PrefectSync, prefect_cli, process_pool, server_request, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -47,7 +47,7 @@ parameter_openapi_schema:
 @pytest.fixture
 def setup(prefect_server: PrefectServer, tmp_path: Path) -> PrefectSync:
     flow, pool = unique("etl"), unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     repo = GitRepo(tmp_path / "repo")
     repo.write(
         {
@@ -187,7 +187,7 @@ def test_a_deployment_naming_no_pool_gets_the_default_pool_or_is_refused(setup: 
     assert setup.inspect(identity(setup))["work_pool_name"] == setup.pool  # type: ignore[attr-defined]
 
     chosen = unique("chosen")
-    prefect_cli(setup.server, "work-pool", "create", chosen, "--type", "process")
+    process_pool(setup.server, chosen)
     setup.repo.write({".deployctl.yaml": f"prefect:\n  default_work_pool: {chosen}\n"}).commit("a default")
     moved = setup.sync()
     assert moved.ok and moved.plan is not None, moved.error

@@ -25,7 +25,7 @@ from controller.loading.manifests import parse_manifest
 from controller.loading.models.repo_settings import DeploymentDefaults
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, server_request, unique
+from tests.prefect.helpers import PrefectSync, prefect_cli, process_pool, server_request, unique
 
 pytestmark = pytest.mark.prefect
 
@@ -120,7 +120,7 @@ def differing(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]) -> set[s
 def committed_project(server: PrefectServer, tmp_path: Path) -> tuple[str, str, GitRepo, PrefectSync]:
     """The project in a git repository, its own flow and process pool, and a sync of it."""
     flow, pool = unique("triggers"), unique("pool")
-    prefect_cli(server, "work-pool", "create", pool, "--type", "process")
+    process_pool(server, pool)
     repo = GitRepo(tmp_path / "repo")
     repo.write(project(flow, pool)).commit("project")
     return flow, pool, repo, PrefectSync(server, repo, tmp_path / "home", unique("owner"), {})
@@ -217,7 +217,7 @@ def test_the_prefect2_block_trigger_of_the_sample_becomes_an_automation(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     pool = unique("pool")
-    prefect_cli(prefect_server, "work-pool", "create", pool, "--type", "process")
+    process_pool(prefect_server, pool)
     repo = GitRepo(tmp_path / "repo")
     folder = repo.root / "flows" / "hello"
     folder.mkdir(parents=True)

@@ -15,7 +15,7 @@ from controller.adapters.prefect.runs import PrefectRuns
 from controller.errors import NotFound
 from tests.gitrepo import GitRepo
 from tests.prefect.conftest import PrefectServer
-from tests.prefect.helpers import PrefectSync, prefect_cli, unique, worker_pass
+from tests.prefect.helpers import PrefectSync, prefect_cli, process_pool, unique, worker_pass
 
 pytestmark = pytest.mark.prefect
 
@@ -32,7 +32,7 @@ def run_on_worker(server: PrefectServer, pool: str, deployment: str, cwd: Path) 
 
 def hello_repository(server: PrefectServer, root: Path, says: str) -> tuple[GitRepo, str, str]:
     flow, pool = unique("hello"), unique("pool")
-    prefect_cli(server, "work-pool", "create", pool, "--type", "process")
+    process_pool(server, pool)
     repo = GitRepo(root)
     repo.write(
         {
