@@ -92,7 +92,8 @@ def reconcile(
 def render_result(result: SyncResult, output: str, verb: str, command: str) -> None:
     """The document on stdout (text, JSON or markdown, each with every diagnostic), and, when
     the pass failed or was refused, one ``error:`` line on stderr in every format."""
-    from controller.cli.rendering import error_line, render_markdown, render_text, result_json
+    from controller.cli.rendering import render_markdown, render_text, result_json
+    from controller.services.feedback import error_line
 
     if output == "json":
         echo_json(result_json(result))
@@ -136,9 +137,20 @@ def plan(app: App, /, source: str, ref: str | None, subpath: str, output: str, *
 def sync(
     app: App, /, source: str, ref: str | None, subpath: str, output: str, dry_run: bool, **flags: Any
 ) -> None:
-    """Make the registry match SOURCE (a local repository path or a git URL). Exit 0 or 2."""
+    """Make the registry match SOURCE (a local repository path or a git URL). Exit 0 or 2.
+
+    The notification receivers (see the README) hear how the pass ended; the command waits up
+    to their ``drain_seconds`` for deliveries after printing its result."""
+    from controller.runtime.controlling.policy import classify
+    from controller.services.feedback import notify_pass
+
+    notifier = None if dry_run else app.notifier()  # a bad settings file stops before the pass
     result = reconcile(app, source, ref, subpath, dry_run=dry_run, **flags)
+    if notifier is not None:
+        notify_pass(notifier, result, classify(result).value)
     render_result(result, output, "Plan" if dry_run else "Applied", "sync")
+    if notifier is not None:
+        notifier.close()
     sys.exit(exit_code(result, planning=False))
 
 
@@ -223,8 +235,9 @@ def validate(app: App, /, path: Path, output: str) -> None:
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--write", is_flag=True, help="Write the schemas into FOLDER instead of checking them.")
 def schema(folder: Path | None, write: bool) -> None:
-    """Write (--write DIR) or check the JSON Schemas of deployment.yaml, prefect.yaml and
-    .deployctl.yaml, generated from deployctl's own models. FOLDER defaults to ./schemas."""
+    """Write (--write DIR) or check the JSON Schemas of deployment.yaml, prefect.yaml,
+    .deployctl.yaml and notifications.yaml, generated from deployctl's own models. FOLDER defaults
+    to ./schemas."""
     from controller.loading.schemas import stale_schemas, write_schemas
 
     folder = folder or Path("schemas")
