@@ -102,7 +102,7 @@ def test_a_full_queue_drops_new_notices_without_blocking(tmp_path: Path) -> None
         sender = notifier(tmp_path, courier)
         sender.send(notice("refused"))
         assert hung.got.wait(10)  # the first is in flight, two wait, the rest are dropped
-        offered = [courier.offer(b"{}", {}) for _ in range(5)]
+        offered = [courier.offer((hung.url, b"{}", {})) for _ in range(5)]
         assert offered == [True, True, False, False, False]
         hung.release.set()
         sender.close()

@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from controller.adapters.notify.receivers import Receiver
+from controller.adapters.notify.receivers import Post, Receiver
 
 log = logging.getLogger("deployctl.notify")
 MAX_WAIT = 300.0
@@ -39,7 +39,7 @@ class Courier:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.receiver, self.attempts, self.backoff = receiver, attempts, backoff
-        self._queue: queue.Queue[tuple[bytes, dict[str, str]] | None] = queue.Queue(capacity)  # None: stop
+        self._queue: queue.Queue[Post | None] = queue.Queue(capacity)  # None: stop
         self._closing = threading.Event()
         self._wait = wait or self._closing.wait
         self._transport = transport
@@ -49,12 +49,12 @@ class Courier:
         self._thread = threading.Thread(target=self._run, name=f"notify-{receiver.name}", daemon=True)
         self._thread.start()
 
-    def offer(self, body: bytes, headers: dict[str, str]) -> bool:
+    def offer(self, post: Post) -> bool:
         """Queue one request; False (logged) when the queue is full."""
         with self._idle:
             self._pending += 1
         try:
-            self._queue.put_nowait((body, headers))
+            self._queue.put_nowait(post)
         except queue.Full:
             self._done()
             log.warning("receiver %s: queue full, a notice was dropped", self.receiver.name)
@@ -74,9 +74,8 @@ class Courier:
     def _run(self) -> None:
         with httpx.Client(transport=self._transport, follow_redirects=False) as client:
             while not self._closing.is_set() and (item := self._queue.get()) is not None:
-                body, headers = item
                 try:
-                    self._deliver(client, body, headers)
+                    self._deliver(client, *item)
                 finally:
                     self._done()
 
@@ -85,13 +84,13 @@ class Courier:
             self._pending -= 1
             self._idle.notify_all()
 
-    def _deliver(self, client: httpx.Client, body: bytes, headers: dict[str, str]) -> None:
+    def _deliver(self, client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> None:
         name = self.receiver.name
         for attempt in range(1, self.attempts + 1):
             delay = self.backoff * 2 ** (attempt - 1)
             try:
                 response = client.post(
-                    self.receiver.url, content=body, headers=headers, timeout=self.receiver.timeout
+                    url, content=body, headers=headers, timeout=self.receiver.timeout
                 )
             except httpx.HTTPError as exc:
                 why = type(exc).__name__  # never str(exc): it holds the URL

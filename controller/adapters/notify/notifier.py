@@ -36,10 +36,10 @@ class QueueNotifier:
     def send(self, notice: Notice) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         wanting = [c for c in self.couriers if c.receiver.wants(notice)]
-        requests = [(c, request_for(c.receiver, notice, stamp)) for c in wanting]
+        posts = [(c, post) for c in wanting if (post := request_for(c.receiver, notice, stamp)) is not None]
         self.ledger.remember(notice.owner, notice.key)  # first: the couriers, once woken, take the CPU
-        for courier, (body, headers) in requests:
-            courier.offer(body, headers)
+        for courier, post in posts:
+            courier.offer(post)
 
     def close(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (self.drain_seconds if timeout is None else timeout)
