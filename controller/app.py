@@ -15,7 +15,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import ConfigError, Unsupported
-from controller.ports import ArtifactStore, Backend, Capabilities, Notifier, Registry, RunStore, SourceSpec
+from controller.ports import (
+    ArtifactStore,
+    Backend,
+    Capabilities,
+    CommentThread,
+    Notifier,
+    Registry,
+    RunStore,
+    SourceSpec,
+)
 from controller.settings import SQLITE_PREFIX, Settings
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
@@ -150,6 +159,13 @@ class App:
         return QueueNotifier.of(
             receivers, ledger, settings.attempts, settings.queue_size, settings.drain_seconds
         )
+
+    def pull_request_comments(self, number: int | None = None) -> CommentThread:
+        """The pull request (GitHub) or merge request (GitLab) the CI job runs for, from what the
+        CI system sets; ``number`` wins over its event. ``ConfigError`` outside one."""
+        from controller.adapters.notify.comments import PullRequestComments, pull_request_from_env
+
+        return PullRequestComments(pull_request_from_env(os.environ, number))
 
     def deployments(self) -> Deployments:
         from controller.services.deployments import Deployments

@@ -404,6 +404,14 @@ class Notifier(Protocol):
         ...
 
 
+class CommentThread(Protocol):
+    """The comments of one pull request (GitHub) or merge request (GitLab)."""
+
+    def upsert(self, marker: str, body: str) -> str:
+        """Create, or update in place, the one comment holding ``marker``: "created" or "updated"."""
+        ...
+
+
 # -- flow runs on a registry whose own engine runs them (Prefect) ---------------------------
 
 

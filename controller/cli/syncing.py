@@ -121,11 +121,37 @@ def exit_code(result: SyncResult, planning: bool) -> int:
 @click.command()
 @source_options
 @format_option
+@click.option(
+    "--comment",
+    is_flag=True,
+    help="Also post the markdown plan as one comment on the pull request (GitHub) or merge request "
+    "(GitLab) this CI job runs for, updated in place on later pushes.",
+)
+@click.option(
+    "--pull-request", "pull_request", type=int, help="The pull or merge request number [from the CI event]."
+)
 @click.pass_obj
-def plan(app: App, /, source: str, ref: str | None, subpath: str, output: str, **flags: Any) -> None:
+def plan(
+    app: App,
+    /,
+    source: str,
+    ref: str | None,
+    subpath: str,
+    output: str,
+    comment: bool,
+    pull_request: int | None,
+    **flags: Any,
+) -> None:
     """Show what a sync of SOURCE would change. Exit 0: nothing, 1: changes, 2: error or refusal."""
+    thread = app.pull_request_comments(pull_request) if comment else None  # found before the pass
     result = reconcile(app, source, ref, subpath, dry_run=True, **flags)
     render_result(result, output, "Plan", "plan")
+    if thread is not None:
+        from controller.cli.rendering import render_markdown
+
+        marker = f"<!-- deployctl plan: {result.owner} -->"
+        done = thread.upsert(marker, render_markdown(result, "plan"))
+        click.echo(f"{done} the plan comment on the pull request", err=True)
     sys.exit(exit_code(result, planning=True))
 
 
