@@ -136,14 +136,16 @@ class App:
         """The receivers of the notification settings: the file ``DEPLOYCTL_NOTIFICATIONS`` names,
         else ``home/notifications.yaml`` when there is one; with no receiver, one that sends
         nothing. A file that cannot be read or used is a ``ConfigError``, before any pass."""
-        from controller.adapters.notify.ledger import Ledger
-        from controller.adapters.notify.notifier import NullNotifier, QueueNotifier
-        from controller.adapters.notify.receivers import resolve_receivers
-        from controller.loading.notification_settings import parse_notification_settings
+        from controller.adapters.notify.null import NullNotifier
 
         path = self.settings.notifications or self.settings.home / "notifications.yaml"
         if self.settings.notifications is None and not path.is_file():
-            return NullNotifier()
+            return NullNotifier()  # without importing pydantic or the loader: a no-op sync stays quick
+        from controller.adapters.notify.ledger import Ledger
+        from controller.adapters.notify.notifier import QueueNotifier
+        from controller.adapters.notify.receivers import resolve_receivers
+        from controller.loading.notification_settings import parse_notification_settings
+
         try:
             raw = path.read_bytes()
         except OSError as exc:

@@ -48,15 +48,3 @@ class QueueNotifier:
             if left:
                 log.warning("receiver %s: %d notice(s) undelivered at exit", courier.receiver.name, left)
 
-
-class NullNotifier:
-    """No receiver configured: nothing is decided, sent or remembered."""
-
-    def last_sent(self, owner: str) -> NoticeKey | None:
-        return None
-
-    def send(self, notice: Notice) -> None:
-        return None
-
-    def close(self, timeout: float | None = None) -> None:
-        return None
