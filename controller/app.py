@@ -15,7 +15,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import ConfigError, Unsupported
-from controller.ports import ArtifactStore, Backend, Capabilities, Registry, RunStore, SourceSpec
+from controller.ports import (
+    ArtifactStore,
+    Backend,
+    Capabilities,
+    CommentThread,
+    Notifier,
+    Registry,
+    RunStore,
+    SourceSpec,
+)
 from controller.settings import SQLITE_PREFIX, Settings
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
@@ -122,6 +131,43 @@ class App:
             builder=DesiredStateBuilder.of(self.capabilities),
         )
 
+    def notifier(self) -> Notifier:
+        """The receivers of the notification settings: the file ``DEPLOYCTL_NOTIFICATIONS`` names,
+        else ``home/notifications.yaml`` when there is one; with no receiver, one that sends
+        nothing. A file that cannot be read or used is a ``ConfigError``, before any pass."""
+        from controller.adapters.notify.null import NullNotifier
+
+        path = self.settings.notifications or self.settings.home / "notifications.yaml"
+        if self.settings.notifications is None and not path.is_file():
+            return NullNotifier()  # without importing pydantic or the loader: a no-op sync stays quick
+        from controller.adapters.notify.ledger import Ledger
+        from controller.adapters.notify.notifier import QueueNotifier
+        from controller.adapters.notify.receivers import resolve_receivers
+        from controller.loading.notification_settings import parse_notification_settings
+
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot be read ({exc.strerror}); DEPLOYCTL_NOTIFICATIONS names the notification "
+                "settings file"
+            ) from None
+        settings = parse_notification_settings(str(path), raw)
+        receivers = resolve_receivers(settings, os.environ, str(path))
+        if not receivers:
+            return NullNotifier()
+        ledger = Ledger(self.settings.home / "notifications-sent.json")
+        return QueueNotifier.of(
+            receivers, ledger, settings.attempts, settings.queue_size, settings.drain_seconds
+        )
+
+    def pull_request_comments(self, number: int | None = None) -> CommentThread:
+        """The pull request (GitHub) or merge request (GitLab) the CI job runs for, from what the
+        CI system sets; ``number`` wins over its event. ``ConfigError`` outside one."""
+        from controller.adapters.notify.comments import PullRequestComments, pull_request_from_env
+
+        return PullRequestComments(pull_request_from_env(os.environ, number))
+
     def deployments(self) -> Deployments:
         from controller.services.deployments import Deployments
 
@@ -198,6 +244,7 @@ class App:
             open_control=lambda owner: backend.owner_control(owner, holder, lease_seconds),
             engine=thread,
             status_report=self._status_document,
+            notifier=self.notifier(),
         )
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from controller.core.notices import Notice, NoticeKey
 from controller.core.plan import Plan
 from controller.core.records import entry_leaves_folder
 from controller.core.runs import FlowRun, StateType
@@ -401,6 +402,34 @@ class Backend(Protocol):
 
     def engine_runs(self) -> EngineRuns | None:
         """Runs that the backend's own engine executes elsewhere (Prefect's workers), else None."""
+        ...
+
+
+# -- notifications ---------------------------------------------------------------------------
+
+
+class Notifier(Protocol):
+    """Where notices go: each receiver's bounded queue, sent from a thread of its own, so that
+    sending never slows or blocks a pass. Remembers the last notice of each owner, so that one
+    (owner, revision, event) is one message however often a pass repeats it."""
+
+    def last_sent(self, owner: str) -> NoticeKey | None: ...
+
+    def send(self, notice: Notice) -> None:
+        """Queue ``notice`` for every receiver that wants its event and remember it; returns at once."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking notices and wait up to ``timeout`` seconds (the settings' ``drain_seconds``
+        when None) for the queued ones; what is still undelivered then is given up, and logged."""
+        ...
+
+
+class CommentThread(Protocol):
+    """The comments of one pull request (GitHub) or merge request (GitLab)."""
+
+    def upsert(self, marker: str, body: str) -> str:
+        """Create, or update in place, the one comment holding ``marker``: "created" or "updated"."""
         ...
 
 

@@ -26,6 +26,9 @@ class Settings:
     home: Path
     registry_url: str
     storage_url: str
+    notifications: Path | None = None
+    """The notification settings file ``DEPLOYCTL_NOTIFICATIONS`` names (it must exist); None:
+    ``home/notifications.yaml`` when there is one."""
 
     @classmethod
     def resolve(
@@ -42,8 +45,12 @@ class Settings:
         folder = _absolute(home or env.get("DEPLOYCTL_HOME") or DEFAULT_HOME, env)
         registry = registry or env.get("DEPLOYCTL_REGISTRY") or f"{SQLITE_PREFIX}{folder / 'registry.db'}"
         storage = storage or env.get("DEPLOYCTL_STORAGE") or str(folder / "storage")
+        notifications = env.get("DEPLOYCTL_NOTIFICATIONS")
         return cls(
-            home=folder, registry_url=_absolute_sqlite(registry, env), storage_url=_local(storage, env)
+            home=folder,
+            registry_url=_absolute_sqlite(registry, env),
+            storage_url=_local(storage, env),
+            notifications=_absolute(notifications, env) if notifications else None,
         )
 
 

@@ -121,6 +121,31 @@ def test_a_toy_backend_registered_in_the_table_alone_serves_every_command(tmp_pa
     )
 
 
+class ReadOnlyVariablesToy(ToyBackend):
+    capabilities = Capabilities(
+        supported_infrastructure=None, runs_triggers=True, variables_writable=False, runs_flows_here=False
+    )
+
+
+def test_variables_are_written_only_where_the_capabilities_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The toy's registry could store a variable (it is the embedded registry's class): the
+    refusal comes from ``variables_writable``, asked before anything is written."""
+    monkeypatch.setitem(wiring.BACKENDS, "toy", ReadOnlyVariablesToy)
+    url = f"toy://{tmp_path / 'toy.db'}"
+    SqliteRegistry(tmp_path / "toy.db", True).set_variable("region", "eu-west")
+    assert invoke(tmp_path, "--registry", url, "variable", "get", "region").stdout == "eu-west\n"
+    for args in (("set", "region", "us-east"), ("unset", "region")):
+        line = one_clear_line(invoke(tmp_path, "--registry", url, "variable", *args))
+        assert f"variables of {tmp_path / 'toy.db'} are managed by the server" in line, line
+    assert SqliteRegistry(tmp_path / "toy.db", False).read_variables() == {"region": "eu-west"}
+
+    monkeypatch.setitem(wiring.BACKENDS, "toy", ToyBackend)  # the same file, writable
+    assert invoke(tmp_path, "--registry", url, "variable", "set", "region", "us-east").exit_code == 0
+    assert SqliteRegistry(tmp_path / "toy.db", False).read_variables() == {"region": "us-east"}
+
+
 def test_a_scheme_no_backend_claims_is_refused_naming_those_that_exist(tmp_path: Path) -> None:
     line = one_clear_line(invoke(tmp_path, "--registry", "toy:///x.db", "deployment", "ls"))
     assert "'toy:///x.db' is not supported: use sqlite:///PATH, prefect" in line

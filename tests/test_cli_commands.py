@@ -133,7 +133,7 @@ def test_schema_outside_the_source_tree_explains_itself_and_writes_on_request(tm
     line = one_clear_line(invoke(tmp_path, "schema"))
     assert "no schemas/ folder here" in line and "stale" not in line
     written = invoke(tmp_path, "schema", "--write", "editor-schemas")
-    assert written.exit_code == 0 and len(list((tmp_path / "editor-schemas").glob("*.schema.json"))) == 3
+    assert written.exit_code == 0 and len(list((tmp_path / "editor-schemas").glob("*.schema.json"))) == 4
     assert invoke(tmp_path, "schema", "editor-schemas").exit_code == 0
 
 

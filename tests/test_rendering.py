@@ -3,7 +3,7 @@ comment in markdown, and the last line of a failed run."""
 
 from __future__ import annotations
 
-from controller.cli.rendering import error_line, render_markdown
+from controller.cli.rendering import render_markdown
 from controller.cli.runs import final_line
 from controller.core.diagnostics import Diagnostic
 from controller.core.diff import DiffItem
@@ -12,6 +12,7 @@ from controller.core.runs import FlowRun, StateType
 from controller.core.spec import DeploymentId
 from controller.core.status import ready
 from controller.engine.reconciler import SyncResult
+from controller.services.feedback import error_line
 
 A, B = DeploymentId("etl/a"), DeploymentId("etl/b")
 

@@ -187,7 +187,7 @@ def test_environment_has_infrastructure_and_job_variables_but_no_controller_secr
 ) -> None:
     secrets = ["DEPLOYCTL_GIT_TOKEN", "DEPLOYCTL_GIT_SSH_KEY", "DEPLOYCTL_WEBHOOK_SECRET", "PREFECT_API_KEY",
                "PREFECT_API_AUTH_STRING", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_3",
-               "GIT_CONFIG_VALUE_3"]  # fmt: skip
+               "GIT_CONFIG_VALUE_3", "GITHUB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN"]  # fmt: skip
     for name in secrets:  # every credential deployctl itself reads (issue 26 item 5)
         monkeypatch.setenv(name, "super-secret")
     runner = engine.runner()

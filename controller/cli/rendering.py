@@ -10,10 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from controller.core.diagnostics import Diagnostic, Severity, first_problem
+from controller.core.diagnostics import Diagnostic
 from controller.core.diff import MISSING, DiffItem
 from controller.core.plan import Action, Change, Plan
-from controller.core.state import ConditionType
 from controller.core.status import applied_count
 
 if TYPE_CHECKING:
@@ -56,27 +55,6 @@ def render_text(result: SyncResult, applied_verb: str) -> str:
             lines += ["", f"{verb}: {summary_line(plan)}"]
     lines += [f"failed: {i}: {m}" for i, m in sorted(result.failures.items())]
     return "\n".join(lines)
-
-
-def error_line(result: SyncResult) -> str | None:
-    """The one line a pass that failed or was refused prints on stderr, whatever the output
-    format: what went wrong and, for invalid manifests, the first problem with its place.
-    None when the pass succeeded."""
-    errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
-    if result.ok and not errors:
-        return None
-    ready = (c for c in result.conditions if c.type is ConditionType.READY)
-    unready = next((c.message for c in ready if not c.status), None)
-    message = (
-        result.error
-        or (unready or f"{len(result.failures)} deployment(s) failed" if result.failures else None)
-        or (f"{len(errors)} problem(s) in the manifests" if errors else None)
-        or unready
-        or "the pass did not succeed"
-    )
-    first = first_problem(errors)
-    line = f"{message}: {first}" if first and first not in message else message  # a refusal names it
-    return " ".join(line.splitlines())  # one line, whatever a message holds
 
 
 def _change_text(change: Change) -> str:

@@ -90,7 +90,8 @@ def reconcile(
 def render_result(result: SyncResult, output: str, verb: str, command: str) -> None:
     """The document on stdout (text, JSON or markdown, each with every diagnostic), and, when
     the pass failed or was refused, one ``error:`` line on stderr in every format."""
-    from controller.cli.rendering import error_line, render_markdown, render_text, result_json
+    from controller.cli.rendering import render_markdown, render_text, result_json
+    from controller.services.feedback import error_line
 
     if output == "json":
         echo_json(result_json(result))
@@ -118,11 +119,37 @@ def exit_code(result: SyncResult, planning: bool) -> int:
 @click.command()
 @source_options
 @format_option
+@click.option(
+    "--comment",
+    is_flag=True,
+    help="Also post the markdown plan as one comment on the pull request (GitHub) or merge request "
+    "(GitLab) this CI job runs for, updated in place on later pushes.",
+)
+@click.option(
+    "--pull-request", "pull_request", type=int, help="The pull or merge request number [from the CI event]."
+)
 @click.pass_obj
-def plan(app: App, /, source: str, ref: str | None, subpath: str, output: str, **flags: Any) -> None:
+def plan(
+    app: App,
+    /,
+    source: str,
+    ref: str | None,
+    subpath: str,
+    output: str,
+    comment: bool,
+    pull_request: int | None,
+    **flags: Any,
+) -> None:
     """Show what a sync of SOURCE would change. Exit 0: nothing, 1: changes, 2: error or refusal."""
+    thread = app.pull_request_comments(pull_request) if comment else None  # found before the pass
     result = reconcile(app, source, ref, subpath, dry_run=True, **flags)
     render_result(result, output, "Plan", "plan")
+    if thread is not None:
+        from controller.cli.rendering import render_markdown
+
+        marker = f"<!-- deployctl plan: {result.owner} -->"
+        done = thread.upsert(marker, render_markdown(result, "plan"))
+        click.echo(f"{done} the plan comment on the pull request", err=True)
     sys.exit(exit_code(result, planning=True))
 
 
@@ -134,9 +161,19 @@ def plan(app: App, /, source: str, ref: str | None, subpath: str, output: str, *
 def sync(
     app: App, /, source: str, ref: str | None, subpath: str, output: str, dry_run: bool, **flags: Any
 ) -> None:
-    """Make the registry match SOURCE (a local repository path or a git URL). Exit 0 or 2."""
+    """Make the registry match SOURCE (a local repository path or a git URL). Exit 0 or 2.
+
+    The notification receivers (see the README) hear how the pass ended; the command waits up
+    to their ``drain_seconds`` for deliveries after printing its result."""
+    from controller.services.feedback import notify_ci_pass
+
+    notifier = None if dry_run else app.notifier()  # a bad settings file stops before the pass
     result = reconcile(app, source, ref, subpath, dry_run=dry_run, **flags)
+    if notifier is not None:
+        notify_ci_pass(notifier, result)
     render_result(result, output, "Plan" if dry_run else "Applied", "sync")
+    if notifier is not None:
+        notifier.close()
     sys.exit(exit_code(result, planning=False))
 
 
@@ -217,8 +254,9 @@ def validate(app: App, /, path: Path, output: str) -> None:
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--write", is_flag=True, help="Write the schemas into FOLDER instead of checking them.")
 def schema(folder: Path | None, write: bool) -> None:
-    """Write (--write DIR) or check the JSON Schemas of deployment.yaml, prefect.yaml and
-    .deployctl.yaml, generated from deployctl's own models. FOLDER defaults to ./schemas."""
+    """Write (--write DIR) or check the JSON Schemas of deployment.yaml, prefect.yaml,
+    .deployctl.yaml and notifications.yaml, generated from deployctl's own models. FOLDER defaults
+    to ./schemas."""
     from controller.services.syncing import check_schemas, write_schemas
 
     folder = folder or Path("schemas")

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def _service(app: App) -> Variables:
     from controller.services.variables import Variables
 
-    return Variables(app.registry())
+    registry = app.registry()
+    return Variables(registry, app.capabilities.variables_writable, registry.location)
 
 
 @click.group()

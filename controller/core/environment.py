@@ -17,9 +17,13 @@ SECRET_VARIABLES = frozenset(
         "GIT_ASKPASS",
         "SSH_ASKPASS",
         "GIT_CONFIG_COUNT",
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "CI_JOB_TOKEN",
     }
 )
-"""Credentials deployctl reads (git, webhooks, Prefect) and what carries them to git."""
+"""Credentials deployctl reads (git, webhooks, Prefect, the forges' APIs for commit status and
+plan comments) and what carries them to git."""
 _SECRET_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")  # http.extraHeader holds the git token
 
 

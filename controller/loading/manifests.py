@@ -51,7 +51,7 @@ def parse_manifest(
 ) -> ParsedManifest:
     """``allowed``: the only variables placeholders may read (``templating.env``), None for none;
     ``variables``: the registry's, for ``{{ prefect.variables.x }}`` (None: left as written)."""
-    document = _read_mapping(path, raw)
+    document = read_mapping(path, raw)
     if isinstance(document, Diagnostic):
         return ParsedManifest((), (document,))
     locator = Locator(document.text)
@@ -62,7 +62,7 @@ def parse_manifest(
 
 
 def parse_repo_settings(path: str, raw: bytes) -> tuple[RepoSettings, tuple[Diagnostic, ...]]:
-    document = _read_mapping(path, raw)
+    document = read_mapping(path, raw)
     if isinstance(document, Diagnostic):
         return RepoSettings(), (document,)
     try:
@@ -72,7 +72,7 @@ def parse_repo_settings(path: str, raw: bytes) -> tuple[RepoSettings, tuple[Diag
         return RepoSettings(), tuple(found)
 
 
-def _read_mapping(path: str, raw: bytes) -> ParsedYaml | Diagnostic:
+def read_mapping(path: str, raw: bytes) -> ParsedYaml | Diagnostic:
     parsed = parse_yaml(raw)
     if not isinstance(parsed, ParsedYaml):
         field = ""

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.loading.models.block_deployment import BlockDeploymentManifest
+from controller.loading.models.notifications import NotificationSettings
 from controller.loading.models.project import ProjectManifest
 from controller.loading.models.repo_settings import RepoSettings
 
@@ -20,6 +21,10 @@ SCHEMA_FILES: dict[str, tuple[type[BaseModel], str]] = {
     "deployment.schema.json": (BlockDeploymentManifest, "Prefect 2 block-based deployment.yaml"),
     "prefect.schema.json": (ProjectManifest, "Prefect prefect.yaml project"),
     "deployctl.schema.json": (RepoSettings, "deployctl repository settings (.deployctl.yaml)"),
+    "notifications.schema.json": (
+        NotificationSettings,
+        "deployctl notification settings (notifications.yaml)",
+    ),
 }
 
 

@@ -50,6 +50,6 @@ def test_variables_of_a_prefect_server_are_read_not_written(
         assert {"name": name, "value": "eu-west"} in listed
         refused = deployctl(tmp_path, "variable", "set", name, "other", "--registry", registry)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
-        assert "managed by Prefect" in refused.stderr
+        assert "managed by the server" in refused.stderr and "prefect variable set" in refused.stderr
     finally:
         server_request("DELETE", f"{prefect_server.api_url}/variables/name/{name}")

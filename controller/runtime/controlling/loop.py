@@ -27,6 +27,8 @@ from controller.runtime.controlling.policy import Outcome, Timing, classify, dri
 from controller.runtime.controlling.ports import Clock, Leadership, OwnerControl, Reconcile, RemoteWatch
 
 log = logging.getLogger("deployctl.controller")
+Feedback = Callable[[SyncResult, Outcome, bool], None]
+"""Told how each pass ended (result, outcome, whether a drift pass); must return at once."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,12 @@ class ControllerLoop:
         metrics: ControllerMetrics,
         clock: Clock,
         rng: random.Random | None = None,
+        feedback: Feedback | None = None,
     ) -> None:
         self.state, self.source, self.reconciler = state, source, reconciler
         self.leadership, self.control, self.config, self.metrics = leadership, control, config, metrics
         self.clock, self.rng = clock, rng or random.Random()
+        self.feedback = feedback
         self.timing = config.timing
         self.wake = threading.Event()
         self.lock = threading.Lock()
@@ -125,7 +129,9 @@ class ControllerLoop:
             head = self.source.remote_head()
         except DeployctlError as exc:
             self.metrics.git_failures.labels("ls-remote").inc()
-            self._back_off(now, self._source_failed(str(exc)))
+            message = self._source_failed(str(exc))
+            self._tell(SyncResult(self.state.owner, error=message), Outcome.TRANSIENT, drift=False)
+            self._back_off(now, message)
             return None
         self.state.remote_head = head
         return head
@@ -208,6 +214,11 @@ class ControllerLoop:
             self.state.last_result, self.state.last_outcome = result, outcome.value
         error = f" ({result.error})" if result.error else ""
         log.info("%s on %s: %s%s", kind, (result.revision or head)[:12], outcome.value, error)
+        self._tell(result, outcome, drift=kind == "drift pass")
+
+    def _tell(self, result: SyncResult, outcome: Outcome, drift: bool) -> None:
+        if self.feedback is not None:
+            self.feedback(result, outcome, drift)
 
     def _reconcile(self, head: str, options: SyncOptions) -> tuple[SyncResult, Outcome]:
         owner = self.state.owner

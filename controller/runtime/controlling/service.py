@@ -21,15 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller.engine.reconciler import SyncOptions
+from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import DeployctlError
+from controller.ports import Notifier
 from controller.runtime.controlling.leadership import LeaseKeeper
 from controller.runtime.controlling.loop import ControllerLoop, LoopConfig, LoopState
 from controller.runtime.controlling.metrics import ControllerMetrics
-from controller.runtime.controlling.policy import Timing
+from controller.runtime.controlling.policy import Outcome, Timing
 from controller.runtime.controlling.ports import Engine, OwnerControl, Reconcile, RemoteWatch
 from controller.runtime.controlling.webhooks import Verdict, judge
 from controller.runtime.http_server import ControllerHTTPServer
+from controller.services.feedback import notify_pass
 
 log = logging.getLogger("deployctl.controller")
 CANNOT_GO_ON = 2  # the CLI's code for any error (1 is `plan`'s "changes pending")
@@ -47,6 +49,7 @@ class ControllerParts:
     open_control: Callable[[str], OwnerControl]  # owner -> its lease and flags, held as this process
     engine: Engine | None = None
     status_report: Callable[[str], Any] | None = None  # the `deployctl status` document of one owner
+    notifier: Notifier | None = None  # told how each pass ended; drained at shutdown
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class Controller:
             config,
             self.metrics,
             time.monotonic,
+            feedback=self._feedback,
         )
         loop.on_active = self._start_engine
         keeper.renew()  # the first step knows its role: a lone controller never shows as standby
@@ -172,6 +176,10 @@ class Controller:
             stop.wait(self.settings.timing.backoff(failures, rng))
         return None
 
+    def _feedback(self, result: SyncResult, outcome: Outcome, drift: bool) -> None:
+        if self.parts.notifier is not None:
+            notify_pass(self.parts.notifier, result, outcome.value, drift)
+
     def _start_engine(self) -> None:
         if self.parts.engine is not None and not self._engine_started:
             self._engine_started = True
@@ -191,6 +199,8 @@ class Controller:
         self._keeper_stop.set()
         if self.keeper is not None:
             self.keeper.release()
+        if self.parts.notifier is not None:
+            self.parts.notifier.close()
 
     # -- ControllerView ----------------------------------------------------------------------
 
