@@ -23,6 +23,7 @@ ITEM = re.compile(rf"^(?:{GITHUB}/comments|{GITLAB})/(\d+)$")
 class ForgeAPI:
     comments: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # each request's path and query, as sent
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -30,6 +31,7 @@ class ForgeAPI:
         path, query = urlsplit(target).path, parse_qs(urlsplit(target).query)
         with self.lock:
             self.requests.append((method, path, headers, body))
+            self.targets.append(target)
             if method == "GET" and LIST.match(path):
                 size, page = int(query["per_page"][0]), int(query["page"][0])
                 return 200, self.comments[(page - 1) * size : page * size]
