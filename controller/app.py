@@ -80,6 +80,7 @@ class App:
     _backend: Backend | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
     _create: bool = field(default=True, repr=False)
+    _notifier: Notifier | None = field(default=None, repr=False)
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -124,17 +125,30 @@ class App:
         from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
 
-        return Reconciler(
+        reconciler = Reconciler(
             source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
             registry=self.registry(),
             store=self.storage(),
             builder=DesiredStateBuilder.of(self.capabilities),
         )
+        if self._notifier is not None:  # the forges show a commit pending while it is written
+            from functools import partial
+
+            from controller.services.feedback import notify_writing
+
+            reconciler.on_writing = partial(notify_writing, self._notifier)
+        return reconciler
 
     def notifier(self) -> Notifier:
         """The receivers of the notification settings: the file ``DEPLOYCTL_NOTIFICATIONS`` names,
         else ``home/notifications.yaml`` when there is one; with no receiver, one that sends
-        nothing. A file that cannot be read or used is a ``ConfigError``, before any pass."""
+        nothing. A file that cannot be read or used is a ``ConfigError``, before any pass. Built
+        once; the reconcilers built after it tell it when a pass begins to write."""
+        if self._notifier is None:
+            self._notifier = self._open_notifier()
+        return self._notifier
+
+    def _open_notifier(self) -> Notifier:
         from controller.adapters.notify.null import NullNotifier
 
         path = self.settings.notifications or self.settings.home / "notifications.yaml"
@@ -233,7 +247,7 @@ class App:
         from controller.runtime.controlling.engine import EngineThread
         from controller.runtime.controlling.service import ControllerParts, default_holder
 
-        backend, holder = self.backend(), default_holder()
+        backend, holder, notifier = self.backend(), default_holder(), self.notifier()
         thread = None
         if engine and backend.capabilities.runs_flows_here:
             store = self.run_store("the controller's engine")
@@ -244,7 +258,7 @@ class App:
             open_control=lambda owner: backend.owner_control(owner, holder, lease_seconds),
             engine=thread,
             status_report=self._status_document,
-            notifier=self.notifier(),
+            notifier=notifier,
         )
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:

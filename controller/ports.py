@@ -419,6 +419,17 @@ class Notifier(Protocol):
         """Queue ``notice`` for every receiver that wants its event and remember it; returns at once."""
         ...
 
+    def applying(self, notice: Notice) -> None:
+        """A pass begins to build and write ``notice.revision``: queue its pending commit status
+        for the forge receivers (``Event.APPLYING``), not remembered. The notice that ends the
+        pass then reaches every receiver that was told it is pending."""
+        ...
+
+    def settle(self, notice: Notice) -> None:
+        """The end of a pass whose notice is not sent (said before for this revision): queue it
+        for the receivers that were told this revision is pending, and no other."""
+        ...
+
     def close(self, timeout: float | None = None) -> None:
         """Stop taking notices and wait up to ``timeout`` seconds (the settings' ``drain_seconds``
         when None) for the queued ones; what is still undelivered then is given up, and logged."""

@@ -2,7 +2,7 @@
 
 deployctl runs as a process, as CI runs it, against fake forge APIs on loopback that record what
 they receive: ``plan --comment`` (comments listed page by page, created, then updated) and
-``sync`` with commit-status receivers (a refused commit, then an applied one). Each recorded
+``sync`` with commit-status receivers (a refused commit, then one set pending and applied). Each recorded
 request is then checked against GitHub's published OpenAPI description (``tests.contracts``:
 api.github.com and GitHub Enterprise Server) or GitLab's documented API; a contract check that
 cannot fail is none, so the last tests show it refusing what the forges refuse.
@@ -70,7 +70,7 @@ def test_github_commit_status_requests_follow_the_openapi_description(tmp_path: 
         repo.write(deployment_files("a", cron="5 * * * *")).commit("the fix")
         assert run_deployctl(home, "sync", "repo", cwd=tmp_path, env=env).returncode == 0
     sent = receiver_requests(github)
-    assert [s.body["state"] for s in sent] == ["failure", "success"]
+    assert [s.body["state"] for s in sent] == ["failure", "pending", "success"]
     assert github_problems(sent) == []
 
 
@@ -94,8 +94,8 @@ def test_gitlab_requests_follow_its_documented_api(tmp_path: Path) -> None:
         repo.write(deployment_files("a", cron="5 * * * *")).commit("the fix")
         assert run_deployctl(home, "sync", "repo", cwd=tmp_path, env=status).returncode == 0
     sent = forge_requests(notes) + receiver_requests(statuses)
-    assert [s.method for s in sent] == ["GET", "GET", "POST", "GET", "GET", "PUT", "POST", "POST"]
-    assert [s.body["state"] for s in sent[-2:]] == ["failed", "success"]
+    assert [s.method for s in sent] == ["GET", "GET", "POST", "GET", "GET", "PUT", "POST", "POST", "POST"]
+    assert [s.body["state"] for s in sent[-3:]] == ["failed", "running", "success"]
     assert gitlab_problems(sent) == []
 
 

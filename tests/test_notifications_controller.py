@@ -67,3 +67,29 @@ def test_refused_retried_failures_and_recoveries_are_one_notice_each(
     assert events() == ["applied", "refused", "recovered", "failed", "recovered"]
     assert all(r.signed_with("ops-hook-key-for-tests") for r in ops.requests)
     assert ops.bodies()[3]["revision"] is None and "cannot reach" in ops.bodies()[3]["message"]
+
+
+def test_the_controller_marks_each_commit_it_writes_pending_then_applied(
+    tmp_path: Path, served: tuple[GitDaemon, Published], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, published = served
+    first = published.push(deployment_files("first"), "initial")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notifications.yaml").write_text(
+        "receivers:\n  - {name: status, type: github}\ndrain_seconds: 5\n"
+    )
+    with serving(Receiver()) as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url.removesuffix("/hook"))
+        monkeypatch.setenv("GITHUB_REPOSITORY", "team/flows")
+        monkeypatch.setenv("GITHUB_TOKEN", "ghs_0123456789")
+        controller = ControllerProcess(published.url, home, "--interval", "1")
+        try:
+            statuses = lambda: [(r.path.rsplit("/", 1)[1], r.json()["state"]) for r in github.requests]  # noqa: E731
+            wait_for(lambda: len(statuses()) == 2, what="the first commit's statuses")
+            second = published.push(deployment_files("first", cron="5 * * * *"), "every hour at :05")
+            wait_for(lambda: len(statuses()) == 4, what=f"the second commit's statuses: {statuses()}")
+            assert controller.terminate() == 0
+        finally:
+            controller.kill()
+    assert statuses() == [(first, "pending"), (first, "success"), (second, "pending"), (second, "success")]

@@ -5,6 +5,8 @@ it) and the last notice sent for the same owner into at most one ``Notice``. It 
 message per (owner, revision, event): a bad commit retried a hundred times is one ``refused``
 notice, and the first good pass after a refused or failed one is ``recovered``. Called by
 ``controller.services.feedback`` after each CI ``sync`` and each controller pass.
+``applying_notice`` is the pending commit status of a pass that starts writing: for the forges
+only, never a message, never remembered.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ class Event(enum.Enum):
     FAILED = "failed"
     DRIFT_RESTORED = "drift_restored"
     RECOVERED = "recovered"
+    APPLYING = "applying"  # a commit status only (pending), never a message
 
 
 TROUBLE = frozenset({Event.REFUSED, Event.FAILED})
+WRITING_ENDS = frozenset({Event.APPLIED, Event.FAILED, Event.RECOVERED, Event.DRIFT_RESTORED})
+"""How a pass that started writing can end: a receiver that wants none never hears it is pending."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,14 @@ def decide_notice(report: PassReport, last: NoticeKey | None) -> Notice | None:
         report.message,
         report.details[:MAX_DETAILS],
     )
+
+
+def applying_notice(report: PassReport) -> Notice:
+    """The pending commit status of ``report``'s pass, which has begun to build and write."""
+    return Notice(
+        report.owner, report.revision, Event.APPLYING, report.repository, report.ref, report.path, "",
+        report.message, (),
+    )  # fmt: skip
 
 
 def _event(report: PassReport, last: NoticeKey | None) -> Event | None:

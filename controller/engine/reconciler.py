@@ -97,6 +97,8 @@ class Reconciler:
     store: ArtifactStore
     builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    on_writing: Callable[[SyncResult], None] = field(default=lambda result: None)
+    """Told, with the plan, when a pass with changes begins to build and write (commit status)."""
 
     def reconcile_once(self, options: SyncOptions, progress: Progress = lambda step: None) -> SyncResult:
         progress("fetching source")
@@ -176,6 +178,8 @@ class Reconciler:
             return self._stall(base, options, Reason.PRUNE_BLOCKED, " ".join(plan.refusals), plan)
         if options.dry_run:
             return _with(base, conditions=_outcome_conditions(plan, desired))
+        if plan.writes:
+            self.on_writing(base)
         progress("building and uploading code")
         try:
             app = self._application(snapshot, owner, plan, desired, _outcome_conditions(plan, desired))

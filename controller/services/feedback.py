@@ -3,16 +3,19 @@
 ``notify_pass`` is called where a pass ends, by CI's ``sync`` and by the controller loop (each
 pass and each drift pass); it reduces the ``SyncResult`` to a ``PassReport``, lets the pure
 ``decide_notice`` compare it with the last notice of the owner, and queues what it decides on
-the ``Notifier`` port, which returns at once. ``error_line`` is the one line a failed or
-refused pass prints on stderr, and what its notice says.
+the ``Notifier`` port, which returns at once. ``notify_writing`` is called by the reconcile
+pass (wired by ``controller.app``) when it begins to build and write a plan with changes: the
+forges show that commit pending until ``notify_pass`` ends it. ``error_line`` is the one line a
+failed or refused pass prints on stderr, and what its notice says.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from controller.core.diagnostics import Severity, first_problem
-from controller.core.notices import Notice, PassReport, decide_notice
+from controller.core.notices import Notice, PassReport, applying_notice, decide_notice
 from controller.core.state import ConditionType
 from controller.engine.reconciler import SyncResult
 from controller.errors import DeployctlError
@@ -24,13 +27,26 @@ log = logging.getLogger("deployctl.notify")
 def notify_pass(notifier: Notifier, result: SyncResult, outcome: str, drift: bool = False) -> Notice | None:
     """Queue the notice of this pass, if any; never raises (a pass is done whatever happens here)."""
     try:
-        notice = decide_notice(pass_report(result, outcome, drift), notifier.last_sent(result.owner))
+        report = pass_report(result, outcome, drift)
+        notice = decide_notice(report, notifier.last_sent(result.owner))
         if notice is not None:
             notifier.send(notice)
+        elif (ending := decide_notice(report, None)) is not None:
+            notifier.settle(ending)  # said before: only a commit status left pending hears it
         return notice
     except (DeployctlError, OSError) as exc:
         log.warning("cannot send the notice of the pass on %s: %s", (result.revision or "?")[:12], exc)
         return None
+
+
+def notify_writing(notifier: Notifier, result: SyncResult) -> None:
+    """Queue the pending commit status of a pass that begins to write ``result.plan``; never raises."""
+    try:
+        counts = result.plan.counts if result.plan is not None else {}
+        message = ", ".join(f"{counts.get(a, 0)} to {a}" for a in ("create", "update", "delete"))
+        notifier.applying(applying_notice(replace(pass_report(result, "applying"), message=message)))
+    except (DeployctlError, OSError) as exc:
+        log.warning("cannot set %s pending: %s", (result.revision or "?")[:12], exc)
 
 
 def notify_ci_pass(notifier: Notifier, result: SyncResult) -> Notice | None:

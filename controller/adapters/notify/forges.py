@@ -1,9 +1,11 @@
 """Commit statuses on GitHub and GitLab: the request that marks a commit applied or refused.
 
-GitHub: ``POST {api}/repos/{owner}/{name}/statuses/{sha}`` with ``state`` (success, failure),
+GitHub: ``POST {api}/repos/{owner}/{name}/statuses/{sha}`` with ``state`` (pending while a
+pass applies, then success or failure),
 ``context`` ``deployctl/<owner>``, a ``description`` of at most 140 characters and, when a
 status page is configured, ``target_url``; a bearer token. GitLab: ``POST
-{api}/projects/{id or url-encoded path}/statuses/{sha}`` with ``state`` (success, failed),
+{api}/projects/{id or url-encoded path}/statuses/{sha}`` with ``state`` (running while a pass
+applies, then success or failed),
 ``name``, ``description`` and ``target_url``; a ``PRIVATE-TOKEN``. Base URLs come from what the
 CI system sets (``GITHUB_API_URL``, ``CI_API_V4_URL``), so GitHub Enterprise and a self-hosted
 GitLab work. Called by ``controller.adapters.notify.receivers``.
@@ -15,7 +17,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from controller.core.notices import Notice
+from controller.core.notices import Event, Notice
 
 MAX_DESCRIPTION = 140
 
@@ -32,6 +34,17 @@ FORGES = {
     "github": Forge("GITHUB_API_URL", "https://api.github.com", "GITHUB_REPOSITORY", ("GITHUB_TOKEN",)),
     "gitlab": Forge("CI_API_V4_URL", "https://gitlab.com/api/v4", "CI_PROJECT_ID", ("GITLAB_TOKEN",)),
 }
+STATES = {  # while applying, applied, refused or failed: each API's own words
+    "github": ("pending", "success", "failure"),
+    "gitlab": ("running", "success", "failed"),
+}
+
+
+def _state(kind: str, notice: Notice) -> str:
+    applying, good, bad = STATES[kind]
+    if notice.event is Event.APPLYING:
+        return applying
+    return bad if notice.severity == "error" else good
 
 
 def commit_status(
@@ -40,11 +53,10 @@ def commit_status(
     """The request setting ``notice``'s commit status, or None when it names no commit."""
     if not notice.revision:
         return None
-    good = notice.severity != "error"
     description = _one_line(notice)
     if kind == "github":
         url = f"{api}/repos/{repository}/statuses/{notice.revision}"
-        document = {"state": "success" if good else "failure", "context": f"deployctl/{notice.owner}"}
+        document = {"state": _state(kind, notice), "context": f"deployctl/{notice.owner}"}
         headers = {
             "Authorization": f"Bearer {token.decode()}",
             "Accept": "application/vnd.github+json",
@@ -52,7 +64,7 @@ def commit_status(
         }
     else:
         url = f"{api}/projects/{quote(repository, safe='')}/statuses/{notice.revision}"
-        document = {"state": "success" if good else "failed", "name": f"deployctl/{notice.owner}"}
+        document = {"state": _state(kind, notice), "name": f"deployctl/{notice.owner}"}
         headers = {"PRIVATE-TOKEN": token.decode()}
     document["description"] = description
     if link:

@@ -15,5 +15,11 @@ class NullNotifier:
     def send(self, notice: Notice) -> None:
         return None
 
+    def applying(self, notice: Notice) -> None:
+        return None
+
+    def settle(self, notice: Notice) -> None:
+        return None
+
     def close(self, timeout: float | None = None) -> None:
         return None
