@@ -29,7 +29,10 @@ from controller.settings import SQLITE_PREFIX, Settings
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from controller.engine.reconciler import Reconciler
+    from controller.loading.models.notifications import NotificationSettings
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
@@ -151,12 +154,27 @@ class App:
     def _open_notifier(self) -> Notifier:
         from controller.adapters.notify.null import NullNotifier
 
-        path = self.settings.notifications or self.settings.home / "notifications.yaml"
-        if self.settings.notifications is None and not path.is_file():
-            return NullNotifier()  # without importing pydantic or the loader: a no-op sync stays quick
+        found = self._notification_settings()
+        if found is None:
+            return NullNotifier()
         from controller.adapters.notify.ledger import Ledger
         from controller.adapters.notify.notifier import QueueNotifier
         from controller.adapters.notify.receivers import resolve_receivers
+
+        path, settings = found
+        receivers = resolve_receivers(settings, os.environ, str(path))
+        if not receivers:
+            return NullNotifier()
+        ledger = Ledger(self.settings.home / "notifications-sent.json")
+        return QueueNotifier.of(
+            receivers, ledger, settings.attempts, settings.queue_size, settings.drain_seconds
+        )
+
+    def _notification_settings(self) -> tuple[Path, NotificationSettings] | None:
+        """The notification settings file and what it holds; None when there is none."""
+        path = self.settings.notifications or self.settings.home / "notifications.yaml"
+        if self.settings.notifications is None and not path.is_file():
+            return None  # without importing pydantic or the loader: a no-op sync stays quick
         from controller.loading.notification_settings import parse_notification_settings
 
         try:
@@ -166,14 +184,13 @@ class App:
                 f"{path}: cannot be read ({exc.strerror}); DEPLOYCTL_NOTIFICATIONS names the notification "
                 "settings file"
             ) from None
-        settings = parse_notification_settings(str(path), raw)
-        receivers = resolve_receivers(settings, os.environ, str(path))
-        if not receivers:
-            return NullNotifier()
-        ledger = Ledger(self.settings.home / "notifications-sent.json")
-        return QueueNotifier.of(
-            receivers, ledger, settings.attempts, settings.queue_size, settings.drain_seconds
-        )
+        return path, parse_notification_settings(str(path), raw)
+
+    def notification_secret_names(self) -> frozenset[str]:
+        """The variables the notification receivers read URLs and keys from: no flow is given them."""
+        found = self._notification_settings()
+        receivers = found[1].receivers if found else []
+        return frozenset(name for r in receivers for name in (r.url_env, r.secret_env) if name)
 
     def pull_request_comments(self, number: int | None = None) -> CommentThread:
         """The pull request (GitHub) or merge request (GitLab) the CI job runs for, from what the
@@ -210,6 +227,7 @@ class App:
     def runner_config(self, queues: tuple[str, ...] = (), limit: int = 4, **extra: object) -> RunnerConfig:
         from controller.runtime.runner import RunnerConfig
 
+        extra.setdefault("secret_names", self.notification_secret_names())
         return RunnerConfig(self.settings.home / "runs", list(queues) or None, limit, **extra)  # type: ignore[arg-type]
 
     def loop_settings(

@@ -47,10 +47,15 @@ def infrastructure_settings(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def flow_environment(
-    record: Mapping[str, Any], run_id: str, base: Mapping[str, str] | None = None
+    record: Mapping[str, Any],
+    run_id: str,
+    base: Mapping[str, str] | None = None,
+    secrets: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
+    """What the flow process of ``run_id`` is given: ``base`` (this process's environment) less
+    deployctl's own secrets and ``secrets``, then the deployment's ``env``."""
     base = os.environ if base is None else base
-    env = {k: v for k, v in base.items() if not is_secret_variable(k)}
+    env = {k: v for k, v in base.items() if not is_secret_variable(k) and k not in secrets}
     for key, value in infrastructure_settings(record)["env"].items():
         if value is None:
             env.pop(key, None)

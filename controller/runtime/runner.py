@@ -64,6 +64,9 @@ class RunnerConfig:
     """Lines written per tick (one transaction per run): a chatty flow cannot hold up a tick."""
     heartbeat_interval: float = 2.0
     """Seconds between heartbeats (``Heartbeat``); well inside ``heartbeat_timeout`` (20 s)."""
+    secret_names: frozenset[str] = frozenset()
+    """Variables no flow is given, besides deployctl's own secrets: what notification receivers
+    read their URLs and keys from (``App.notification_secret_names``)."""
 
     def __post_init__(self) -> None:
         # resolved once: flows run in other folders, and the runner's cwd must not matter
@@ -154,7 +157,7 @@ class Runner:
         process = processes.spawn(
             run.id,
             flow_command(record, spec),
-            flow_environment(record, run.id),
+            flow_environment(record, run.id, secrets=self.config.secret_names),
             working_directory(record, folder),
             self._lines,
             now,
