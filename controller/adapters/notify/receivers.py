@@ -4,8 +4,9 @@
 file as the settings name them (a forge's from what its CI sets when they name none); a missing
 one is a ``ConfigError`` naming the receiver and the field, never the value. ``request_for``
 renders a notice the way its receiver type wants it: the JSON notice with ``X-Signature:
-sha256=<hex HMAC-SHA256 of the body>`` (Flux's generic-hmac provider), a Slack incoming-webhook
-``{"text": …}``, or a commit status (``controller.adapters.notify.forges``).
+sha256=<hex HMAC-SHA256 of the body>`` (Flux's generic-hmac provider), a chat message (Slack,
+Google Chat, Microsoft Teams: ``controller.adapters.notify.chats``), or a commit status
+(``controller.adapters.notify.forges``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.adapters.notify.chats import CHATS
 from controller.adapters.notify.forges import FORGES, commit_status
 from controller.core.notices import Notice
 from controller.core.redaction import short_secret
@@ -31,7 +33,7 @@ Post = tuple[str, bytes, dict[str, str]]
 @dataclass(frozen=True)
 class Receiver:
     name: str
-    kind: str  # "webhook", "slack", "github" or "gitlab"
+    kind: str  # "webhook", a chat ("slack", "googlechat", "msteams"), or a forge ("github", "gitlab")
     url: str = field(repr=False)  # a forge's: its API base URL
     secret: bytes | None = field(default=None, repr=False)  # HMAC key; a forge's: its token
     events: frozenset[str] = frozenset()
@@ -49,8 +51,8 @@ def request_for(receiver: Receiver, notice: Notice, timestamp: str) -> Post | No
     if receiver.kind in FORGES:
         return commit_status(receiver.kind, receiver.url, receiver.repository, receiver.secret or b"",
                              receiver.link, notice)  # fmt: skip
-    if receiver.kind == "slack":
-        document: dict[str, object] = {"text": notice.text()}
+    if receiver.kind in CHATS:
+        document = CHATS[receiver.kind](notice)
     else:
         document = {**notice.document(), "timestamp": timestamp}
     body = json.dumps(document, sort_keys=True).encode()

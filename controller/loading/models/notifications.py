@@ -22,14 +22,15 @@ class ReceiverSettings(StrictModel):
     """One receiver: where to post, how to sign, which events."""
 
     name: str = Field(min_length=1, description="Shown in logs instead of the URL (which may be a secret).")
-    type: Literal["webhook", "slack", "github", "gitlab"] = Field(
+    type: Literal["webhook", "slack", "googlechat", "msteams", "github", "gitlab"] = Field(
         description="webhook: the JSON notice, signed with HMAC-SHA256 in X-Signature when a secret is "
-        "set (as Flux's generic-hmac provider); slack: a Slack incoming webhook; github, gitlab: a "
+        "set (as Flux's generic-hmac provider); slack, googlechat: a Slack or Google Chat incoming "
+        "webhook; msteams: a Microsoft Teams workflow webhook (an Adaptive Card); github, gitlab: a "
         "commit status (context deployctl/OWNER) on the commit a pass applied or refused."
     )
     url: str | None = Field(
         None,
-        description="The URL, when it is no secret (a Slack webhook URL is one). github, gitlab: the API "
+        description="The URL, when it is no secret (a chat's webhook URL is one). github, gitlab: the API "
         "base URL [GITHUB_API_URL or CI_API_V4_URL, else the public service's].",
     )
     url_env: str | None = Field(None, description="An environment variable holding the URL.")
@@ -63,8 +64,8 @@ class ReceiverSettings(StrictModel):
             raise ValueError("repository and status_page are for github and gitlab receivers")
         if self.secret_env and self.secret_file:
             raise ValueError("set secret_env or secret_file, not both")
-        if self.type == "slack" and (self.secret_env or self.secret_file):
-            raise ValueError("a Slack webhook is not signed: its URL is the secret (url_env or url_file)")
+        if self.type in ("slack", "googlechat", "msteams") and (self.secret_env or self.secret_file):
+            raise ValueError("a chat webhook is not signed: its URL is the secret (url_env or url_file)")
         return self
 
 
