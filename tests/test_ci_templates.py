@@ -183,9 +183,11 @@ def test_github_action_syncs_the_default_branch_into_the_registry(tmp_path: Path
     ], [s.stderr for s in steps]
     listed = deployments_in(registry, tmp_path / "elsewhere", tmp_path)
     assert "my_flow/daily" in listed and "sales-etl/hourly-emea" in listed
-    (status,) = github.requests
-    assert status.path == f"/repos/team/flows/statuses/{commit}" and status.json()["state"] == "success"
-    assert status.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert [(r.path, r.json()["state"]) for r in github.requests] == [
+        (f"/repos/team/flows/statuses/{commit}", "pending"),
+        (f"/repos/team/flows/statuses/{commit}", "success"),
+    ]
+    assert github.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 @pytest.mark.parametrize(
@@ -270,9 +272,11 @@ def test_gitlab_template_syncs_the_default_branch_into_the_registry(tmp_path: Pa
     assert job.name == "deployctl-sync"
     listed = deployments_in(registry, tmp_path / "elsewhere", tmp_path)
     assert "my_flow/daily" in listed and "sales-etl/hourly-emea" in listed
-    (status,) = gitlab.requests
-    assert status.path == f"/api/v4/projects/42/statuses/{commit}" and status.json()["state"] == "success"
-    assert status.headers["PRIVATE-TOKEN"] == "glpat-project-token-0123"
+    assert [(r.path, r.json()["state"]) for r in gitlab.requests] == [
+        (f"/api/v4/projects/42/statuses/{commit}", "running"),
+        (f"/api/v4/projects/42/statuses/{commit}", "success"),
+    ]
+    assert gitlab.requests[0].headers["PRIVATE-TOKEN"] == "glpat-project-token-0123"
 
 
 def test_gitlab_template_without_a_package_stops_at_one_clear_line(tmp_path: Path) -> None:
