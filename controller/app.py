@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.errors import ConfigError, Unsupported
 from controller.ports import (
@@ -20,6 +20,8 @@ from controller.ports import (
     Backend,
     Capabilities,
     CommentThread,
+    HistoryStore,
+    HoldStore,
     Notifier,
     Registry,
     RunStore,
@@ -27,13 +29,22 @@ from controller.ports import (
 )
 from controller.settings import SQLITE_PREFIX, Settings
 
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Store = TypeVar("_Store", bound=_Closable)
+
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
+    from controller.core.history import Hold
     from controller.engine.reconciler import Reconciler
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
+    from controller.services.history import Rollback
     from controller.services.queues import Queues
     from controller.services.runs import FlowRuns, Runs
 
@@ -80,6 +91,7 @@ class App:
     _backend: Backend | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
     _create: bool = field(default=True, repr=False)
+    _opened: list[Any] = field(default_factory=list, repr=False)
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -123,12 +135,16 @@ class App:
         from controller.adapters.git.source import GitSource
         from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
+        from controller.services.history import PassRecorder
 
+        backend = self.backend()
         return Reconciler(
             source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
             registry=self.registry(),
             store=self.storage(),
             builder=DesiredStateBuilder.of(self.capabilities),
+            history=self._closing(PassRecorder(backend.history, self.settings.history_limit)),
+            holds=self._closing(backend.holds()),
         )
 
     def notifier(self) -> Notifier:
@@ -245,17 +261,48 @@ class App:
             engine=thread,
             status_report=self._status_document,
             notifier=self.notifier(),
+            holds=self._closing(backend.holds()),
         )
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:
         """``deployctl status --owner OWNER -o json``; its own connection (the HTTP server is threaded)."""
         from controller.services.status import source_reports
 
-        registry = self.backend().registry()
+        registry, holds = self.backend().registry(), self.backend().holds()
         try:
-            return [report.to_json() for report in source_reports(registry, owner)]
+            return [report.to_json() for report in source_reports(registry, owner, holds)]
         finally:
             registry.close()
+            holds.close()
+
+    def history(self) -> HistoryStore:
+        """The passes of every owner, for reading (a missing embedded registry is ``NotFound``)."""
+        return self._closing(self.backend().history(self._create))
+
+    def holds(self) -> HoldStore:
+        return self._closing(self.backend().holds(self._create))
+
+    def rollback(self, owner: str, to: str, dry_run: bool = False, **flags: bool) -> Rollback:
+        """``deployctl rollback OWNER --to REVISION``: apply it and hold the owner there.
+        ``flags``: ``allow_empty``, ``force_prune``."""
+        from controller.services.history import rollback
+
+        registry, history, holds = self.registry(), self.history(), self.holds()
+        return rollback(owner, to, registry, history, holds, self.reconciler, dry_run, **flags)
+
+    def release(self, owner: str) -> Hold | None:
+        """``deployctl release OWNER``: follow the ref again; the controller is asked to look now."""
+        from controller.services.history import release
+
+        self.registry()  # an unusable registry URL is reported as such first
+        hold = release(self.holds(), owner)
+        if hold is not None:
+            control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
+            try:
+                control.request_refresh()
+            finally:
+                control.close()
+        return hold
 
     def set_suspended(self, owner: str, suspended: bool) -> None:
         """``deployctl suspend|resume OWNER``: applying stops or resumes at the controller's next tick."""
@@ -265,7 +312,14 @@ class App:
         finally:
             control.close()
 
+    def _closing(self, store: _Store) -> _Store:
+        """``store``, closed with the app."""
+        self._opened.append(store)
+        return store
+
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+        while self._opened:
+            self._opened.pop().close()
