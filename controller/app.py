@@ -294,8 +294,8 @@ class App:
         """``deployctl release OWNER``: follow the ref again; the controller is asked to look now."""
         from controller.services.history import release
 
-        self.registry()  # an unusable registry URL is reported as such first
-        hold = release(self.holds(), owner)
+        self.reading_only()  # nothing to release where nothing was synced
+        hold = release(self.registry(), self.holds(), owner)
         if hold is not None:
             control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
             try:

@@ -249,4 +249,7 @@ def test_rollback_to_a_revision_never_applied_or_unknown_is_one_clear_error(
     assert "0123456789ab is not a revision team applied" in one_clear_line(unknown)
     nobody = invoke(home, "rollback", "nobody", "--to", second, cwd=tmp_path)
     assert "no source has been synced under the owner nobody" in one_clear_line(nobody)
+    assert "no source has been synced under the owner nobody" in one_clear_line(
+        invoke(home, "release", "nobody")
+    )
     assert registry_rows(home) == {"etl/a": second[:12], "etl/b": second[:12]}

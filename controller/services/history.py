@@ -158,9 +158,14 @@ def rollback(
     return Rollback(result, head, previous)
 
 
-def release(holds: HoldStore, owner: str) -> Hold | None:
-    """Let the owner follow its ref again; the hold it had, or None."""
+def release(status: StatusStore, holds: HoldStore, owner: str) -> Hold | None:
+    """Let the owner follow its ref again; the hold it had, or None (an owner never synced is
+    ``NotFound``: a misspelt name must not read as released)."""
     hold = holds.read_hold(owner)
+    if hold is None and status.read_status(owner) is None:
+        raise NotFound(
+            f"no source has been synced under the owner {owner}: 'deployctl status' lists the owners"
+        )
     if hold is not None:
         holds.set_hold(owner, None)
     return hold
