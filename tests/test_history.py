@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from controller.core.history import PassOutcome, PassRecord, Trigger
-from controller.services.history import PassRecorder
+from controller.errors import Ambiguous, NotFound
+from controller.services.history import PassRecorder, applied_revision
 from tests.cli_helpers import invoke, one_clear_line, run_deployctl
 from tests.gitrepo import GitRepo, deployment_files
 
@@ -253,3 +254,25 @@ def test_rollback_to_a_revision_never_applied_or_unknown_is_one_clear_error(
         invoke(home, "release", "nobody")
     )
     assert registry_rows(home) == {"etl/a": second[:12], "etl/b": second[:12]}
+
+
+def test_only_revisions_a_pass_left_in_force_are_rollback_targets() -> None:
+    def record(revision: str, outcome: PassOutcome) -> PassRecord:
+        return PassRecord("team", Trigger.CLI, outcome, "2026-01-01T00:00:00+00:00", 0.1, revision)
+
+    passes = [record("a" * 40, PassOutcome.FAILED), record("b" * 40, PassOutcome.REFUSED)]
+    passes += [
+        record("abcd" + "0" * 36, PassOutcome.APPLIED),
+        record("abce" + "0" * 36, PassOutcome.UP_TO_DATE),
+    ]
+    for never in ("a" * 40, "b" * 12):
+        with pytest.raises(NotFound, match="is not a revision team applied"):
+            applied_revision("team", never, passes, None)
+    with pytest.raises(Ambiguous, match="abcd00000000, abcd11111111"):
+        applied_revision("team", "abcd", [*passes, record("abcd" + "1" * 36, PassOutcome.APPLIED)], None)
+    with pytest.raises(NotFound):  # fewer than 4 digits name nothing
+        applied_revision("team", "abc", passes, None)
+    assert applied_revision("team", "ABCE", passes, None) == "abce" + "0" * 36
+    assert (
+        applied_revision("team", "c" * 7, [], "c" * 40) == "c" * 40
+    )  # the status's, from before the history

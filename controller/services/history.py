@@ -92,7 +92,8 @@ def _changes(counts: Any) -> str:
 def applied_revision(owner: str, to: str, passes: list[PassRecord], last_applied: str | None) -> str:
     """The full revision ``to`` names (a commit id or a prefix of one) among those ``owner``
     applied, or why there is none."""
-    applied = {p.revision for p in passes if p.revision and p.outcome is not PassOutcome.REFUSED}
+    in_force = (PassOutcome.APPLIED, PassOutcome.UP_TO_DATE)  # a failed pass may have applied nothing
+    applied = {p.revision for p in passes if p.revision and p.outcome in in_force}
     applied |= {last_applied} if last_applied else set()
     wanted = to.strip().lower()
     found = sorted(r for r in applied if wanted and r.startswith(wanted)) if len(wanted) >= 4 else []

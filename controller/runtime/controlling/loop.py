@@ -194,7 +194,7 @@ class ControllerLoop:
     def _report_while_held(self, hold: Hold, head: str, now: float) -> None:
         """Apply nothing (the held revision is in force: ready); say so once for each new head."""
         self._next_check = now + self.timing.next_poll(self.rng)
-        self.state.ready = True
+        self.state.ready, self.state.failures, self.state.last_error = True, 0, None  # nothing to retry
         if head != self._held_reported:
             self._held_reported = head
             log.info("%s", held_message(hold, head))
