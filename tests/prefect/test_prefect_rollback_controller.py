@@ -8,29 +8,23 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.controller_fixtures import ControllerProcess, GitDaemon, Published, wait_for
+from tests.controller_fixtures import ControllerProcess, Published, wait_for
 from tests.prefect.conftest import PrefectServer
 from tests.prefect.helpers import prefect_cli, process_pool, unique
+from tests.prefect.test_prefect_controller import published  # noqa: F401  (the fixture)
 from tests.prefect.test_prefect_sync import block_manifest
 
 pytestmark = pytest.mark.prefect
 
 
-@pytest.fixture
-def published(tmp_path: Path) -> Iterator[Published]:
-    (tmp_path / "served").mkdir()
-    daemon = GitDaemon(tmp_path / "served").start()
-    yield Published(tmp_path, daemon)
-    daemon.stop()
-
-
 def test_a_held_owner_on_prefect_is_reported_by_polls_and_applied_after_release(
-    prefect_server: PrefectServer, published: Published, tmp_path: Path
+    prefect_server: PrefectServer,
+    published: Published,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     flow, pool, owner = unique("held"), unique("pool"), unique("owner")
     process_pool(prefect_server, pool)
