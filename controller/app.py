@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from controller.core.history import Hold
 from controller.errors import ConfigError, Unsupported
 from controller.ports import (
     ArtifactStore,
@@ -38,7 +39,6 @@ _Store = TypeVar("_Store", bound=_Closable)
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
-    from controller.core.history import Hold
     from controller.engine.reconciler import Reconciler
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
@@ -89,9 +89,9 @@ class App:
 
     settings: Settings
     _backend: Backend | None = field(default=None, repr=False)
+    _opened: list[Any] = field(default_factory=list, repr=False)  # closed with the app
     _registry: Registry | None = field(default=None, repr=False)
     _create: bool = field(default=True, repr=False)
-    _opened: list[Any] = field(default_factory=list, repr=False)
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -137,14 +137,13 @@ class App:
         from controller.engine.reconciler import Reconciler
         from controller.services.history import PassRecorder
 
-        backend = self.backend()
         return Reconciler(
             source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
             registry=self.registry(),
             store=self.storage(),
             builder=DesiredStateBuilder.of(self.capabilities),
-            history=self._closing(PassRecorder(backend.history, self.settings.history_limit)),
-            holds=self._closing(backend.holds()),
+            history=self._closing(PassRecorder(self.backend().history, self.settings.history_limit)),
+            holds=self._closing(self.backend().holds()),
         )
 
     def notifier(self) -> Notifier:
@@ -259,9 +258,9 @@ class App:
             reconciler=self.reconciler(source, git_timeout),
             open_control=lambda owner: backend.owner_control(owner, holder, lease_seconds),
             engine=thread,
+            holds=self._closing(backend.holds()),
             status_report=self._status_document,
             notifier=self.notifier(),
-            holds=self._closing(backend.holds()),
         )
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:

@@ -103,13 +103,13 @@ class Reconciler:
     source: Source
     registry: Registry
     store: ArtifactStore
-    builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     history: Callable[[PassRecord], None] | None = None
     """Told of every pass that may write (not a dry run) and was not idle, as it ended; must
     not raise."""
     holds: HoldStore | None = None
     """Where an owner's hold is read; None: no owner is ever held."""
+    builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def reconcile_once(self, options: SyncOptions, progress: Progress = lambda step: None) -> SyncResult:
         if self.history is None or options.dry_run:
