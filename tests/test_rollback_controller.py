@@ -1,6 +1,7 @@
 """A rollback that holds against a running controller: a real controller process polling a
 real git daemon on loopback, the embedded registry, and `deployctl rollback` / `release` run as
-processes beside it. Polls of a held owner report "held at REV; HEAD is X" and apply nothing."""
+processes beside it. Polls and webhooks of a held owner report "held at REV; HEAD is X" and
+apply nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.test_controller_process import Start, daemon, deployments, published,
 pytestmark = pytest.mark.controller
 
 
-def test_polls_of_a_held_owner_apply_nothing_until_release(
+def test_polls_and_webhooks_of_a_held_owner_apply_nothing_until_release(
     tmp_path: Path,
     published: Published,  # noqa: F811
     start: Start,  # noqa: F811
@@ -38,6 +39,7 @@ def test_polls_of_a_held_owner_apply_nothing_until_release(
     assert f"held at {first[:12]}; HEAD is {second[:12]}" in rolled
     assert deployments(home) == {"etl/first"}
     third = published.push(deployment_files("third"))
+    assert controller.github_push()[0] == 202  # a webhook, as a poll: reported, not applied
     wait_for(lambda: controller.controller()["remote_head"] == third, what="the third commit to be seen")
     wait_for(lambda: controller.controller()["held"], what="the hold to be read")
     state = controller.controller()
@@ -66,8 +68,10 @@ def test_polls_of_a_held_owner_apply_nothing_until_release(
     assert controller.controller()["held"] is None
 
     history = json.loads(deployctl("history", owner, "-o", "json"))
-    assert [(p["trigger"], p["revision"]) for p in history] == [
-        ("poll", third),
+    # release asks the controller to look at once (a relayed refresh, as a standby's webhook is)
+    released, *before = [(p["trigger"], p["revision"]) for p in history]
+    assert released in (("poll", third), ("webhook", third))
+    assert before == [
         ("rollback", first),
         ("poll", second),
         ("poll", first),
