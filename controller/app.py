@@ -12,20 +12,30 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from controller.core.history import Hold
 from controller.errors import ConfigError, Unsupported
 from controller.ports import (
     ArtifactStore,
     Backend,
     Capabilities,
     CommentThread,
+    HistoryStore,
+    HoldStore,
     Notifier,
     Registry,
     RunStore,
     SourceSpec,
 )
 from controller.settings import SQLITE_PREFIX, Settings
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Store = TypeVar("_Store", bound=_Closable)
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
     from controller.runtime.loops import LoopSettings
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
+    from controller.services.history import Rollback
     from controller.services.queues import Queues
     from controller.services.runs import FlowRuns, Runs
 
@@ -81,6 +92,7 @@ class App:
 
     settings: Settings
     _backend: Backend | None = field(default=None, repr=False)
+    _opened: list[Any] = field(default_factory=list, repr=False)  # closed with the app
     _registry: Registry | None = field(default=None, repr=False)
     _create: bool = field(default=True, repr=False)
     _notifier: Notifier | None = field(default=None, repr=False)
@@ -127,12 +139,15 @@ class App:
         from controller.adapters.git.source import GitSource
         from controller.engine.desired import DesiredStateBuilder
         from controller.engine.reconciler import Reconciler
+        from controller.services.history import PassRecorder
 
         reconciler = Reconciler(
             source=GitSource(source, self.settings.home, timeout_cap=git_timeout),
             registry=self.registry(),
             store=self.storage(),
             builder=DesiredStateBuilder.of(self.capabilities),
+            history=self._closing(PassRecorder(self.backend().history, self.settings.history_limit)),
+            holds=self._closing(self.backend().holds()),
         )
         if self._notifier is not None:  # the forges show a commit pending while it is written
             from functools import partial
@@ -275,6 +290,7 @@ class App:
             reconciler=self.reconciler(source, git_timeout),
             open_control=lambda owner: backend.owner_control(owner, holder, lease_seconds),
             engine=thread,
+            holds=self._closing(backend.holds()),
             status_report=self._status_document,
             notifier=notifier,
         )
@@ -283,11 +299,41 @@ class App:
         """``deployctl status --owner OWNER -o json``; its own connection (the HTTP server is threaded)."""
         from controller.services.status import source_reports
 
-        registry = self.backend().registry()
+        registry, holds = self.backend().registry(), self.backend().holds()
         try:
-            return [report.to_json() for report in source_reports(registry, owner)]
+            return [report.to_json() for report in source_reports(registry, owner, holds)]
         finally:
             registry.close()
+            holds.close()
+
+    def history(self) -> HistoryStore:
+        """The passes of every owner, for reading (a missing embedded registry is ``NotFound``)."""
+        return self._closing(self.backend().history(self._create))
+
+    def holds(self) -> HoldStore:
+        return self._closing(self.backend().holds(self._create))
+
+    def rollback(self, owner: str, to: str, dry_run: bool = False, **flags: bool) -> Rollback:
+        """``deployctl rollback OWNER --to REVISION``: apply it and hold the owner there.
+        ``flags``: ``allow_empty``, ``force_prune``."""
+        from controller.services.history import rollback
+
+        registry, history, holds = self.registry(), self.history(), self.holds()
+        return rollback(owner, to, registry, history, holds, self.reconciler, dry_run, **flags)
+
+    def release(self, owner: str) -> Hold | None:
+        """``deployctl release OWNER``: follow the ref again; the controller is asked to look now."""
+        from controller.services.history import release
+
+        self.reading_only()  # nothing to release where nothing was synced
+        hold = release(self.registry(), self.holds(), owner)
+        if hold is not None:
+            control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
+            try:
+                control.request_refresh()
+            finally:
+                control.close()
+        return hold
 
     def set_suspended(self, owner: str, suspended: bool) -> None:
         """``deployctl suspend|resume OWNER``: applying stops or resumes at the controller's next tick."""
@@ -297,7 +343,14 @@ class App:
         finally:
             control.close()
 
+    def _closing(self, store: _Store) -> _Store:
+        """``store``, closed with the app."""
+        self._opened.append(store)
+        return store
+
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+        while self._opened:
+            self._opened.pop().close()

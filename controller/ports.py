@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from controller.core.history import Hold, PassRecord
 from controller.core.notices import Notice, NoticeKey
 from controller.core.plan import Plan
 from controller.core.records import entry_leaves_folder
@@ -346,6 +347,36 @@ class Registry(DeploymentStore, StatusStore, VariableStore, Protocol):
     def close(self) -> None: ...
 
 
+class HistoryStore(Protocol):
+    """The passes of each owner, newest first, kept beside its status: ``deployctl history``."""
+
+    def record_pass(self, record: PassRecord, keep: int) -> None:
+        """Add ``record``, keeping the owner's newest ``keep`` passes only."""
+        ...
+
+    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
+        """Newest first; every owner's when ``owner`` is None."""
+        ...
+
+    def passes_of(self, deployment: str, limit: int | None = None) -> list[PassRecord]:
+        """The passes that wrote ``deployment`` (``FLOW/NAME``), newest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class HoldStore(Protocol):
+    """Owners held at a rolled-back revision (``deployctl rollback``) until ``release``."""
+
+    def read_hold(self, owner: str) -> Hold | None: ...
+
+    def set_hold(self, owner: str, hold: Hold | None) -> None:
+        """Hold the owner (``hold``) or release it (None)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 # -- a backend: one registry and what comes with it --------------------------------------------
 
 
@@ -402,6 +433,14 @@ class Backend(Protocol):
 
     def engine_runs(self) -> EngineRuns | None:
         """Runs that the backend's own engine executes elsewhere (Prefect's workers), else None."""
+        ...
+
+    def history(self, create: bool = True) -> HistoryStore:
+        """Each owner's passes, kept where its status is (``create`` as for ``registry``)."""
+        ...
+
+    def holds(self, create: bool = True) -> HoldStore:
+        """Each owner's hold, kept beside its suspend flag."""
         ...
 
 

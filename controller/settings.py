@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.core.history import DEFAULT_HISTORY_LIMIT
 from controller.core.redaction import short_secrets
 from controller.errors import ConfigError
 
@@ -29,6 +30,8 @@ class Settings:
     notifications: Path | None = None
     """The notification settings file ``DEPLOYCTL_NOTIFICATIONS`` names (it must exist); None:
     ``home/notifications.yaml`` when there is one."""
+    history_limit: int = DEFAULT_HISTORY_LIMIT
+    """Passes kept per owner in the history (``DEPLOYCTL_HISTORY_LIMIT``)."""
 
     @classmethod
     def resolve(
@@ -51,7 +54,19 @@ class Settings:
             registry_url=_absolute_sqlite(registry, env),
             storage_url=_local(storage, env),
             notifications=_absolute(notifications, env) if notifications else None,
+            history_limit=_history_limit(env.get("DEPLOYCTL_HISTORY_LIMIT")),
         )
+
+
+def _history_limit(value: str | None) -> int:
+    if not value:
+        return DEFAULT_HISTORY_LIMIT
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(
+            f"DEPLOYCTL_HISTORY_LIMIT={value!r}: give the number of passes to keep per owner, "
+            f"a whole number of at least 1 (default {DEFAULT_HISTORY_LIMIT})"
+        )
+    return int(value)
 
 
 def _absolute(path: str, env: Mapping[str, str]) -> Path:

@@ -16,7 +16,16 @@ import pytest
 
 from controller import app as wiring
 from controller.adapters.sqlite.registry import SqliteRegistry
-from controller.ports import Capabilities, EngineRuns, OwnerControl, Registry, RunStore
+from controller.core.history import Hold, PassRecord
+from controller.ports import (
+    Capabilities,
+    EngineRuns,
+    HistoryStore,
+    HoldStore,
+    OwnerControl,
+    Registry,
+    RunStore,
+)
 from tests.cli_helpers import invoke, one_clear_line
 from tests.gitrepo import GitRepo
 
@@ -50,6 +59,31 @@ class ToyControl:
         pass
 
 
+class ToyHistory:
+    """Passes and holds, kept in memory like the toy's owner control."""
+
+    passes: list[PassRecord] = []
+    held: dict[str, Hold] = {}
+
+    def record_pass(self, record: PassRecord, keep: int) -> None:
+        self.passes.insert(0, record)
+
+    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
+        return [p for p in self.passes if owner in (None, p.owner)][:limit]
+
+    def passes_of(self, deployment: str, limit: int | None = None) -> list[PassRecord]:
+        return [p for p in self.passes if any(c.deployment == deployment for c in p.changes)][:limit]
+
+    def read_hold(self, owner: str) -> Hold | None:
+        return self.held.get(owner)
+
+    def set_hold(self, owner: str, hold: Hold | None) -> None:
+        self.held.pop(owner, None) if hold is None else self.held.update({owner: hold})
+
+    def close(self) -> None:
+        pass
+
+
 class ToyBackend:
     capabilities = Capabilities(
         supported_infrastructure=None, runs_triggers=True, variables_writable=True, runs_flows_here=False
@@ -70,6 +104,12 @@ class ToyBackend:
 
     def engine_runs(self) -> EngineRuns | None:
         return None
+
+    def history(self, create: bool = True) -> HistoryStore:
+        return ToyHistory()
+
+    def holds(self, create: bool = True) -> HoldStore:
+        return ToyHistory()
 
 
 @pytest.fixture
@@ -107,6 +147,9 @@ def test_a_toy_backend_registered_in_the_table_alone_serves_every_command(tmp_pa
     (source,) = json.loads(status.stdout)
     assert source["last_applied_revision"] == commit
     assert (tmp_path / "toy.db").is_file() and not (home / ".deployctl" / "registry.db").exists()
+
+    passes = invoke(home, "--registry", url, "history", "-o", "json")  # kept by the toy's own store
+    assert [(p["revision"], p["outcome"]) for p in json.loads(passes.stdout)] == [(commit, "applied")]
 
     suspended = invoke(home, "--registry", url, "suspend", source["owner"])
     assert suspended.exit_code == 0, suspended.stderr

@@ -43,16 +43,18 @@ def console_steps(text: str) -> list[tuple[str, int, list[str]]]:
     return steps
 
 
-def test_the_authoring_section_runs_as_written(tmp_path: Path) -> None:
+def a_person(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh copy of the repository, and the environment of a person with a git identity."""
     work, home = fresh_copy(tmp_path / "deployctl"), tmp_path / "home"
     home.mkdir()
     (home / ".gitconfig").write_text("[user]\n\tname = A Person\n\temail = person@example.invalid\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCTL_", "PREFECT_", "GIT_"))}
     env["HOME"] = str(home)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    text = section()
-    steps = console_steps(text)
-    assert len(steps) >= 5
+    return work, env
+
+
+def run_steps(steps: list[tuple[str, int, list[str]]], work: Path, env: dict[str, str]) -> None:
     for command, code, expected in steps:
         done = subprocess.run(
             command, shell=True, cwd=work, env=env, capture_output=True, text=True, timeout=180
@@ -60,6 +62,14 @@ def test_the_authoring_section_runs_as_written(tmp_path: Path) -> None:
         output = done.stdout + done.stderr
         assert done.returncode == code, f"$ {command}\nexit {done.returncode}\n{output}"
         assert_in_order(expected, output, command)
+
+
+def test_the_authoring_section_runs_as_written(tmp_path: Path) -> None:
+    work, env = a_person(tmp_path)
+    text = section()
+    steps = console_steps(text)
+    assert len(steps) >= 5
+    run_steps(steps, work, env)
     listed = subprocess.run(["deployctl", "deployment", "ls", "-o", "json"], cwd=work, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "sales-etl/daily-amer" in [row["id"] for row in yaml.safe_load(listed.stdout)]

@@ -131,9 +131,10 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import authoring, controlling, deployments, engine, runs, syncing, variables
+    from controller.cli import authoring, controlling, deployments, engine, history, runs, syncing, variables
 
     assert authoring.deployment_build.name in deployments.deployment.commands  # build joins the group
+    assert history.deployment_history.name in deployments.deployment.commands
 
     for command in (
         syncing.plan,
@@ -151,6 +152,9 @@ def _register() -> None:
         controlling.suspend,
         controlling.resume,
         variables.variable,
+        history.history,
+        history.rollback,
+        history.release,
     ):
         main.add_command(command)
 

@@ -186,7 +186,7 @@ def status(app: App, owner: str | None, output: str) -> None:
     from controller.services.status import source_reports
 
     registry = app.reading_only().registry()
-    reports = [r.to_json() for r in source_reports(registry, owner)]
+    reports = [r.to_json() for r in source_reports(registry, owner, app.holds())]
     if output == "json":
         echo_json(reports)
         return
@@ -200,6 +200,12 @@ def status(app: App, owner: str | None, output: str) -> None:
         click.echo(f"  last attempted: {item['last_attempted_revision'] or '-'}")
         click.echo(f"  last applied:   {item['last_applied_revision'] or '-'}")
         click.echo(f"  updated at:     {item['updated_at'] or '-'}")  # a failing source: since then
+        if item["held"]:
+            held = item["held"]
+            click.echo(
+                f"  held at:        {held['revision']} since {held['since']} (rolled back; "
+                f"'deployctl release {item['owner']}' follows {item['ref']} again)"
+            )
         for c in item["conditions"]:
             click.echo(f"  {c['type']}={str(c['status']).lower()} {c['reason']}: {c['message']}")
         for o in item["last_outcomes"]:

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from controller.core.diagnostics import Diagnostic, Severity, first_problem
+from controller.core.history import PassRecord, Trigger, held_message
 from controller.core.plan import Action, Plan, PlanPolicy, make_plan, restrict_plan
 from controller.core.spec import DeploymentId
 from controller.core.state import Condition, Reason, SourceStatus
 from controller.core.status import after_apply, is_ready, ready, stalled
 from controller.engine.building import upload_missing
 from controller.engine.desired import DesiredState, DesiredStateBuilder
+from controller.engine.history import pass_record, worth_recording
 from controller.engine.incremental import SETTINGS_FILE, find_touched, plan_touched
 from controller.errors import DeployctlError
 from controller.ports import (
     Application,
     AppliedDeployment,
     ArtifactStore,
+    HoldStore,
     Registry,
     RegistryState,
     Snapshot,
@@ -53,6 +58,9 @@ class SyncOptions:
     """``deployment apply FILE…``: write only what these files (relative to the source's folder)
     declare, prune nothing, and leave the owner's applied revision where it was (the rest of
     the commit is not applied). Each file must be committed and clean."""
+    trigger: Trigger = Trigger.CLI
+    """What started the pass, for its history; a ``ROLLBACK`` pass may apply a commit other
+    than the one its owner is held at."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +103,28 @@ class Reconciler:
     source: Source
     registry: Registry
     store: ArtifactStore
+    history: Callable[[PassRecord], None] | None = None
+    """Told of every pass that may write (not a dry run) and was not idle, as it ended; must
+    not raise."""
+    holds: HoldStore | None = None
+    """Where an owner's hold is read; None: no owner is ever held."""
     builder: DesiredStateBuilder = field(default_factory=DesiredStateBuilder)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     on_writing: Callable[[SyncResult], None] = field(default=lambda result: None)
     """Told, with the plan, when a pass with changes begins to build and write (commit status)."""
 
     def reconcile_once(self, options: SyncOptions, progress: Progress = lambda step: None) -> SyncResult:
+        if self.history is None or options.dry_run:
+            return self._reconcile_once(options, progress)
+        started, clock = datetime.now(UTC), time.monotonic()
+        result = self._reconcile_once(options, progress)
+        if not worth_recording(result):
+            return result
+        record = pass_record(result, options.trigger, started.isoformat(timespec="milliseconds"), 0.0)
+        self.history(replace(record, duration=time.monotonic() - clock))
+        return result
+
+    def _reconcile_once(self, options: SyncOptions, progress: Progress) -> SyncResult:
         progress("fetching source")
         try:
             if options.revision:
@@ -122,9 +146,20 @@ class Reconciler:
         if problems and options.partial:
             return self._refuse_settings(base, options, problems)
         try:
+            held = self._held(owner, snapshot.commit, options)
+            if held:  # not recorded as the owner's status: what it holds is still in force
+                return _with(base, error=held, conditions=stalled(Reason.SOURCE_FAILED, held))
             return self._reconcile_commit(base, snapshot, options, progress)
         except DeployctlError as exc:  # the registry failed mid-pass: unknown, never empty
             return self._stall(base, options, Reason.REGISTRY_FAILED, str(exc), base.plan, exc.retryable)
+
+    def _held(self, owner: str, commit: str, options: SyncOptions) -> str | None:
+        """Why a held owner may not take ``commit``: it is held at another one (a rollback
+        pass takes any)."""
+        if self.holds is None or options.trigger is Trigger.ROLLBACK:
+            return None
+        hold = self.holds.read_hold(owner)
+        return held_message(hold, commit) if hold and hold.revision != commit else None
 
     def _reconcile_commit(
         self, base: SyncResult, snapshot: Snapshot, options: SyncOptions, progress: Progress

@@ -2,7 +2,8 @@
 are, for ``app.BACKENDS``.
 
 The server is the registry; Prefect's scheduler and workers run the flows; the owners' leases
-are global concurrency limits and their suspend flags a variable (``control``).
+are global concurrency limits, their suspend flags and holds block documents (``control``,
+``history``), beside each owner's history of passes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ from collections.abc import Mapping
 
 from controller.adapters.prefect.client import PrefectClient
 from controller.adapters.prefect.control import PrefectOwnerControl
+from controller.adapters.prefect.history import PrefectHistory
 from controller.adapters.prefect.registry import open_prefect_registry
 from controller.adapters.prefect.runs import PrefectRuns
 from controller.adapters.prefect.settings import resolve_server
-from controller.ports import Capabilities, EngineRuns, OwnerControl, Registry, RunStore
+from controller.ports import (
+    Capabilities,
+    EngineRuns,
+    HistoryStore,
+    HoldStore,
+    OwnerControl,
+    Registry,
+    RunStore,
+)
 
 CAPABILITIES = Capabilities(
     supported_infrastructure=None,  # any: Prefect's workers run what their pools run
@@ -41,6 +51,12 @@ class PrefectBackend:
 
     def engine_runs(self) -> EngineRuns:
         return PrefectRuns(self._client())
+
+    def history(self, create: bool = True) -> HistoryStore:
+        return PrefectHistory(self._client())
+
+    def holds(self, create: bool = True) -> HoldStore:
+        return PrefectHistory(self._client())
 
     def _client(self) -> PrefectClient:
         server = resolve_server(self.url, self._env)

@@ -1,17 +1,27 @@
 """The embedded backend's face: what ``sqlite:///PATH`` is, for ``app.BACKENDS``.
 
-Everything lives in one SQLite file: the registry, each owner's lease and suspend flag, and the
-flow runs that deployctl's own scheduler and runner create and execute.
+Everything lives in one SQLite file: the registry, each owner's lease, suspend flag and hold,
+the history of passes, and the flow runs that deployctl's own scheduler and runner create and
+execute.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from controller.adapters.sqlite.history import SqliteHistory
 from controller.adapters.sqlite.lease import SqliteOwnerControl
 from controller.adapters.sqlite.registry import SqliteRegistry, parse_sqlite_url
 from controller.adapters.sqlite.runs import SqliteRunStore
-from controller.ports import Capabilities, EngineRuns, OwnerControl, Registry, RunStore
+from controller.ports import (
+    Capabilities,
+    EngineRuns,
+    HistoryStore,
+    HoldStore,
+    OwnerControl,
+    Registry,
+    RunStore,
+)
 
 CAPABILITIES = Capabilities(
     supported_infrastructure=frozenset({"process"}),
@@ -40,3 +50,9 @@ class SqliteBackend:
 
     def engine_runs(self) -> EngineRuns | None:
         return None  # its runs are the run store's
+
+    def history(self, create: bool = True) -> HistoryStore:
+        return SqliteHistory(self.path, create)
+
+    def holds(self, create: bool = True) -> HoldStore:
+        return SqliteHistory(self.path, create)

@@ -4,7 +4,8 @@ Never edit a released migration: append a new one. ``meta.generation`` is bumped
 on every change to deployments or schedules, whoever makes it, so "has anything changed since
 the last apply" is one read. Migration 3 adds what the continuous controller keeps per owner:
 the writer lease (holder and expiry) and the suspend flag. Migration 5 gives a run the tags
-it was created with (``run_deployment(..., tags=...)``).
+it was created with (``run_deployment(..., tags=...)``). Migration 9 keeps the history of
+passes and each owner's hold.
 """
 
 from __future__ import annotations
@@ -221,5 +222,27 @@ MIGRATIONS: tuple[str, ...] = (
     # repository under the same owner is refused whatever its ref; NULL until the next apply
     """
     ALTER TABLE sources ADD COLUMN identity TEXT;
+    """,
+    # the history of passes (``deployctl history``), each pass one row of JSON and one row per
+    # deployment it wrote (``deployctl deployment history``); and the hold a rollback puts on
+    # an owner, beside its suspend flag
+    """
+    CREATE TABLE IF NOT EXISTS passes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS passes_owner ON passes(owner, id);
+    CREATE TABLE IF NOT EXISTS pass_changes (
+        pass_id INTEGER NOT NULL REFERENCES passes(id) ON DELETE CASCADE,
+        deployment_id TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS pass_changes_pass ON pass_changes(pass_id);
+    CREATE INDEX IF NOT EXISTS pass_changes_deployment ON pass_changes(deployment_id, pass_id);
+    CREATE TABLE IF NOT EXISTS owner_holds (
+        owner TEXT PRIMARY KEY,
+        revision TEXT NOT NULL,
+        since TEXT NOT NULL
+    );
     """,
 )

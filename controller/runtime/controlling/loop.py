@@ -5,7 +5,9 @@ webhook asked for one), ask the remote which commit the ref points at, and run a
 pass: a new commit (or a retry) is applied, a refused commit is not tried again. Drift has a
 clock of its own: every ``drift_interval``, polls or not, a drift pass re-plans the last
 applied revision from the commit at hand (no git fetch) and restores what was changed by hand
-in the registry. ``step`` returns how long to wait;
+in the registry. An owner held at a rolled-back revision (``deployctl rollback``) applies nothing
+else: each new head is reported as "held at REV; HEAD is X" until ``deployctl release``, and
+drift passes restore the held revision. ``step`` returns how long to wait;
 ``run`` waits on an event that webhooks and the lease keeper set. One thread runs the passes,
 so they never overlap. Called by ``controller.runtime.controlling.service``.
 """
@@ -20,11 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from controller.core.history import Hold, Trigger, held_message
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import DeployctlError, StalledError
 from controller.runtime.controlling.metrics import ControllerMetrics
 from controller.runtime.controlling.policy import Outcome, Timing, classify, drift_corrections
-from controller.runtime.controlling.ports import Clock, Leadership, OwnerControl, Reconcile, RemoteWatch
+from controller.runtime.controlling.ports import (
+    Clock,
+    HoldReader,
+    Leadership,
+    OwnerControl,
+    Reconcile,
+    RemoteWatch,
+)
 
 log = logging.getLogger("deployctl.controller")
 Feedback = Callable[[SyncResult, Outcome, bool], None]
@@ -45,6 +55,7 @@ class LoopState:
     owner: str
     role: str = "starting"
     suspended: bool = False
+    held: Hold | None = None
     ready: bool = False
     last_tick: float = 0.0
     remote_head: str | None = None
@@ -70,23 +81,26 @@ class ControllerLoop:
         clock: Clock,
         rng: random.Random | None = None,
         feedback: Feedback | None = None,
+        holds: HoldReader | None = None,
     ) -> None:
         self.state, self.source, self.reconciler = state, source, reconciler
         self.leadership, self.control, self.config, self.metrics = leadership, control, config, metrics
         self.clock, self.rng = clock, rng or random.Random()
-        self.feedback = feedback
+        self.feedback, self.holds = feedback, holds
         self.timing = config.timing
         self.wake = threading.Event()
         self.lock = threading.Lock()
         self.on_active: Callable[[], None] | None = None
         self._refresh = True
+        self._webhook = False  # the refresh was asked for (a webhook, relayed or not)
         self._next_check = self._next_drift = 0.0
         self._reported: str | None = None
+        self._held_reported: str | None = None
         self._status_stale = False  # the status says the source failed; a pass must replace that
 
     def request_refresh(self) -> None:
         """A webhook or a relayed request: check the remote at once. Bursts coalesce into one."""
-        self._refresh = True
+        self._refresh = self._webhook = True
         self.wake.set()
 
     def run(self, stop: threading.Event) -> None:
@@ -101,10 +115,11 @@ class ControllerLoop:
         if not self._is_active():
             return self.timing.interval  # the lease keeper wakes us when that changes
         if self._refresh or now >= self._next_check:
-            self._refresh = False
+            trigger = Trigger.WEBHOOK if self._webhook else Trigger.POLL
+            self._refresh = self._webhook = False
             head = self._remote_head(now)
             if head is not None:
-                self._decide(head, now)
+                self._decide(head, now, trigger)
         elif self._drift_due(now):
             self._check_drift(now)
         return max(0.0, self._next_due() - self.clock())
@@ -144,22 +159,47 @@ class ControllerLoop:
         self._status_stale = True
         return self.reconciler.record_source_failure(self.state.owner, message)
 
-    def _decide(self, head: str, now: float) -> None:
+    def _decide(self, head: str, now: float, trigger: Trigger = Trigger.POLL) -> None:
         try:
             self.state.suspended = self.control.suspended()
+            self._read_hold()
         except DeployctlError as exc:  # the flag is unreadable: keep the last one known, retry later
-            self._back_off(now, f"cannot read the suspend flag: {exc}")
+            self._back_off(now, f"cannot read the suspend flag or the hold: {exc}")
             return
-        if head == self.state.refused_revision and not self._status_stale:
+        hold = self.state.held
+        if hold is not None and head != hold.revision:
+            self._report_while_held(hold, head, now)
+        elif head == self.state.refused_revision and not self._status_stale:
             self._next_check = now + self.timing.next_poll(self.rng)  # tried once; wait for a new commit
         elif self.state.suspended:
             self._report_while_suspended(head, now)
         elif head != self.state.done_revision or self.state.failures:
-            self._run_pass(head, self.config.options, now)
+            self._run_pass(head, replace(self.config.options, trigger=trigger), now)
         else:
             self._next_check = now + self.timing.next_poll(self.rng)
             if self._drift_due(now):
                 self._check_drift(now)
+
+    def _read_hold(self) -> None:
+        if self.holds is None:
+            return
+        hold = self.holds.read_hold(self.state.owner)
+        with self.lock:
+            self.state.held = hold
+        self.metrics.held.set(int(hold is not None))
+        if hold is not None:  # what is in force, and what a drift pass restores
+            self.state.done_revision = hold.revision
+            self.state.refused_revision = None
+
+    def _report_while_held(self, hold: Hold, head: str, now: float) -> None:
+        """Apply nothing (the held revision is in force: ready); say so once for each new head."""
+        self._next_check = now + self.timing.next_poll(self.rng)
+        self.state.ready, self.state.failures, self.state.last_error = True, 0, None  # nothing to retry
+        if head != self._held_reported:
+            self._held_reported = head
+            log.info("%s", held_message(hold, head))
+        if self._drift_due(now):
+            self._check_drift(now)
 
     def _drift_due(self, now: float) -> bool:
         """A drift pass restores the last applied revision: not while a newer commit is refused
@@ -176,7 +216,11 @@ class ControllerLoop:
         revision = self.state.done_revision
         assert revision is not None
         options = replace(
-            self.config.options, full=True, dry_run=self.config.drift == "report-only", revision=revision
+            self.config.options,
+            full=True,
+            dry_run=self.config.drift == "report-only",
+            revision=revision,
+            trigger=Trigger.DRIFT,
         )
         started = self.clock()
         result, outcome = self._reconcile(revision, options)
@@ -263,6 +307,8 @@ class ControllerLoop:
             "owner": state.owner,
             "role": state.role,
             "suspended": state.suspended,
+            "held": state.held.to_json() if state.held else None,
+            "held_message": held_message(state.held, state.remote_head) if state.held else None,
             "ready": state.ready,
             "remote_head": state.remote_head,
             "applied_revision": state.done_revision,

@@ -49,6 +49,11 @@ class ControllerMetrics:
         )
         self.drift = Counter("deployctl_drift_corrections", "Drifted deployments restored.", registry=r)
         self.up = Gauge("deployctl_active", "1 when this controller holds the writer lease.", registry=r)
+        self.held = Gauge(
+            "deployctl_held",
+            "1 while the owner is held at a rolled-back revision (deployctl rollback), until released.",
+            registry=r,
+        )
 
     def observe_pass(self, outcome: Outcome, seconds: float, result: SyncResult, fetched: bool) -> None:
         self.duration.observe(seconds)

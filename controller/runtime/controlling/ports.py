@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from controller.core.history import Hold
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.ports import OwnerControl
 
-__all__ = ["Clock", "Engine", "Leadership", "OwnerControl", "Reconcile", "RemoteWatch"]
+__all__ = ["Clock", "Engine", "HoldReader", "Leadership", "OwnerControl", "Reconcile", "RemoteWatch"]
 
 Clock = Callable[[], float]
 """Monotonic seconds: the loop's notion of now (time.monotonic in production)."""
@@ -31,6 +32,12 @@ class Reconcile(Protocol):
     def record_source_failure(self, owner: str, message: str) -> str:
         """Record in the owner's status that the source could not be read; the message as recorded."""
         ...
+
+
+class HoldReader(Protocol):
+    """Where the owner's hold (``deployctl rollback``) is read, at every check of the remote."""
+
+    def read_hold(self, owner: str) -> Hold | None: ...
 
 
 class Leadership(Protocol):

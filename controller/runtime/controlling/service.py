@@ -28,7 +28,7 @@ from controller.runtime.controlling.leadership import LeaseKeeper
 from controller.runtime.controlling.loop import ControllerLoop, LoopConfig, LoopState
 from controller.runtime.controlling.metrics import ControllerMetrics
 from controller.runtime.controlling.policy import Outcome, Timing
-from controller.runtime.controlling.ports import Engine, OwnerControl, Reconcile, RemoteWatch
+from controller.runtime.controlling.ports import Engine, HoldReader, OwnerControl, Reconcile, RemoteWatch
 from controller.runtime.controlling.webhooks import Verdict, judge
 from controller.runtime.http_server import ControllerHTTPServer
 from controller.services.feedback import notify_pass
@@ -50,6 +50,7 @@ class ControllerParts:
     engine: Engine | None = None
     status_report: Callable[[str], Any] | None = None  # the `deployctl status` document of one owner
     notifier: Notifier | None = None  # told how each pass ended; drained at shutdown
+    holds: HoldReader | None = None  # the owner's hold (deployctl rollback), read at every check
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Controller:
             self.metrics,
             time.monotonic,
             feedback=self._feedback,
+            holds=self.parts.holds,
         )
         loop.on_active = self._start_engine
         keeper.renew()  # the first step knows its role: a lone controller never shows as standby
@@ -223,6 +225,8 @@ class Controller:
             return False, f"source failing ({state.failures} in a row): {state.last_error}"
         if not state.ready:
             return False, "active, first pass not completed"
+        if state.held is not None:
+            return True, f"held at {state.held.revision[:12]}"
         return True, "suspended" if state.suspended else "ready"
 
     def status_document(self) -> dict[str, Any]:
