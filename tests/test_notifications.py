@@ -208,3 +208,32 @@ def test_the_readme_example_matches_the_schema() -> None:
     assert "yaml-language-server: $schema=" in example
 
 
+
+
+def test_a_rollback_is_heard_as_held_and_its_release_as_released(tmp_path: Path) -> None:
+    """Issue #23's held and released events: ``rollback`` and ``release`` as processes, one
+    signed webhook; a receiver that lists only ``refused`` hears neither."""
+    repo, home = repository(tmp_path / "repo", ["a"]), tmp_path / "home"
+    first = repo.git("rev-parse", "HEAD")
+    settings = settings_text(("ops", "webhook", "OPS_HOOK_URL"), ("pager", "webhook", "PAGER_URL"))
+    pager_only_refused = "    url_env: PAGER_URL\n    events: [refused]"
+    write_settings(home, settings.replace("    url_env: PAGER_URL", pager_only_refused))
+    with serving(Receiver()) as hook, serving(Receiver()) as pager:
+        env = receiver_env(OPS_HOOK_URL=hook.url, PAGER_URL=pager.url)
+        assert run_deployctl(home, "sync", "repo", "--owner", "team", cwd=tmp_path, env=env).returncode == 0
+        second = repo.write(deployment_files("b")).commit("b")
+        assert run_deployctl(home, "sync", "repo", "--owner", "team", cwd=tmp_path, env=env).returncode == 0
+        back = ("rollback", "team", "--to", first, "--force-prune")
+        rolled = run_deployctl(home, *back, cwd=tmp_path, env=env)
+        assert rolled.returncode == 0, rolled.stderr
+        released = run_deployctl(home, "release", "team", cwd=tmp_path, env=env)
+        assert released.returncode == 0, released.stderr
+    events = [(b["event"], b["revision"]) for b in hook.bodies()]
+    assert events == [("applied", first), ("applied", second), ("held", first), ("released", first)]
+    held = hook.bodies()[2]
+    assert held["message"] == (
+        f"held at {first[:12]} by a rollback; HEAD is {second[:12]} (deployctl release team to follow "
+        "the ref again)"
+    )
+    assert held["repository"] and held["ref"] == "main" and held["severity"] == "info"
+    assert all(r.signed_with(HMAC_KEY) for r in hook.requests) and pager.requests == []

@@ -72,9 +72,19 @@ def rollback(
 ) -> None:
     """Apply REVISION of OWNER's source again, with sync's safety checks, and hold OWNER there:
     its controller and CI syncs apply nothing else until `deployctl release OWNER`."""
-    done = app.rollback(owner, to, dry_run, allow_empty=allow_empty, force_prune=force_prune)
-    result = done.result
-    render_result(result, output, "Plan" if dry_run else "Applied", "rollback")
+    from controller.services.feedback import notify_hold
+
+    notifier = None if dry_run else app.notifier()  # a bad settings file stops before the pass
+    try:
+        done = app.rollback(owner, to, dry_run, allow_empty=allow_empty, force_prune=force_prune)
+        result = done.result
+        render_result(result, output, "Plan" if dry_run else "Applied", "rollback")
+        if notifier is not None and done.hold is not None and result.ok:
+            where = (result.repo_url, result.ref, result.path)
+            notify_hold(notifier, owner, done.hold.revision, True, done.head, where)
+    finally:
+        if notifier is not None:
+            notifier.close()
     if done.hold is not None and not dry_run and result.ok:
         head = f"; HEAD is {done.head[:12]}" if done.head else ""
         click.echo(
@@ -90,8 +100,17 @@ def rollback(
 @click.pass_obj
 def release(app: App, owner: str) -> None:
     """Let OWNER follow its ref again after a rollback; its controller applies the head at once."""
-    hold = app.release(owner)
-    if hold is None:
-        click.echo(f"{owner}: not held; nothing to release")
-    else:
+    from controller.services.feedback import notify_hold
+
+    notifier = app.notifier()  # a bad settings file stops before the release
+    try:
+        hold = app.release(owner)
+        if hold is None:
+            click.echo(f"{owner}: not held; nothing to release")
+            return
+        status = app.registry().read_status(owner)
+        where = (status.repo_url, status.ref, status.path) if status is not None else ("", "", "")
+        notify_hold(notifier, owner, hold.revision, False, None, where)
         click.echo(f"{owner}: released (was held at {hold.revision[:12]} since {hold.since})")
+    finally:
+        notifier.close()

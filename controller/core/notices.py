@@ -22,6 +22,8 @@ class Event(enum.Enum):
     FAILED = "failed"
     DRIFT_RESTORED = "drift_restored"
     RECOVERED = "recovered"
+    HELD = "held"  # a rollback pinned the owner at an earlier revision
+    RELEASED = "released"  # ``deployctl release``: the owner follows its ref again
     APPLYING = "applying"  # a commit status only (pending), never a message
 
 
@@ -132,6 +134,13 @@ def decide_notice(report: PassReport, last: NoticeKey | None) -> Notice | None:
         report.message,
         report.details[:MAX_DETAILS],
     )
+
+
+def hold_notice(owner: str, revision: str, held: bool, message: str, where: tuple[str, str, str]) -> Notice:
+    """The notice of a hold (a rollback pinned ``owner`` at ``revision``) or of its release;
+    ``where`` is the source's repository, ref and path."""
+    event = Event.HELD if held else Event.RELEASED
+    return Notice(owner, revision, event, *where, "", message, ())
 
 
 def applying_notice(report: PassReport) -> Notice:

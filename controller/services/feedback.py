@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 
 from controller.core.diagnostics import Severity, first_problem
-from controller.core.notices import Notice, PassReport, applying_notice, decide_notice
+from controller.core.notices import Notice, PassReport, applying_notice, decide_notice, hold_notice
 from controller.core.state import ConditionType
 from controller.engine.reconciler import SyncResult
 from controller.errors import DeployctlError
@@ -47,6 +47,22 @@ def notify_writing(notifier: Notifier, result: SyncResult) -> None:
         notifier.applying(applying_notice(replace(pass_report(result, "applying"), message=message)))
     except (DeployctlError, OSError) as exc:
         log.warning("cannot set %s pending: %s", (result.revision or "?")[:12], exc)
+
+
+def notify_hold(
+    notifier: Notifier, owner: str, revision: str, held: bool, head: str | None, where: tuple[str, str, str]
+) -> None:
+    """Say that a rollback held ``owner`` at ``revision``, or that ``release`` let it go; never
+    raises. ``head``: the commit the ref names now; ``where``: repository, ref and path."""
+    if held:
+        message = f"held at {revision[:12]} by a rollback" + (f"; HEAD is {head[:12]}" if head else "")
+        message += f" (deployctl release {owner} to follow the ref again)"
+    else:
+        message = f"released from {revision[:12]}: the ref is followed again"
+    try:
+        notifier.send(hold_notice(owner, revision, held, message, where))
+    except (DeployctlError, OSError) as exc:
+        log.warning("cannot send the notice of the hold of %s: %s", owner, exc)
 
 
 def notify_ci_pass(notifier: Notifier, result: SyncResult) -> Notice | None:

@@ -14,8 +14,10 @@ from pydantic import Field, model_validator
 
 from controller.loading.models.base import StrictModel
 
-EventName = Literal["applied", "refused", "failed", "drift_restored", "recovered"]
-ALL_EVENTS: tuple[EventName, ...] = ("applied", "refused", "failed", "drift_restored", "recovered")
+EventName = Literal["applied", "refused", "failed", "drift_restored", "recovered", "held", "released"]
+ALL_EVENTS: tuple[EventName, ...] = (
+    "applied", "refused", "failed", "drift_restored", "recovered", "held", "released",
+)  # fmt: skip
 
 
 class ReceiverSettings(StrictModel):
