@@ -8,6 +8,7 @@ cron synced and refused.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.cli_helpers import run_deployctl
+from tests.controller_fixtures import wait_for
 from tests.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,10 +68,20 @@ def make_shown_home(tmp: Path) -> ShownHome:
 
 
 def _run_once(home: Path, work: Path, deployment: str) -> str:
-    with deployctl_process(home, work, "runner", "--poll", "0.2"):
+    """One run of ``deployment`` by a real runner, while a real scheduler schedules the others."""
+    with (
+        deployctl_process(home, work, "scheduler", "--interval", "0.5"),
+        deployctl_process(home, work, "runner", "--poll", "0.2"),
+    ):
         done = run_deployctl(home, "deployment", "run", deployment, "--watch", cwd=work, timeout=120)
+        wait_for(lambda: _scheduled(home, work, "my_flow/daily"), what="a scheduled run of my_flow/daily")
     assert done.returncode == 0 and "finished: Completed" in done.stdout, (done.stdout, done.stderr)
     return done.stdout.split("created flow run ", 1)[1].split()[0]
+
+
+def _scheduled(home: Path, work: Path, deployment: str) -> bool:
+    listed = run_deployctl(home, "flow-run", "ls", "--deployment", deployment, "-o", "json", cwd=work)
+    return any(run["state_type"] == "SCHEDULED" for run in json.loads(listed.stdout or "[]"))
 
 
 @contextmanager

@@ -7,6 +7,7 @@ refused, and any address but loopback needs the token. The browser's view is in
 from __future__ import annotations
 
 import http.client
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -114,6 +115,13 @@ def test_deployments_are_searched_and_paged(ui: str) -> None:
     assert "1 found · page 1 of 1" in found and "/deployments/my_flow/hostile" in found
     assert "/deployments/my_flow/daily" not in found
     assert "8 found · page 1 of 1" in text(ui + "/deployments?page=99")  # clamped to the last page
+
+
+def test_deployments_show_their_next_and_last_runs(ui: str, shown: ShownHome) -> None:
+    daily = text(ui + "/deployments?q=my_flow/daily").split("<tbody>", 1)[1]
+    assert re.search(r"<td>\d{4}-\d\d-\d\dT\d\d:00:00(\.0+)?\+00:00</td>", daily), daily  # its next run
+    hostile = text(ui + "/deployments?q=hostile").split("<tbody>", 1)[1]
+    assert f'href="/runs/{shown.run_id}"><span class="badge COMPLETED">Completed' in hostile
 
 
 def test_a_non_loopback_address_needs_the_token(shown: ShownHome) -> None:
