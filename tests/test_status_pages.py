@@ -107,6 +107,7 @@ def test_a_refused_commit_reads_as_refused(ui: str, shown: ShownHome) -> None:
     overview = text(ui + "/")
     assert '<span class="badge refused">refused</span> ValidationFailed' in overview
     assert shown.refused_commit[:12] in overview  # last attempted; the applied one stays in force
+    assert '<a href="/deployments?q=data-team">8</a>' in overview  # its deployments, counted
     assert "every blue moon" in overview
 
 

@@ -42,13 +42,13 @@ class SourceLine:
     message: str
     suspended: bool | None
     last_pass: str | None
+    deployments: int  # owned
 
 
 @dataclass(frozen=True)
 class Overview:
     registry: str
     sources: tuple[SourceLine, ...]
-    deployments: int
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,8 @@ class Site:
 
     def overview(self) -> Overview:
         with self._registry() as registry:
-            count = len(registry.list_deployments())
-            lines = tuple(self._source_line(s) for s in registry.list_statuses())
-            return Overview(registry.location, lines, count)
+            lines = tuple(self._source_line(registry, s) for s in registry.list_statuses())
+            return Overview(registry.location, lines)
 
     def deployments(self, query: str = "", page: int = 1) -> DeploymentList:
         with self._registry() as registry, self._runs() as runs:
@@ -176,7 +175,7 @@ class Site:
             if store is not None:
                 store.close()
 
-    def _source_line(self, status: SourceStatus) -> SourceLine:
+    def _source_line(self, registry: Registry, status: SourceStatus) -> SourceLine:
         health, reason, message = _health(status)
         return SourceLine(
             status.owner,
@@ -190,6 +189,7 @@ class Site:
             mask_text(message),
             self._suspended(status.owner),
             status.updated_at,
+            registry.owned_summary(status.owner, ()).count,  # counted, not read
         )
 
     def _suspended(self, owner: str) -> bool | None:
