@@ -9,12 +9,15 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.cli_helpers import run_deployctl
 from tests.controller_fixtures import ControllerProcess, free_port, wait_for
+from tests.gitrepo import GitRepo
+from tests.many_deployments import FLOW, entry, project
 from tests.pages_fixtures import (
     HOSTILE_DESCRIPTION,
     HOSTILE_PARAMETER,
@@ -116,6 +119,27 @@ def test_deployments_are_searched_and_paged(ui: str) -> None:
     assert "1 found · page 1 of 1" in found and "/deployments/my_flow/hostile" in found
     assert "/deployments/my_flow/daily" not in found
     assert "8 found · page 1 of 1" in text(ui + "/deployments?page=99")  # clamped to the last page
+    assert "5 found" in text(ui + "/deployments?q=my_flow")  # "_" is itself, not any character
+    assert "0 found" in text(ui + "/deployments?q=%25") and "0 found" in text(ui + "/deployments?q=y_f_")
+
+
+def test_many_deployments_are_paged_in_fifties(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work" / "repo")
+    entries = [entry(f"d{n:03d}", n) for n in range(120)]
+    repo.write({"prefect.yaml": project(entries), "flow.py": FLOW.format(name="many")})
+    repo.commit("120 deployments")
+    (tmp_path / "home").mkdir()
+    shown = ShownHome(tmp_path / "home", tmp_path / "work", "", "")
+    assert run_deployctl(shown.home, "sync", "repo", cwd=shown.work).returncode == 0
+    with ui_server(shown) as ui:
+        pages = [text(ui + f"/deployments?page={n}") for n in (1, 2, 3)]
+        shown_ids = [re.findall(r'<a href="/deployments/(many/d\d+)">', page) for page in pages]
+        assert [len(ids) for ids in shown_ids] == [50, 50, 20]
+        assert sum(shown_ids, []) == [f"many/d{n:03d}" for n in range(120)]  # each once, in order
+        assert "120 found · page 2 of 3" in pages[1] and 'href="/deployments?page=3">next' in pages[1]
+        assert 'href="/deployments?page=1">← previous' in pages[1]
+        searched = text(ui + "/deployments?q=d10&page=1")
+        assert "10 found · page 1 of 1" in searched  # d100 … d109
 
 
 def test_deployments_show_their_next_and_last_runs(ui: str, shown: ShownHome) -> None:

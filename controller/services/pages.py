@@ -121,13 +121,14 @@ class Site:
 
     def deployments(self, query: str = "", page: int = 1) -> DeploymentList:
         with self._registry() as registry, self._runs() as runs:
-            found = [d for d in registry.list_deployments() if _matches(d, query)]
-            found.sort(key=lambda d: d.id)
-            pages = max(1, math.ceil(len(found) / PAGE_SIZE))
-            page = min(max(page, 1), pages)
-            shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            page = max(page, 1)
+            total, shown = registry.find_deployments(query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+            pages = max(1, math.ceil(total / PAGE_SIZE))
+            if page > pages:  # past the end: the last page
+                page = pages
+                total, shown = registry.find_deployments(query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
             lines = tuple(_deployment_line(d, runs) for d in shown)
-            return DeploymentList(registry.location, query, page, pages, len(found), lines, runs is not None)
+            return DeploymentList(registry.location, query, page, pages, total, lines, runs is not None)
 
     def deployment(self, identity: str) -> DeploymentDetail:
         from controller.services.deployments import Deployments
@@ -212,13 +213,6 @@ def _health(status: SourceStatus) -> tuple[str, str, str]:
         return "reconciling", "", ""
     health = "refused" if cause.reason in REFUSALS else "failing"
     return health, cause.reason.value, cause.message
-
-
-def _matches(row: DeploymentRow, query: str) -> bool:
-    if not query:
-        return True
-    needle = query.casefold()
-    return any(needle in (text or "").casefold() for text in (row.id, row.owner, row.version, row.commit_sha))
 
 
 def _deployment_line(row: DeploymentRow, runs: RunStore | None) -> DeploymentLine:
