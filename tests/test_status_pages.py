@@ -182,3 +182,12 @@ def test_the_controller_serves_the_pages_at_its_root(shown: ShownHome) -> None:
         assert response.getheader("X-Frame-Options") == "DENY"
     finally:
         assert controller.terminate() == 0
+
+
+def test_a_suspended_owner_reads_as_suspended(ui: str, shown: ShownHome) -> None:
+    assert '<span class="badge suspended">' not in text(ui + "/")
+    assert run_deployctl(shown.home, "suspend", "data-team", cwd=shown.work).returncode == 0
+    try:
+        assert '<span class="badge suspended">suspended</span>' in text(ui + "/")
+    finally:
+        assert run_deployctl(shown.home, "resume", "data-team", cwd=shown.work).returncode == 0
