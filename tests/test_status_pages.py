@@ -28,6 +28,7 @@ from tests.pages_fixtures import (
     ui_server,
 )
 
+pytestmark = pytest.mark.xdist_group("status-pages")  # the home is built once, on one worker
 TOKEN = "a-long-enough-ui-token"
 
 

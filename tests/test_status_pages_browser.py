@@ -23,6 +23,8 @@ import pytest
 
 from tests.pages_fixtures import HOSTILE_DESCRIPTION, HOSTILE_PARAMETER, ShownHome, make_shown_home, ui_server
 
+# one worker builds the home and starts the browser once, and runs these in order
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("status-pages-browser")]
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 WIDTH, HEIGHT = 1280, 800
 
