@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from controller.app import App
+from controller.errors import ConfigError
+from controller.settings import Settings
 from tests.cli_helpers import run_deployctl
 from tests.controller_fixtures import ControllerProcess, free_port, wait_for
 from tests.gitrepo import GitRepo
@@ -192,3 +195,17 @@ def test_a_suspended_owner_reads_as_suspended(ui: str, shown: ShownHome) -> None
         assert '<span class="badge suspended">suspended</span>' in text(ui + "/")
     finally:
         assert run_deployctl(shown.home, "resume", "data-team", cwd=shown.work).returncode == 0
+
+
+def test_without_a_token_no_other_address_is_answered(
+    shown: ShownHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the controller's port does when it listens beyond loopback with no token set."""
+    monkeypatch.delenv("DEPLOYCTL_UI_TOKEN", raising=False)
+    pages = App(Settings.resolve(home=str(shown.home / ".deployctl"), env={})).pages()
+    assert pages.answer("GET", "/", {}, loopback=False).status == 403
+    assert pages.answer("GET", "/", {"Authorization": "Bearer anything-at-all"}, loopback=False).status == 403
+    assert pages.answer("GET", "/", {}, loopback=True).status == 200
+    monkeypatch.setenv("DEPLOYCTL_UI_TOKEN", "short")
+    with pytest.raises(ConfigError, match="DEPLOYCTL_UI_TOKEN is 5 characters long"):
+        App(Settings.resolve(home=str(shown.home / ".deployctl"), env={})).pages()
