@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from controller.loading.models.notifications import NotificationSettings
     from controller.runtime.controlling.service import ControllerParts
     from controller.runtime.loops import LoopSettings
+    from controller.runtime.pages_http import Pages, PagesHTTPServer
     from controller.runtime.runner import RunnerConfig
     from controller.services.deployments import Deployments
     from controller.services.history import Rollback
@@ -293,6 +294,7 @@ class App:
             holds=self._closing(backend.holds()),
             status_report=self._status_document,
             notifier=notifier,
+            pages=self.pages().serve,
         )
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:
@@ -334,6 +336,26 @@ class App:
             finally:
                 control.close()
         return hold
+
+    def pages(self) -> Pages:
+        """The read-only status pages of this registry (``deployctl ui``, the controller's ``/``);
+        ``DEPLOYCTL_UI_TOKEN`` opens them to a client of a non-loopback address."""
+        from controller.adapters.web.rendering import PageRenderer
+        from controller.core.redaction import short_secret
+        from controller.runtime.pages_http import Pages
+        from controller.services.pages import Site
+
+        token = os.environ.get("DEPLOYCTL_UI_TOKEN") or None
+        problem = short_secret("DEPLOYCTL_UI_TOKEN", token)
+        if problem:
+            raise ConfigError(problem)
+        return Pages(Site(self.backend()), PageRenderer(), token)
+
+    def pages_server(self, address: tuple[str, int]) -> PagesHTTPServer:
+        """``deployctl ui``'s server; a non-loopback ``address`` without a token is a ``ConfigError``."""
+        from controller.runtime.pages_http import PagesHTTPServer
+
+        return PagesHTTPServer(address, self.pages())
 
     def set_suspended(self, owner: str, suspended: bool) -> None:
         """``deployctl suspend|resume OWNER``: applying stops or resumes at the controller's next tick."""

@@ -245,6 +245,22 @@ class DeploymentRow:
     record: dict[str, Any]
 
 
+def page_of(
+    rows: Sequence[DeploymentRow], text: str, offset: int, limit: int
+) -> tuple[int, list[DeploymentRow]]:
+    """``DeploymentStore.find_deployments`` over rows already read."""
+    needle = text.casefold()
+    found = sorted(
+        (r for r in rows if any(needle in (v or "").casefold() for v in _searched(r))),
+        key=lambda r: r.id,
+    )
+    return len(found), found[offset : offset + limit]
+
+
+def _searched(row: DeploymentRow) -> tuple[str | None, ...]:
+    return row.id, row.owner, row.version, row.commit_sha
+
+
 Refusal = tuple[str, str, str]
 """Why a registry would refuse a declared deployment: (dotted field, message, code)."""
 
@@ -274,6 +290,12 @@ class DeploymentStore(Protocol):
     """Where it is, for messages (a file path or a server URL, never a credential)."""
 
     def list_deployments(self) -> list[DeploymentRow]: ...
+
+    def find_deployments(self, text: str, offset: int, limit: int) -> tuple[int, list[DeploymentRow]]:
+        """How many deployments hold ``text`` (any case) in their id, owner, version or commit,
+        and ``limit`` of them from ``offset``, by id (``page_of``): what the status pages list,
+        without reading every record where the registry can avoid it."""
+        ...
 
     def get_deployment(self, identity: str) -> DeploymentRow | None: ...
 

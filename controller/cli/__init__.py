@@ -131,7 +131,17 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import authoring, controlling, deployments, engine, history, runs, syncing, variables
+    from controller.cli import (
+        authoring,
+        controlling,
+        deployments,
+        engine,
+        history,
+        runs,
+        syncing,
+        ui,
+        variables,
+    )  # fmt: skip
 
     assert authoring.deployment_build.name in deployments.deployment.commands  # build joins the group
     assert history.deployment_history.name in deployments.deployment.commands
@@ -155,6 +165,7 @@ def _register() -> None:
         history.history,
         history.rollback,
         history.release,
+        ui.ui,
     ):
         main.add_command(command)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -37,6 +38,7 @@ class ControllerView(Protocol):
 
 class ControllerHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    pages: Callable[[BaseHTTPRequestHandler], None] | None = None  # GET of any other path (pages_http)
 
     def __init__(
         self, address: tuple[str, int], view: ControllerView, timeout: float = CLIENT_TIMEOUT
@@ -85,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, view.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
         elif self.path == "/api/status":
             self._json(200, view.status_document())
+        elif self.server.pages is not None:
+            self.server.pages(self)
         else:
             self._json(404, {"error": f"no such page: {self.path}"})
 

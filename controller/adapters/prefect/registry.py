@@ -43,6 +43,7 @@ from controller.ports import (
     OwnedSummary,
     RegistryState,
     SyncOutcome,
+    page_of,
 )
 
 MINIMUM_MAJOR = 3
@@ -230,6 +231,9 @@ class PrefectRegistry:
         listing = read_listing(self.client)
         applied = self._applied_by_owner(listing.deployments.values())
         return [_row(i, d, applied) for i, d in sorted(listing.deployments.items())]
+
+    def find_deployments(self, text: str, offset: int, limit: int) -> tuple[int, list[DeploymentRow]]:
+        return page_of(self.list_deployments(), text, offset, limit)  # the server lists them all anyway
 
     def get_deployment(self, identity: str) -> DeploymentRow | None:
         server = self._read_one(identity)

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from controller.engine.reconciler import SyncOptions, SyncResult
@@ -51,6 +52,7 @@ class ControllerParts:
     status_report: Callable[[str], Any] | None = None  # the `deployctl status` document of one owner
     notifier: Notifier | None = None  # told how each pass ended; drained at shutdown
     holds: HoldReader | None = None  # the owner's hold (deployctl rollback), read at every check
+    pages: Callable[[BaseHTTPRequestHandler], None] | None = None  # the status pages, served at /
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def run_controller(
     stop = stop or _stop_on_signals()
     controller = Controller(parts, settings)
     server = ControllerHTTPServer(settings.listen, controller, settings.client_timeout)
+    server.pages = parts.pages
     server.start()
     log.info("listening on %s", server.url)
     if on_listening:

@@ -1,0 +1,306 @@
+"""What each status page shows: plain view models read from a backend, secrets already masked.
+
+The pages are read-only: this module only lists and gets. Each call opens its own registry
+connection and closes it (the HTTP servers are threaded). Values whose key looks secret
+(``SECRET_KEY``) become ``***`` and URL credentials are cut out before anything reaches a
+template, so no template can show one. Called by ``controller.runtime.pages_http``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from controller.core.environment import is_secret_variable
+from controller.core.redaction import redact
+from controller.core.runs import FlowRun, StateType
+from controller.core.state import ConditionType, Reason, SourceStatus
+from controller.ports import Backend, DeploymentRow, Registry, RunStore
+
+PAGE_SIZE = 50
+MASK = "***"
+SECRET_KEY = re.compile(r"secret|token|passw|api_?key|private_?key|credential|auth(?!or)", re.IGNORECASE)
+REFUSALS = frozenset({Reason.VALIDATION_FAILED, Reason.PRUNE_BLOCKED, Reason.CONFLICT})
+RUNS_SCANNED = 150  # per deployment on the list: past the scheduler's 100 runs ahead to the last one
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    owner: str
+    repository: str
+    ref: str
+    path: str
+    applied: str | None
+    attempted: str | None
+    health: str  # "ready", "refused", "failing", "reconciling"
+    reason: str
+    message: str
+    suspended: bool | None
+    last_pass: str | None
+    deployments: int  # owned
+
+
+@dataclass(frozen=True)
+class Overview:
+    registry: str
+    sources: tuple[SourceLine, ...]
+
+
+@dataclass(frozen=True)
+class RunLine:
+    id: str
+    name: str
+    state: str
+    state_type: str
+    expected_start: str
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class DeploymentLine:
+    identity: str
+    version: str | None
+    commit: str | None
+    owner: str | None
+    schedules: tuple[str, ...]
+    paused: bool
+    next_run: str | None
+    last_run: RunLine | None
+
+
+@dataclass(frozen=True)
+class DeploymentList:
+    registry: str
+    query: str
+    page: int
+    pages: int
+    total: int
+    lines: tuple[DeploymentLine, ...]
+    runs_here: bool
+
+
+@dataclass(frozen=True)
+class DeploymentDetail:
+    identity: str
+    description: str
+    facts: tuple[tuple[str, str], ...]
+    schedules: tuple[str, ...]
+    parameters: str
+    record: str
+    runs: tuple[RunLine, ...]
+    runs_here: bool
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunLine
+    deployment: str
+    message: str
+    parameters: str
+    states: tuple[tuple[str, str, str], ...]  # timestamp, name, message
+    logs: tuple[tuple[str, str, str], ...]  # timestamp, stream, line
+    finished: bool
+
+
+@dataclass
+class Site:
+    """The pages' reads, over one backend; each method is one page."""
+
+    backend: Backend
+
+    def overview(self) -> Overview:
+        with self._registry() as registry:
+            lines = tuple(self._source_line(registry, s) for s in registry.list_statuses())
+            return Overview(registry.location, lines)
+
+    def deployments(self, query: str = "", page: int = 1) -> DeploymentList:
+        with self._registry() as registry, self._runs() as runs:
+            page = max(page, 1)
+            total, shown = registry.find_deployments(query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+            pages = max(1, math.ceil(total / PAGE_SIZE))
+            if page > pages:  # past the end: the last page
+                page = pages
+                total, shown = registry.find_deployments(query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+            lines = tuple(_deployment_line(d, runs) for d in shown)
+            return DeploymentList(registry.location, query, page, pages, total, lines, runs is not None)
+
+    def deployment(self, identity: str) -> DeploymentDetail:
+        from controller.services.deployments import Deployments
+
+        with self._registry() as registry, self._runs() as runs:
+            row = Deployments(registry).get(identity)
+            found = runs.list_runs(identity, None, PAGE_SIZE) if runs is not None else []
+            return _deployment_detail(row, tuple(_run_line(r) for r in found), runs is not None)
+
+    def run(self, run_id: str) -> RunDetail | None:
+        """None where the backend's runs are not deployctl's own (a Prefect server's)."""
+        from controller.services.runs import Runs
+
+        with self._runs() as store:
+            if store is None:
+                return None
+            runs = Runs(store)
+            found = runs.get(run_id)
+            states = tuple((s["timestamp"], s["name"], mask_text(s["message"])) for s in runs.states(found))
+            logs = tuple((t, stream, mask_text(line)) for t, stream, line in runs.logs(found))
+            return RunDetail(
+                _run_line(found),
+                found.deployment_id,
+                mask_text(found.state_message),
+                _json(masked(found.parameters)),
+                states,
+                logs,
+                found.finished,
+            )
+
+    @contextmanager
+    def _registry(self) -> Iterator[Registry]:
+        registry = self.backend.registry(create=False)
+        try:
+            yield registry
+        finally:
+            registry.close()
+
+    @contextmanager
+    def _runs(self) -> Iterator[RunStore | None]:
+        store = self.backend.run_store() if self.backend.capabilities.runs_flows_here else None
+        try:
+            yield store
+        finally:
+            if store is not None:
+                store.close()
+
+    def _source_line(self, registry: Registry, status: SourceStatus) -> SourceLine:
+        health, reason, message = _health(status)
+        return SourceLine(
+            status.owner,
+            mask_text(status.repo_url),
+            status.ref,
+            status.path,
+            status.last_applied_revision,
+            status.last_attempted_revision,
+            health,
+            reason,
+            mask_text(message),
+            self._suspended(status.owner),
+            status.updated_at,
+            registry.owned_summary(status.owner, ()).count,  # counted, not read
+        )
+
+    def _suspended(self, owner: str) -> bool | None:
+        control = self.backend.owner_control(owner, "status-pages", 0.0)
+        try:
+            return control.suspended()
+        finally:
+            control.close()
+
+
+def _health(status: SourceStatus) -> tuple[str, str, str]:
+    """(health, reason, message) from the conditions: what a reader wants first."""
+    by_type = {c.type: c for c in status.conditions}
+    ready = by_type.get(ConditionType.READY)
+    if ready is not None and ready.status:
+        return "ready", ready.reason.value, ready.message
+    stalled = by_type.get(ConditionType.STALLED)
+    cause = stalled if stalled is not None and stalled.status else ready
+    if cause is None:
+        return "reconciling", "", ""
+    health = "refused" if cause.reason in REFUSALS else "failing"
+    return health, cause.reason.value, cause.message
+
+
+def _deployment_line(row: DeploymentRow, runs: RunStore | None) -> DeploymentLine:
+    next_run, last_run = None, None
+    if runs is not None:
+        recent = runs.list_runs(row.id, None, RUNS_SCANNED)
+        upcoming = [r.expected_start_time for r in recent if r.state_type is StateType.SCHEDULED]
+        next_run = min(upcoming, default=None)
+        last_run = next((_run_line(r) for r in recent if r.state_type is not StateType.SCHEDULED), None)
+    return DeploymentLine(
+        row.id,
+        row.version,
+        row.commit_sha,
+        row.owner,
+        _schedules(row.record),
+        row.paused,
+        next_run,
+        last_run,
+    )
+
+
+def _deployment_detail(row: DeploymentRow, runs: tuple[RunLine, ...], runs_here: bool) -> DeploymentDetail:
+    facts = (
+        ("version", row.version or "-"),
+        ("commit", row.commit_sha or "-"),
+        ("branch", row.branch or "-"),
+        ("repository", mask_text(row.repo_url or "-")),
+        ("owner", row.owner or "-"),
+        ("declared in", row.source_file or "-"),
+        ("paused", "yes" if row.paused else "no"),
+        ("work queue", row.work_queue_name or "-"),
+        ("updated at", row.updated_at or "-"),
+    )
+    record = masked(row.record)
+    return DeploymentDetail(
+        row.id,
+        str(record.get("description") or ""),
+        facts,
+        _schedules(row.record),
+        _json(record.get("parameters") or {}),
+        _json(record),
+        runs,
+        runs_here,
+    )
+
+
+def _schedules(record: dict[str, Any]) -> tuple[str, ...]:
+    shown = []
+    for schedule in record.get("schedules") or []:
+        what = (
+            schedule.get("cron") or schedule.get("rrule") or f"every {schedule.get('interval_seconds', 0):g}s"
+        )
+        zone = schedule.get("timezone") or "UTC"
+        shown.append(f"{what} ({zone})" + ("" if schedule.get("active", True) else ", inactive"))
+    return tuple(shown)
+
+
+def _run_line(run: FlowRun) -> RunLine:
+    return RunLine(
+        run.id,
+        run.name,
+        run.state_name,
+        run.state_type.value,
+        run.expected_start_time,
+        run.start_time,
+        run.end_time,
+    )
+
+
+def masked(value: Any, key: str = "") -> Any:
+    """``value`` with the value of every secret-looking key as ``***`` and URL credentials cut."""
+    if key and looks_secret(key) and value not in (None, "", {}, []):
+        return MASK
+    if isinstance(value, dict):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def looks_secret(name: str) -> bool:
+    return is_secret_variable(name) or SECRET_KEY.search(name) is not None
+
+
+mask_text: Callable[[str], str] = redact
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
