@@ -131,7 +131,7 @@ def main(ctx: click.Context, registry: str | None, storage: str | None, home: st
 
 
 def _register() -> None:
-    from controller.cli import authoring, controlling, deployments, engine, runs, syncing, variables
+    from controller.cli import authoring, controlling, deployments, engine, events, runs, syncing, variables
 
     assert authoring.deployment_build.name in deployments.deployment.commands  # build joins the group
 
@@ -151,6 +151,7 @@ def _register() -> None:
         controlling.suspend,
         controlling.resume,
         variables.variable,
+        events.event,
     ):
         main.add_command(command)
 

@@ -1,0 +1,210 @@
+"""Reactive event triggers, evaluated as Prefect's server evaluates them. Pure.
+
+A ``Trigger`` is one entry of a deployment's ``triggers:`` (the record ``trigger_record``
+keeps). ``react`` takes the trigger's open bucket for the event's ``for_each`` key and one
+event, and returns the bucket to keep and whether the trigger fired, following
+``prefect.server.events.triggers``: an ``after`` event opens a bucket of ``within``; an
+``expect``ed event counts in the open bucket; a Reactive trigger fires as soon as the count
+reaches ``threshold`` and then waits for the rest of its window (``within: 0`` fires on every
+event). The bucket's time is the events' ``occurred``, never a clock, so a replay decides the
+same. Proactive, compound, sequence and metric triggers are not run here (``unsupported``).
+Called by ``controller.runtime.events``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controller.core.events import Event, includes, matches
+
+LOOKBACK = timedelta(minutes=15)
+"""How far before a first event a new bucket starts (Prefect's ``PRECEDING_EVENT_LOOKBACK``),
+so that events arriving out of order still count."""
+
+
+@dataclass(frozen=True)
+class DeclaredTriggers:
+    """A deployment's ``triggers:`` as the registry holds them, with what a firing run needs."""
+
+    deployment_id: str
+    flow_name: str
+    snapshot: str
+    work_queue_name: str
+    parameters: dict[str, Any]
+    paused: bool
+    triggers: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: str
+    end: str
+    count: int
+    last_event: str | None = None
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    """One firing: the run it created (or why none was), under its idempotency key."""
+
+    trigger: str
+    key: str
+    event_id: str
+    fired_at: str
+    run_id: str | None
+    outcome: str  # "run" | "rate-limited" | "template-error" | "deployment-gone"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    deployment_id: str
+    name: str
+    enabled: bool = True
+    match: Mapping[str, str | list[str]] = field(default_factory=dict)
+    match_related: tuple[Mapping[str, str | list[str]], ...] = ()
+    after: tuple[str, ...] = ()
+    expect: tuple[str, ...] = ()
+    for_each: tuple[str, ...] = ()
+    posture: str = "Reactive"
+    threshold: int = 1
+    within: timedelta = timedelta(0)
+    parameters: dict[str, Any] | None = None
+    schedule_after: timedelta = timedelta(0)
+
+    @property
+    def immediate(self) -> bool:
+        return self.posture == "Reactive" and not self.within
+
+    def covers(self, event: Event) -> bool:
+        names = (*self.expect, *self.after) if self.expect else ()
+        if names and not any(_glob(pattern, event.event) for pattern in names):
+            return False
+        if not includes(self.match, [event.resource]):
+            return False
+        return all(includes(spec, event.related) for spec in self.match_related)
+
+    def expects(self, name: str) -> bool:
+        return not self.expect or any(matches(candidate, name) for candidate in self.expect)
+
+    def starts_after(self, name: str) -> bool:
+        return any(matches(candidate, name) for candidate in self.after)
+
+    def bucketing_key(self, event: Event) -> str:
+        return json.dumps([event.label(label) or "" for label in sorted(self.for_each)])
+
+
+def _glob(pattern: str, name: str) -> bool:
+    """Prefect's ``event_pattern``: ``*`` matches one or more characters, anchored at the start."""
+    return re.match(re.escape(pattern).replace("\\*", ".+"), name) is not None
+
+
+def unsupported(record: Mapping[str, Any]) -> str | None:
+    """Why the embedded engine does not run this trigger record, or None when it does."""
+    trigger = record.get("trigger", {})
+    kind = trigger.get("type", "event")
+    if kind != "event":
+        return f"{kind} triggers"
+    if trigger.get("posture") == "Proactive":
+        return "Proactive triggers"
+    return None
+
+
+def trigger_of(deployment_id: str, record: Mapping[str, Any]) -> Trigger:
+    """The ``Trigger`` of one record of ``DeploymentSpec.triggers`` (an event trigger)."""
+    inner = record["trigger"]
+    related = inner.get("match_related") or {}
+    return Trigger(
+        id=f"{deployment_id}:{record['name']}",
+        deployment_id=deployment_id,
+        name=str(record["name"]),
+        enabled=bool(record.get("enabled", True)),
+        match=inner.get("match") or {},
+        match_related=tuple(related if isinstance(related, list) else [related]),
+        after=tuple(inner.get("after") or ()),
+        expect=tuple(inner.get("expect") or ()),
+        for_each=tuple(inner.get("for_each") or ()),
+        posture=str(inner.get("posture", "Reactive")),
+        threshold=int(inner.get("threshold", 1)),
+        within=timedelta(seconds=float(inner.get("within") or 0)),
+        parameters=record.get("parameters"),
+        schedule_after=timedelta(seconds=float(record.get("schedule_after") or 0)),
+    )
+
+
+def react(trigger: Trigger, stored: Bucket | None, event: Event) -> tuple[Bucket | None, bool]:
+    """The bucket to keep for this event's key, and whether ``trigger`` fired on ``event``
+    (``prefect.server.events.triggers.reactive_evaluation`` for a Reactive trigger)."""
+    at = _time(event.occurred)
+    bucket = None
+    if trigger.after and trigger.starts_after(event.event):
+        # an event both in after and expect opens at -1, so that it does not count itself
+        bucket = stored or _bucket(at, at + trigger.within, -1 if trigger.expects(event.event) else 0, event)
+    if bucket is None and not trigger.after and trigger.expects(event.event):
+        bucket = stored or _bucket(at - LOOKBACK, at + trigger.within, 0, event)
+    if not trigger.expects(event.event):
+        return bucket, False
+    bucket = bucket or stored
+    if bucket is None:
+        return None, False
+    return _evaluate(trigger, bucket, at, event)
+
+
+def _evaluate(trigger: Trigger, bucket: Bucket, now: datetime, event: Event) -> tuple[Bucket | None, bool]:
+    start, end = _time(bucket.start), _time(bucket.end)
+    if now < start:  # late, or inside the rest of a window that already fired
+        return bucket, False
+    unspent = True
+    if trigger.immediate or start <= now < end:
+        bucket, unspent = replace(bucket, count=bucket.count + 1, last_event=event.id), False
+    fired = bucket.count >= trigger.threshold
+    if not fired and now < end:
+        return bucket, False
+    if trigger.after or not trigger.within:
+        return None, fired
+    next_start = max(end, now)
+    following = _bucket(next_start, next_start + trigger.within, 0, None)
+    if unspent:  # an event past the window counts in the next one, which it may fill at once
+        kept, again = _evaluate(trigger, following, now, event)
+        return kept, fired or again
+    return following, fired
+
+
+def _bucket(start: datetime, end: datetime, count: int, event: Event | None) -> Bucket:
+    return Bucket(_iso(start), _iso(end), count, event.id if event else None)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def firing_key(trigger: Trigger, event: Event) -> str:
+    """The idempotency key of the run a firing creates: the trigger and its firing event, so a
+    replay, a restart or a second engine finds the run made already."""
+    return f"trigger {trigger.id} {event.id}"
+
+
+def rate_exceeded(firings_in_window: int, limit: int) -> bool:
+    return limit > 0 and firings_in_window >= limit
+
+
+def active_triggers(declared: Sequence[DeclaredTriggers]) -> list[tuple[DeclaredTriggers, Trigger]]:
+    """The enabled event triggers the embedded engine runs, of deployments not paused."""
+    out = []
+    for deployment in declared:
+        if deployment.paused:
+            continue
+        for record in deployment.triggers:
+            if unsupported(record) is None and record.get("enabled", True):
+                out.append((deployment, trigger_of(deployment.deployment_id, record)))
+    return out

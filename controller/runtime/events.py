@@ -1,0 +1,202 @@
+"""The event pump of the embedded engine: state changes become events, events fire triggers.
+
+One ``tick`` is three steps, each in one transaction of the event store: ``publish`` turns the
+registry's new flow-run state changes into ``prefect.flow-run.*`` events; ``evaluate`` runs
+the new events through the deployments' Reactive triggers (``controller.core.triggers``) and
+creates one run per firing, under an idempotency key of the trigger and the event, so a
+restart, a replay or a second engine finds the run made already; ``prune`` keeps the store
+within its retention now and then. A trigger that fires more than ``rate_limit`` times in
+``rate_window`` (a deployment that triggers itself) is suppressed, logged, and reported as a
+``deployctl.trigger.rate-limited`` event. The loop around it is ``controller.runtime.loops``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from controller.core.event_templates import TemplateError, render_parameters
+from controller.core.events import Event, flow_run_event, stable_id
+from controller.core.runs import iso
+from controller.core.triggers import (
+    DeclaredTriggers,
+    FiringRecord,
+    Trigger,
+    active_triggers,
+    firing_key,
+    rate_exceeded,
+    react,
+)
+from controller.ports import EventStore, NewRun, RunStore, StateFeed, TriggerBook
+
+log = logging.getLogger("deployctl.events")
+Active = tuple[DeclaredTriggers, Trigger]  # a trigger the engine runs, and its deployment
+PUBLISHED = "flow-run-states"
+EVALUATED = "triggers"
+RATE_LIMITED = "deployctl.trigger.rate-limited"
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Retention (``DEPLOYCTL_EVENTS_RETENTION_DAYS``, ``DEPLOYCTL_EVENTS_MAX``) and the per-trigger
+    rate (``DEPLOYCTL_TRIGGER_RATE`` firings per minute)."""
+
+    retention: timedelta = timedelta(days=7)
+    max_events: int = 1_000_000
+    rate_limit: int = 10
+    rate_window: timedelta = timedelta(minutes=1)
+    batch: int = 1000
+    interval: float = 0.1
+    prune_every: float = 600.0
+
+
+@dataclass
+class PumpTick:
+    published: int = 0
+    evaluated: int = 0
+    fired: int = 0
+    suppressed: int = 0
+
+
+class EventPump:
+    def __init__(
+        self,
+        feed: StateFeed,
+        events: EventStore,
+        runs: RunStore,
+        settings: EventSettings = EventSettings(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.feed, self.events, self.runs, self.settings, self.clock = feed, events, runs, settings, clock
+        self._pruned_at = float("-inf")
+
+    def close(self) -> None:
+        for part in (self.feed, self.events, self.runs):
+            part.close()
+
+    def tick(self) -> PumpTick:
+        result = PumpTick(published=self.publish())
+        self.evaluate(result)
+        if time.monotonic() - self._pruned_at >= self.settings.prune_every:
+            self.prune()
+        return result
+
+    def publish(self) -> int:
+        """Store an event for each state change since the last batch (the first time: those within
+        the retention period)."""
+        last = self.feed.last_change()
+        seen = self.events.cursor(PUBLISHED)
+        if seen is not None and seen >= last:
+            return 0
+        with self.events.book() as book:
+            seen = book.cursor(PUBLISHED)
+            if seen is None:
+                seen = self.feed.changes_before(iso(self.clock() - self.settings.retention))
+            changes = self.feed.changes_after(seen, self.settings.batch)
+            if not changes:
+                book.set_cursor(PUBLISHED, seen)
+                return 0
+            received = iso(self.clock())
+            added = book.add([flow_run_event(c, self.feed.location) for c in changes], received)
+            book.set_cursor(PUBLISHED, changes[-1].seq)
+            return added
+
+    def evaluate(self, result: PumpTick) -> None:
+        """Run the events stored since the last batch through the active triggers (the first time:
+        none; what was recorded before the engine first ran is history, not news)."""
+        seen = self.events.cursor(EVALUATED)
+        if seen is not None and seen >= self.events.last_seq():
+            return
+        triggers = active_triggers(self.feed.declared_triggers())
+        with self.events.book() as book:
+            seen = book.cursor(EVALUATED)
+            if seen is None:  # the first time: triggers react to what is recorded from now on
+                book.set_cursor(EVALUATED, self.events.last_seq())
+                return
+            batch = book.events_after(seen, self.settings.batch)
+            for _, event in batch:
+                for active in triggers:
+                    if active[1].covers(event):
+                        self._react(book, active, event, result)
+            if batch:
+                book.set_cursor(EVALUATED, batch[-1][0])
+            result.evaluated += len(batch)
+
+    def _react(self, book: TriggerBook, active: Active, event: Event, result: PumpTick) -> None:
+        trigger = active[1]
+        key = trigger.bucketing_key(event)
+        bucket, fired = react(trigger, book.bucket(trigger.id, key), event)
+        book.put_bucket(trigger.id, key, bucket)
+        if fired:
+            self._fire(book, active, event, result)
+
+    def _fire(self, book: TriggerBook, active: Active, event: Event, result: PumpTick) -> None:
+        deployment, trigger = active
+        now = self.clock()
+        key = firing_key(trigger, event)
+        record = FiringRecord(trigger.id, key, event.id, iso(now), None, "run")
+        if rate_exceeded(
+            book.firings_since(trigger.id, iso(now - self.settings.rate_window)), self.settings.rate_limit
+        ):
+            result.suppressed += 1
+            self._suppress(book, trigger, event, record)
+            return
+        try:
+            parameters = {**deployment.parameters, **render_parameters(trigger.parameters or {}, event)}
+        except TemplateError as exc:
+            log.warning("trigger %s: parameters not rendered, no run: %s", trigger.id, exc)
+            book.record_firing(replace(record, outcome="template-error", message=str(exc)))
+            return
+        run = self.runs.create_run(
+            NewRun(
+                deployment.deployment_id,
+                deployment.flow_name,
+                deployment.snapshot,
+                parameters,
+                deployment.work_queue_name,
+                iso(now + trigger.schedule_after),
+                idempotency_key=key,
+            ),
+            iso(now),
+        )
+        book.record_firing(FiringRecord(trigger.id, key, event.id, iso(now), run.id, "run"))
+        result.fired += 1
+        log.info("trigger %s fired on %s (%s): flow run %s", trigger.id, event.event, event.id, run.id)
+
+    def _suppress(self, book: TriggerBook, trigger: Trigger, event: Event, record: FiringRecord) -> None:
+        limit, window = self.settings.rate_limit, self.settings.rate_window.total_seconds()
+        message = (
+            f"fired {limit} times in {window:.0f} s (a deployment that triggers itself?): "
+            "no run for this firing"
+        )
+        log.warning("trigger %s rate-limited on %s (%s): %s", trigger.id, event.event, event.id, message)
+        book.record_firing(replace(record, outcome="rate-limited", message=message))
+        if event.event == RATE_LIMITED:  # never a report of a report
+            return
+        report = Event(
+            stable_id("rate-limited", record.key),
+            RATE_LIMITED,
+            record.fired_at,
+            {"prefect.resource.id": f"deployctl.trigger.{trigger.id}", "prefect.resource.name": trigger.name},
+            (
+                {
+                    "prefect.resource.id": f"deployctl.event.{event.id}",
+                    "prefect.resource.role": "triggering-event",
+                },
+            ),
+            {"limit": limit, "window_seconds": window, "message": message},
+        )
+        book.add([report], record.fired_at)
+
+    def prune(self) -> int:
+        self._pruned_at = time.monotonic()
+        before = iso(self.clock() - self.settings.retention)
+        gone = self.events.prune(before, self.settings.max_events)
+        if gone:
+            log.info(
+                "events: %d pruned (older than %s, or beyond %d)", gone, before, self.settings.max_events
+            )
+        return gone
