@@ -365,6 +365,9 @@ class Capabilities:
     """Whether ``deployctl variable set`` writes its variables (else they are managed elsewhere)."""
     runs_flows_here: bool
     """Whether deployctl itself schedules and runs its flows (``up``, ``runner``, work queues)."""
+    trigger_kinds: frozenset[str] | None = None
+    """The kinds of trigger it runs (``core.triggers.TRIGGER_KINDS``); None: all. Plan refuses
+    the others at their file and line."""
 
 
 class OwnerControl(Protocol):

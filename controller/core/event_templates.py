@@ -3,7 +3,8 @@
 Prefect's run-deployment action treats every string parameter holding ``{{`` or ``{%`` as a
 Jinja template, rendered in an immutable sandbox with ``ChainableUndefined``: a template that
 is one expression (``"{{ event }}"``, ``"{{ event.payload.rows }}"``) keeps its value's type
-(rendered ``| tojson`` and read back), any other is a string. The context is ``event``, with
+(rendered ``| tojson`` and read back; an undefined value is then an error, as in Prefect),
+any other is a string (where an undefined value is empty). The context is ``event``, with
 ``event.resource.id``/``.name``/``.role`` as on Prefect's ``Resource``. ``check_templates``
 finds syntax errors at plan time. Called by the event pump and by the loader's trigger check.
 """
@@ -40,13 +41,24 @@ class _Resource(dict[str, str]):
         return self.get("prefect.resource.role")
 
 
+MAX_RANGE = 100
+
+
 def _tojson(value: Any) -> str:
-    return json.dumps(value, default=str)
+    """JSON of a value; an undefined one is an error, as in Prefect (not JSON serializable)."""
+    return json.dumps(value)
+
+
+def _range(*args: int) -> range:
+    found = range(*args)
+    if len(found) > MAX_RANGE:
+        raise OverflowError(f"range too big: the sandbox allows {MAX_RANGE} items")
+    return found
 
 
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
 _ENVIRONMENT.filters["tojson"] = _tojson
-_ENVIRONMENT.globals["range"] = lambda *args: range(*args) if len(range(*args)) <= 100 else range(0)
+_ENVIRONMENT.globals["range"] = _range
 
 
 def is_template(value: str) -> bool:

@@ -7,7 +7,8 @@ event, and returns the bucket to keep and whether the trigger fired, following
 ``expect``ed event counts in the open bucket; a Reactive trigger fires as soon as the count
 reaches ``threshold`` and then waits for the rest of its window (``within: 0`` fires on every
 event). The bucket's time is the events' ``occurred``, never a clock, so a replay decides the
-same. Proactive, compound, sequence and metric triggers are not run here (``unsupported``).
+same. Proactive, compound, sequence and metric triggers are not run here (``EMBEDDED_KINDS``;
+plan refuses them).
 Called by ``controller.runtime.events``.
 """
 
@@ -105,15 +106,24 @@ def _glob(pattern: str, name: str) -> bool:
     return re.match(re.escape(pattern).replace("\\*", ".+"), name) is not None
 
 
-def unsupported(record: Mapping[str, Any]) -> str | None:
-    """Why the embedded engine does not run this trigger record, or None when it does."""
+TRIGGER_KINDS = {
+    "reactive": "Reactive event triggers",
+    "proactive": "Proactive event triggers",
+    "compound": "compound triggers",
+    "sequence": "sequence triggers",
+    "metric": "metric triggers",
+}
+EMBEDDED_KINDS = frozenset({"reactive"})
+"""What the embedded engine runs (``Capabilities.trigger_kinds``)."""
+
+
+def trigger_kind(record: Mapping[str, Any]) -> str:
+    """One of ``TRIGGER_KINDS`` for a record of ``DeploymentSpec.triggers``."""
     trigger = record.get("trigger", {})
-    kind = trigger.get("type", "event")
-    if kind != "event":
-        return f"{kind} triggers"
-    if trigger.get("posture") == "Proactive":
-        return "Proactive triggers"
-    return None
+    kind = str(trigger.get("type", "event"))
+    if kind == "event":
+        return "proactive" if trigger.get("posture") == "Proactive" else "reactive"
+    return kind
 
 
 def trigger_of(deployment_id: str, record: Mapping[str, Any]) -> Trigger:
@@ -199,12 +209,11 @@ def rate_exceeded(firings_in_window: int, limit: int) -> bool:
 
 
 def active_triggers(declared: Sequence[DeclaredTriggers]) -> list[tuple[DeclaredTriggers, Trigger]]:
-    """The enabled event triggers the embedded engine runs, of deployments not paused."""
+    """The enabled triggers the embedded engine runs. A paused deployment's fire too: Prefect's
+    run-deployment action does not look at the pause, which stops its schedules."""
     out = []
     for deployment in declared:
-        if deployment.paused:
-            continue
         for record in deployment.triggers:
-            if unsupported(record) is None and record.get("enabled", True):
+            if trigger_kind(record) in EMBEDDED_KINDS and record.get("enabled", True):
                 out.append((deployment, trigger_of(deployment.deployment_id, record)))
     return out

@@ -1,7 +1,8 @@
 """The embedded backend's face: what ``sqlite:///PATH`` is, for ``app.BACKENDS``.
 
 Everything lives in one SQLite file: the registry, each owner's lease and suspend flag, and the
-flow runs that deployctl's own scheduler and runner create and execute.
+flow runs that deployctl's own scheduler and runner create and execute; its events in
+``events.db`` beside it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from pathlib import Path
 from controller.adapters.sqlite.lease import SqliteOwnerControl
 from controller.adapters.sqlite.registry import SqliteRegistry, parse_sqlite_url
 from controller.adapters.sqlite.runs import SqliteRunStore
+from controller.core.triggers import EMBEDDED_KINDS
 from controller.ports import Capabilities, EngineRuns, OwnerControl, Registry, RunStore
 
 CAPABILITIES = Capabilities(
     supported_infrastructure=frozenset({"process"}),
-    runs_triggers=False,  # the embedded engine has no events yet: triggers are kept, never fired
+    runs_triggers=True,  # Reactive event triggers, by the event pump of `up` and the controller's engine
     variables_writable=True,
     runs_flows_here=True,
+    trigger_kinds=EMBEDDED_KINDS,
 )
 
 

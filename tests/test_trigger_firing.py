@@ -1,0 +1,229 @@
+"""Triggers firing on the embedded engine: a real registry and events file, the event pump with
+its clock injected, and then a real ``up`` process that runs a downstream flow when its upstream
+completes. Exactly one run per firing across replays, restarts and two engines; a trigger
+that feeds itself is rate-limited and reported; plan refuses what the engine does not run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.sqlite.events import SqliteEventStore
+from controller.adapters.sqlite.runs import SqliteRunStore
+from controller.adapters.sqlite.state_feed import SqliteStateFeed
+from controller.core.runs import StateType
+from controller.ports import EventFilter
+from controller.runtime.events import EVALUATED, EventPump, EventSettings
+from controller.services.events import Events
+from tests.cli_helpers import run_deployctl
+from tests.controller_fixtures import wait_for
+from tests.engine_helpers import Engine, make_engine
+from tests.gitrepo import GitRepo
+from tests.up_process import running_up
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+FLOWS = (
+    "def etl():\n    print('etl')\n\n"
+    "def report(source=None, rows=None, whole=None):\n    print('report', source, rows)\n"
+)
+REPORT = """name: report
+flow_name: report
+entrypoint: flows.py:report
+work_queue_name: default
+parameters: {source: nobody}
+triggers:
+- match: {prefect.resource.id: "s3.bucket.*"}
+  expect: [file.landed]
+  parameters:
+    source: "{{ event.resource.id }}"
+    rows: "{{ event.payload.rows }}"
+    whole: "{{ event }}"
+- name: broken template
+  enabled: true
+  expect: [file.broken]
+  parameters: {rows: "{{ event.payload.rows + 'a' }}"}
+- name: switched off
+  enabled: false
+  expect: [file.landed]
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    etl = "name: etl\nflow_name: etl\nentrypoint: flows.py:etl\nwork_queue_name: default\n"
+    return make_engine(
+        tmp_path, {"flows.py": FLOWS, "etl-deployment.yaml": etl, "report-deployment.yaml": REPORT}
+    )
+
+
+def pump(engine: Engine, clock: Clock, **settings: object) -> EventPump:
+    registry = engine.store.path
+    return EventPump(
+        SqliteStateFeed(registry),
+        SqliteEventStore(registry.parent / "events.db"),
+        SqliteRunStore(registry),
+        EventSettings(**settings),  # type: ignore[arg-type]
+        clock,
+    )
+
+
+def emit(engine: Engine, clock: Clock, name: str, resource: str, **extra: object) -> str:
+    store = SqliteEventStore(engine.store.path.parent / "events.db")
+    try:
+        payload = extra.pop("payload", {"rows": 3})
+        return Events(store, clock).emit(name, {"prefect.resource.id": resource}, payload=payload, **extra).id  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def report_runs(engine: Engine) -> list[object]:
+    return engine.store.list_runs("report/report", limit=1000)  # type: ignore[return-value]
+
+
+def test_a_firing_creates_one_run_with_parameters_rendered_from_the_event(engine: Engine) -> None:
+    clock = Clock()
+    first = pump(engine, clock)
+    first.tick()  # the first tick: triggers react to what is recorded from now on
+    landed = emit(engine, clock, "file.landed", "s3.bucket.sales")
+    emit(engine, clock, "file.landed", "ftp.somewhere")  # not matched
+    tick = first.tick()
+    assert (tick.fired, tick.suppressed) == (1, 0)
+    (run,) = engine.store.list_runs("report/report")
+    assert run.parameters["source"] == "s3.bucket.sales" and run.parameters["rows"] == 3
+    assert run.parameters["whole"]["id"] == landed and run.parameters["whole"]["event"] == "file.landed"
+    assert run.idempotency_key == f"trigger report/report:report__automation_1 {landed}"
+    assert run.state_type is StateType.SCHEDULED and run.expected_start_time <= datetime.now(UTC).isoformat()
+    (firing,) = first.events.firings("report/report:report__automation_1")
+    assert (firing.event_id, firing.run_id, firing.outcome) == (landed, run.id, "run")
+    first.close()
+
+
+def test_replays_restarts_and_two_engines_never_double_a_run(engine: Engine) -> None:
+    clock = Clock()
+    engines = [pump(engine, clock) for _ in range(2)]
+    engines[0].tick()
+    event_id = emit(engine, clock, "file.landed", "s3.bucket.sales")
+    emit(engine, clock, "file.landed", "s3.bucket.sales", event_id=event_id)  # replayed: stored once
+    barrier = threading.Barrier(2)
+
+    def tick(p: EventPump) -> None:
+        barrier.wait()
+        p.tick()
+
+    threads = [threading.Thread(target=tick, args=(p,)) for p in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(report_runs(engine)) == 1
+
+    # a restart that lost its place (the cursor rewound) evaluates the event again
+    with engines[1].events.book() as book:
+        book.set_cursor(EVALUATED, 0)
+        book.put_bucket("report/report:report__automation_1", "[]", None)
+    assert engines[1].tick().fired == 1, "it fires again ..."
+    assert len(report_runs(engine)) == 1, "... onto the run made already (the idempotency key)"
+    for p in engines:
+        p.close()
+
+
+def test_a_template_that_fails_is_recorded_and_creates_no_run(engine: Engine) -> None:
+    clock = Clock()
+    p = pump(engine, clock)
+    p.tick()
+    emit(engine, clock, "file.broken", "s3.bucket.sales")
+    assert p.tick().fired == 0 and report_runs(engine) == []
+    (firing,) = p.events.firings("report/report:broken template")
+    assert firing.outcome == "template-error" and "unsupported operand" in firing.message
+    p.close()
+
+
+def test_a_trigger_that_fires_too_often_is_rate_limited_and_reported(engine: Engine) -> None:
+    clock = Clock()
+    p = pump(engine, clock, rate_limit=3)
+    p.tick()
+    for _ in range(5):
+        emit(engine, clock, "file.landed", "s3.bucket.sales")
+    tick = p.tick()
+    assert (tick.fired, tick.suppressed) == (3, 2)
+    assert len(report_runs(engine)) == 3
+    reports = p.events.query(EventFilter(names=("deployctl.trigger.rate-limited",)))
+    assert len(reports) == 2
+    assert reports[0].resource_id == "deployctl.trigger.report/report:report__automation_1"
+    assert reports[0].payload["limit"] == 3
+    clock.now += timedelta(minutes=2)  # the window has passed: it fires again
+    emit(engine, clock, "file.landed", "s3.bucket.sales")
+    assert p.tick().fired == 1
+    p.close()
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Path]:
+    repo = GitRepo(tmp_path / "repo")
+    report = REPORT.replace(
+        '- match: {prefect.resource.id: "s3.bucket.*"}\n  expect: [file.landed]',
+        "- match: {prefect.resource.id: prefect.flow-run.*}\n"
+        "  match_related: {prefect.resource.role: flow, prefect.resource.name: etl}\n"
+        "  expect: [prefect.flow-run.Completed]",
+    ).replace(
+        '    rows: "{{ event.payload.rows }}"\n', '    rows: "{{ event.payload.validated_state.type }}"\n'
+    )
+    external = "name: external\nflow_name: report\nentrypoint: flows.py:report\ntriggers:\n" \
+               "- expect: [file.landed]\n  parameters: {source: '{{ event.resource.id }}'}\n"  # fmt: skip
+    repo.write(
+        {
+            "flows/flows.py": FLOWS,
+            "flows/etl-deployment.yaml": "name: etl\nflow_name: etl\nentrypoint: flows.py:etl\n",
+            "flows/report-deployment.yaml": report,
+            "flows/external-deployment.yaml": external,
+        }
+    ).commit()
+    home = tmp_path / "home"
+    home.mkdir()
+    with running_up(home, "../repo"):
+        yield home
+
+
+def runs_of(home: Path, deployment: str) -> list[dict[str, object]]:
+    listed = run_deployctl(home, "flow-run", "ls", "--deployment", deployment, "-o", "json", cwd=home)
+    return json.loads(listed.stdout)  # type: ignore[no-any-return]
+
+
+def test_under_up_a_completed_upstream_runs_its_downstream_once(up: Path) -> None:
+    home = up
+    validated = run_deployctl(home, "validate", "../repo", cwd=home)
+    assert "will not fire" not in validated.stdout + validated.stderr
+    watched = run_deployctl(home, "deployment", "run", "etl/etl", "--watch", cwd=home)
+    assert "finished: Completed" in watched.stdout, watched.stdout + watched.stderr
+    etl_run = watched.stdout.split()[3]
+
+    def report_completed() -> list[dict[str, object]] | None:
+        runs = runs_of(home, "report/report")
+        return runs if runs and runs[0]["state"] == "Completed" else None
+
+    (report,) = wait_for(report_completed, timeout=60, what="the triggered report run")
+    inspected = json.loads(run_deployctl(home, "flow-run", "inspect", str(report["id"]), cwd=home).stdout)
+    assert inspected["parameters"]["source"] == f"prefect.flow-run.{etl_run}"
+    assert inspected["parameters"]["whole"]["event"] == "prefect.flow-run.Completed"
+    logs = run_deployctl(home, "flow-run", "logs", str(report["id"]), cwd=home).stdout
+    assert f"report prefect.flow-run.{etl_run} COMPLETED" in logs
+
+    emitted = run_deployctl(home, "event", "emit", "file.landed", "--resource", "prefect.resource.id=s3.x",
+                            cwd=home)  # fmt: skip
+    assert emitted.returncode == 0, emitted.stderr
+    external = wait_for(lambda: runs_of(home, "report/external"), timeout=30, what="the external event's run")
+    assert len(external) == 1
+    assert len(runs_of(home, "report/report")) == 1, "the report's own completion does not match etl"
