@@ -24,6 +24,7 @@ from tests.cli_helpers import run_deployctl
 from tests.controller_fixtures import wait_for
 from tests.engine_helpers import Engine, make_engine
 from tests.gitrepo import GitRepo
+from tests.test_triggers import sample_repository
 from tests.up_process import running_up
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -227,3 +228,32 @@ def test_under_up_a_completed_upstream_runs_its_downstream_once(up: Path) -> Non
     external = wait_for(lambda: runs_of(home, "report/external"), timeout=30, what="the external event's run")
     assert len(external) == 1
     assert len(runs_of(home, "report/report")) == 1, "the report's own completion does not match etl"
+
+
+def test_the_samples_trigger_based_deployment_runs_after_daily_and_shows_why(tmp_path: Path) -> None:
+    """The sample repository under ``up``: my_flow/daily completes, my_flow/trigger-based runs
+    with the upstream run's name, and ``flow-run inspect`` names the trigger and the event."""
+    sample_repository(tmp_path / "sample")
+    home = tmp_path / "home"
+    home.mkdir()
+    with running_up(home, "../sample"):
+        watched = run_deployctl(home, "deployment", "run", "my_flow/daily", "--watch", cwd=home)
+        assert "finished: Completed" in watched.stdout, watched.stdout + watched.stderr
+        daily = json.loads(
+            run_deployctl(home, "flow-run", "inspect", watched.stdout.split()[3], cwd=home).stdout
+        )
+
+        def triggered() -> list[dict[str, object]] | None:
+            runs = runs_of(home, "my_flow/trigger-based")
+            return runs if runs and runs[0]["state"] == "Completed" else None
+
+        (run,) = wait_for(triggered, timeout=60, what="the trigger-based run")
+        inspected = json.loads(run_deployctl(home, "flow-run", "inspect", str(run["id"]), cwd=home).stdout)
+    assert inspected["parameters"]["name"] == f"watchers of {daily['name']}"
+    cause = inspected["triggered_by"]
+    assert cause["trigger"] == "my_flow/trigger-based:trigger-based__automation_1"
+    assert cause["event"]["event"] == "prefect.flow-run.Completed"
+    assert cause["event"]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{daily['id']}"
+    assert "triggered_by" not in daily, "a run made by hand has no cause to show"
+    logs = run_deployctl(home, "flow-run", "logs", str(run["id"]), cwd=home).stdout
+    assert f"hello watchers of {daily['name']}" in logs

@@ -83,10 +83,10 @@ def test_the_prefect2_block_trigger_of_the_sample_loads() -> None:
     triggers, problems = load((ROOT / "sample-repo" / SAMPLE_TRIGGER).read_bytes(), SAMPLE_TRIGGER)
     assert problems == []
     assert [t["name"] for t in triggers] == ["trigger-based__automation_1"]
-    assert triggers[0]["parameters"] == {"name": "etl watchers"}
+    assert triggers[0]["parameters"] == {"name": "watchers of {{ event.resource.name }}"}
     assert triggers[0]["trigger"]["match_related"] == {  # type: ignore[index]
-        "prefect.resource.role": "flow",
-        "prefect.resource.name": "sales-etl",
+        "prefect.resource.role": "deployment",
+        "prefect.resource.name": "daily",
     }
 
 

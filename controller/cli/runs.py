@@ -52,8 +52,22 @@ def flow_run_inspect(app: App, run_id: str) -> None:
             "message": run.state_message,
             "run_count": run.run_count,
             "states": runs.states(run),
+            **_triggered_by(app, run),
         }
     )
+
+
+def _triggered_by(app: App, run: FlowRun) -> dict[str, object]:
+    """``triggered_by``: the trigger and the event that created a run, when one did."""
+    from controller.services.events import TRIGGERED, Events
+
+    if not (run.idempotency_key or "").startswith(TRIGGERED):
+        return {}
+    store = app.event_store()
+    try:
+        return {"triggered_by": Events(store).cause_of(run.idempotency_key)}
+    finally:
+        store.close()
 
 
 @flow_run.command("logs")

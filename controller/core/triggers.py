@@ -201,7 +201,7 @@ def _time(value: str) -> datetime:
 def firing_key(trigger: Trigger, event: Event) -> str:
     """The idempotency key of the run a firing creates: the trigger and its firing event, so a
     replay, a restart or a second engine finds the run made already."""
-    return f"trigger {trigger.id} {event.id}"
+    return f"trigger {trigger.id} {event.id}"  # services.events.cause_of reads it back
 
 
 def rate_exceeded(firings_in_window: int, limit: int) -> bool:

@@ -20,6 +20,7 @@ from controller.core.runs import iso
 from controller.errors import UsageError
 from controller.ports import EventFilter, EventStore
 
+TRIGGERED = "trigger "  # the idempotency key of a run a trigger created (core.triggers.firing_key)
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -67,6 +68,15 @@ class Events:
                 raise EventError(f"{where}{exc}") from None
         self.store.add(events, iso(self.clock()))
         return events
+
+    def cause_of(self, idempotency_key: str | None) -> dict[str, Any] | None:
+        """What made a run, for ``flow-run inspect``: the trigger and its firing event (by id
+        alone once retention pruned it), from the run's key ``trigger <trigger> <event id>``."""
+        if not idempotency_key or not idempotency_key.startswith(TRIGGERED):
+            return None
+        trigger, _, event_id = idempotency_key.removeprefix(TRIGGERED).rpartition(" ")
+        event = self.store.get(event_id)
+        return {"trigger": trigger, "event": event.to_json() if event else {"id": event_id, "pruned": True}}
 
     def _parse(self, document: Any) -> Event:
         if isinstance(document, dict):

@@ -85,6 +85,10 @@ class SqliteEventStore:
         ).fetchall()
         return [event_from_json(json.loads(row[0])) for row in rows]
 
+    def get(self, event_id: str) -> Event | None:
+        row = self.db.execute("SELECT document FROM events WHERE id = ?", (event_id,)).fetchone()
+        return event_from_json(json.loads(row[0])) if row else None
+
     def prune(self, before: str, keep: int) -> int:
         with self._write() as db:
             gone = db.execute("DELETE FROM events WHERE occurred < ?", (before,)).rowcount
