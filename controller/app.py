@@ -260,6 +260,12 @@ class App:
 
         return SqliteEventStore(self.events_path())
 
+    def recorded_events(self) -> EventStore | None:
+        """For commands that only read: the event store if there is one (none is made)."""
+        if not self.capabilities.runs_flows_here or not self.events_path().is_file():
+            return None
+        return self.event_store()
+
     def event_settings(self) -> EventSettings:
         """Retention and the trigger rate from ``DEPLOYCTL_EVENTS_RETENTION_DAYS`` (7),
         ``DEPLOYCTL_EVENTS_MAX`` (1,000,000) and ``DEPLOYCTL_TRIGGER_RATE`` (10 per minute)."""

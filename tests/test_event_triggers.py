@@ -13,7 +13,15 @@ import pytest
 
 from controller.core.event_templates import TemplateError, check_templates, render_parameters
 from controller.core.events import Event, stable_id
-from controller.core.triggers import Bucket, DeclaredTriggers, Trigger, active_triggers, react, trigger_kind
+from controller.core.triggers import (
+    Bucket,
+    DeclaredTriggers,
+    Trigger,
+    TriggerIndex,
+    active_triggers,
+    react,
+    trigger_kind,
+)
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -194,3 +202,23 @@ def test_templates_that_do_not_parse_are_found_with_their_path() -> None:
             "(line 1)",
         )
     ]
+
+
+def test_the_index_finds_what_checking_every_trigger_finds() -> None:
+    declared = DeclaredTriggers("f/a", "f", "s", "default", {}, False, ())
+    triggers = [
+        trigger(match={"prefect.resource.id": "r1"}),
+        trigger(match={"prefect.resource.id": ["r1", "r2", "r1"]}),
+        trigger(match={"prefect.resource.id": "r*"}),
+        trigger(match={"prefect.resource.id": "!r1"}),
+        trigger(match={"prefect.resource.name": "x"}),
+        trigger(),
+        trigger(match={"prefect.resource.id": "s1"}, expect=("nothing",)),
+    ]
+    pairs = [(declared, t) for t in triggers]
+    index = TriggerIndex(pairs)
+    for e in [event("x", resource="r1"), event("x", resource="r2", **{"prefect.resource.name": "x"}),
+              event("x", resource="s1"), event("x", resource="t")]:  # fmt: skip
+        found = sorted(map(id, index.covering(e)))
+        assert found == sorted(id(p) for p in pairs if p[1].covers(e)), e.resource_id
+        assert len(found) == len(set(found)), "a trigger listed under two of its values is checked once"

@@ -237,6 +237,8 @@ def test_the_samples_trigger_based_deployment_runs_after_daily_and_shows_why(tmp
     home = tmp_path / "home"
     home.mkdir()
     with running_up(home, "../sample"):
+        before = run_deployctl(home, "deployment", "inspect", "my_flow/trigger-based", cwd=home).stdout
+        assert "trigger trigger-based__automation_1: never fired" in before
         watched = run_deployctl(home, "deployment", "run", "my_flow/daily", "--watch", cwd=home)
         assert "finished: Completed" in watched.stdout, watched.stdout + watched.stderr
         daily = json.loads(
@@ -257,3 +259,10 @@ def test_the_samples_trigger_based_deployment_runs_after_daily_and_shows_why(tmp
     assert "triggered_by" not in daily, "a run made by hand has no cause to show"
     logs = run_deployctl(home, "flow-run", "logs", str(run["id"]), cwd=home).stdout
     assert f"hello watchers of {daily['name']}" in logs
+    shown = run_deployctl(home, "deployment", "inspect", "my_flow/trigger-based", "-o", "json", cwd=home)
+    last = json.loads(shown.stdout)["last_firings"]["trigger-based__automation_1"]
+    assert (last["run_id"], last["event_id"], last["outcome"]) == (run["id"], cause["event"]["id"], "run")
+    text = run_deployctl(home, "deployment", "inspect", "my_flow/trigger-based", cwd=home).stdout
+    assert f"on event {cause['event']['id']}: flow run {run['id']}" in text
+    assert "last_firings" not in run_deployctl(home, "deployment", "inspect", "my_flow/daily", "-o", "json",
+                                               cwd=home).stdout, "a deployment without triggers"  # fmt: skip

@@ -122,3 +122,21 @@ def _row(stored: Event) -> dict[str, Any]:
         "resource": stored.resource_id,
         "id": stored.id,
     }
+
+
+def trigger_firings(app: App, identity: str, triggers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``deployment inspect``: each trigger's last firing where deployctl's engine runs them."""
+    from controller.services.events import last_firings
+
+    if not triggers or not app.capabilities.runs_flows_here:
+        return None
+    return last_firings(app.recorded_events(), identity, [t["name"] for t in triggers])
+
+
+def echo_firings(firings: dict[str, Any] | None) -> None:
+    for name, firing in (firings or {}).items():
+        if firing is None:
+            click.echo(f"trigger {name}: never fired")
+            continue
+        made = f"flow run {firing['run_id']}" if firing["run_id"] else f"no run ({firing['outcome']})"
+        click.echo(f"trigger {name}: last fired {firing['fired_at']} on event {firing['event_id']}: {made}")

@@ -217,3 +217,24 @@ def active_triggers(declared: Sequence[DeclaredTriggers]) -> list[tuple[Declared
             if trigger_kind(record) in EMBEDDED_KINDS and record.get("enabled", True):
                 out.append((deployment, trigger_of(deployment.deployment_id, record)))
     return out
+
+
+class TriggerIndex:
+    """The active triggers by the exact ``prefect.resource.id`` values they match, so that an
+    event is checked against its resource's triggers and those matching by pattern, not all."""
+
+    def __init__(self, active: Sequence[tuple[DeclaredTriggers, Trigger]]) -> None:
+        self.by_resource: dict[str, list[tuple[DeclaredTriggers, Trigger]]] = {}
+        self.others: list[tuple[DeclaredTriggers, Trigger]] = []
+        for pair in active:
+            wanted = pair[1].match.get("prefect.resource.id")
+            values = [wanted] if isinstance(wanted, str) else list(wanted or [])
+            if values and not any(v.endswith("*") or v.startswith("!") for v in values):
+                for value in dict.fromkeys(values):
+                    self.by_resource.setdefault(value, []).append(pair)
+            else:
+                self.others.append(pair)
+
+    def covering(self, event: Event) -> list[tuple[DeclaredTriggers, Trigger]]:
+        candidates = [*self.by_resource.get(event.resource_id, ()), *self.others]
+        return [pair for pair in candidates if pair[1].covers(event)]

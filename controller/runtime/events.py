@@ -25,6 +25,7 @@ from controller.core.triggers import (
     DeclaredTriggers,
     FiringRecord,
     Trigger,
+    TriggerIndex,
     active_triggers,
     firing_key,
     rate_exceeded,
@@ -72,6 +73,7 @@ class EventPump:
     ) -> None:
         self.feed, self.events, self.runs, self.settings, self.clock = feed, events, runs, settings, clock
         self._pruned_at = float("-inf")
+        self._indexed: tuple[list[DeclaredTriggers], TriggerIndex] | None = None
 
     def close(self) -> None:
         for part in (self.feed, self.events, self.runs):
@@ -110,7 +112,7 @@ class EventPump:
         seen = self.events.cursor(EVALUATED)
         if seen is not None and seen >= self.events.last_seq():
             return
-        triggers = active_triggers(self.feed.declared_triggers())
+        triggers = self._index()
         with self.events.book() as book:
             seen = book.cursor(EVALUATED)
             if seen is None:  # the first time: triggers react to what is recorded from now on
@@ -118,12 +120,18 @@ class EventPump:
                 return
             batch = book.events_after(seen, self.settings.batch)
             for _, event in batch:
-                for active in triggers:
-                    if active[1].covers(event):
-                        self._react(book, active, event, result)
+                for active in triggers.covering(event):
+                    self._react(book, active, event, result)
             if batch:
                 book.set_cursor(EVALUATED, batch[-1][0])
             result.evaluated += len(batch)
+
+    def _index(self) -> TriggerIndex:
+        """The active triggers, indexed again only when the registry's declarations changed."""
+        declared = self.feed.declared_triggers()
+        if self._indexed is None or self._indexed[0] is not declared:
+            self._indexed = (declared, TriggerIndex(active_triggers(declared)))
+        return self._indexed[1]
 
     def _react(self, book: TriggerBook, active: Active, event: Event, result: PumpTick) -> None:
         trigger = active[1]

@@ -145,3 +145,20 @@ def parse_payload(value: str | None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise UsageError('--payload: a JSON object ({"rows": 3})')
     return document
+
+
+def last_firings(store: EventStore | None, deployment_id: str, names: Sequence[str]) -> dict[str, Any]:
+    """Each trigger of the deployment (by automation name) -> its last firing (when, on which
+    event, the run it created or why none was) or None; ``store`` None: nothing recorded yet."""
+    prefix = f"{deployment_id}:"
+    last: dict[str, Any] = {}
+    if store is not None:
+        try:
+            for firing in store.firings(prefix, limit=10_000):  # newest first
+                last.setdefault(firing.trigger.removeprefix(prefix), {
+                    "fired_at": firing.fired_at, "event_id": firing.event_id, "run_id": firing.run_id,
+                    "outcome": firing.outcome, "message": firing.message,
+                })  # fmt: skip
+        finally:
+            store.close()
+    return {name: last.get(name) for name in names}
