@@ -21,7 +21,7 @@ from controller.ports import EventFilter
 from controller.runtime.events import EVALUATED, EventPump, EventSettings
 from controller.services.events import Events
 from tests.cli_helpers import run_deployctl
-from tests.controller_fixtures import wait_for
+from tests.controller_fixtures import ControllerProcess, request, wait_for
 from tests.engine_helpers import Engine, make_engine
 from tests.gitrepo import GitRepo
 from tests.test_triggers import sample_repository
@@ -266,3 +266,52 @@ def test_the_samples_trigger_based_deployment_runs_after_daily_and_shows_why(tmp
     assert f"on event {cause['event']['id']}: flow run {run['id']}" in text
     assert "last_firings" not in run_deployctl(home, "deployment", "inspect", "my_flow/daily", "-o", "json",
                                                cwd=home).stdout, "a deployment without triggers"  # fmt: skip
+
+
+def test_an_event_posted_to_the_controller_runs_the_deployment_its_engine_triggers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYCTL_EVENTS_TOKEN", "t0ken")
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(
+        {
+            "flows/flows.py": FLOWS,
+            "flows/report-deployment.yaml": "name: report\nflow_name: report\nentrypoint: flows.py:report\n"
+            "triggers:\n- expect: [file.landed]\n  parameters: {rows: '{{ event.payload.rows }}'}\n",
+        }
+    ).commit()
+    home = tmp_path / "home" / ".deployctl"
+    controller = ControllerProcess(str(repo.root), home, "--interval", "60")
+    try:
+        wait_for(lambda: controller.get("/readyz") == (200, "ready\n"), what="the first pass")
+        body = {"event": "file.landed", "resource": {"prefect.resource.id": "s3.x"}, "payload": {"rows": 7}}
+        status, _ = request(
+            controller.url + "/api/events", json.dumps(body).encode(), {"X-Deployctl-Token": "t0ken"}
+        )
+        assert status == 202
+
+        def completed() -> list[dict[str, object]] | None:
+            runs = runs_of(home.parent, "report/report")
+            return runs if runs and runs[0]["state"] == "Completed" else None
+
+        (run,) = wait_for(completed, timeout=60, what="the triggered run")
+        inspected = json.loads(
+            run_deployctl(home.parent, "flow-run", "inspect", str(run["id"]), cwd=tmp_path).stdout
+        )
+        assert inspected["parameters"] == {"rows": 7}
+        assert inspected["triggered_by"]["event"]["payload"] == {"rows": 7}
+    finally:
+        assert controller.terminate() == 0
+
+
+def test_the_pump_prunes_by_its_retention_settings(engine: Engine) -> None:
+    clock = Clock()
+    p = pump(engine, clock, retention=timedelta(days=1), max_events=2)
+    for hours in (50, 30, 3, 2, 1):
+        emit(engine, clock, "tick", "r", occurred=(T0 - timedelta(hours=hours)).isoformat())
+    assert p.prune() == 3, "two older than a day, then one beyond the count"
+    kept = p.events.query(EventFilter(limit=10))
+    assert [e.occurred for e in kept] == [
+        (T0 - timedelta(hours=h)).isoformat(timespec="microseconds") for h in (1, 2)
+    ]
+    p.close()
