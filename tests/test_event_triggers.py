@@ -14,11 +14,13 @@ import pytest
 from controller.core.event_templates import TemplateError, check_templates, render_parameters
 from controller.core.events import Event, stable_id
 from controller.core.triggers import (
+    LOOKBACK,
     Bucket,
     DeclaredTriggers,
     Trigger,
     TriggerIndex,
     active_triggers,
+    expire,
     react,
     trigger_kind,
 )
@@ -134,7 +136,7 @@ def test_an_event_in_after_and_expect_does_not_count_itself() -> None:
     assert firings(t, events) == [events[1].id]
 
 
-def test_only_enabled_reactive_triggers_are_run_paused_deployments_too() -> None:
+def test_only_enabled_event_triggers_are_run_paused_deployments_too() -> None:
     def record(name: str, **inner: Any) -> dict[str, Any]:
         return {"name": name, "enabled": inner.pop("enabled", True), "trigger": {"type": "event", **inner}}
 
@@ -146,7 +148,7 @@ def test_only_enabled_reactive_triggers_are_run_paused_deployments_too() -> None
         )),
         DeclaredTriggers("f/b", "f", "s", "default", {}, True, (record("paused", expect=["x"]),)),
     ]  # fmt: skip
-    assert [t.id for _, t in active_triggers(declared)] == ["f/a:on", "f/b:paused"]
+    assert [t.id for _, t in active_triggers(declared)] == ["f/a:on", "f/a:late", "f/b:paused"]
     assert [trigger_kind(r) for r in declared[0].triggers] == [
         "reactive",
         "reactive",
@@ -222,3 +224,53 @@ def test_the_index_finds_what_checking_every_trigger_finds() -> None:
         found = sorted(map(id, index.covering(e)))
         assert found == sorted(id(p) for p in pairs if p[1].covers(e)), e.resource_id
         assert len(found) == len(set(found)), "a trigger listed under two of its values is checked once"
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def window(start: float, end: float, count: int = 0) -> Bucket:
+    return Bucket(
+        at(start).isoformat(timespec="microseconds"), at(end).isoformat(timespec="microseconds"), count
+    )
+
+
+def test_a_proactive_trigger_fires_when_its_window_passes_without_the_event() -> None:
+    t = trigger(posture="Proactive", expect=("heartbeat",), within=timedelta(seconds=60))
+    assert expire(t, window(0, 60), at(30)) == (window(0, 60), None), "the window is still open"
+    kept, fired = expire(t, window(0, 60), at(61))
+    assert fired == window(0, 60) and kept == window(61, 121), "fired, and the next window opens"
+    kept, fired = expire(t, window(0, 60, count=1), at(61))
+    assert fired is None and kept == window(61, 121), "the event came: no firing"
+
+
+def test_a_proactive_trigger_counts_events_in_its_window_and_fires_on_a_late_one() -> None:
+    t = trigger(posture="Proactive", expect=("heartbeat",), within=timedelta(seconds=60), threshold=2)
+    kept, fired = react(t, window(0, 60), event("heartbeat", 10))
+    assert fired is None and kept is not None and kept.count == 1
+    late = event("heartbeat", 90)
+    kept, fired = react(t, kept, late)
+    assert fired is not None and fired.count == 1, "one of two in the window: it fires on the late one"
+    assert kept == window(90, 150, count=1), "which counts in the next window"
+    first = event("heartbeat", 500)
+    kept, fired = react(t, None, first)
+    assert fired is None and kept is not None
+    assert (kept.start, kept.end) == (
+        (at(500) - LOOKBACK).isoformat(timespec="microseconds"),
+        window(0, 560).end,
+    )
+
+
+def test_a_proactive_trigger_with_after_fires_once_when_the_follow_up_does_not_come() -> None:
+    t = trigger(
+        posture="Proactive", after=("job.started",), expect=("job.finished",), within=timedelta(seconds=60)
+    )
+    kept, fired = react(t, None, event("job.started", 0))
+    assert fired is None and kept is not None and kept.count == 0
+    assert expire(t, kept, at(61)) == (None, kept), "fired, and closed until the next start"
+    kept, _ = react(t, None, event("job.started", 100))
+    assert kept is not None
+    kept, fired = react(t, kept, event("job.finished", 120))
+    assert fired is None and kept is not None and kept.count == 1
+    assert expire(t, kept, at(161)) == (None, None), "it finished in time: closed without firing"

@@ -16,7 +16,7 @@ import pytest
 from controller.adapters.sqlite.events import SqliteEventStore
 from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.adapters.sqlite.state_feed import SqliteStateFeed
-from controller.core.runs import StateType
+from controller.core.runs import StateType, iso
 from controller.ports import EventFilter
 from controller.runtime.events import EVALUATED, EventPump, EventSettings
 from controller.services.events import Events
@@ -315,3 +315,48 @@ def test_the_pump_prunes_by_its_retention_settings(engine: Engine) -> None:
         (T0 - timedelta(hours=h)).isoformat(timespec="microseconds") for h in (1, 2)
     ]
     p.close()
+
+
+PROACTIVE = """name: watchdog
+flow_name: report
+entrypoint: flows.py:report
+triggers:
+- name: no heartbeat
+  posture: Proactive
+  match: {prefect.resource.id: "pump.1"}
+  expect: [heartbeat]
+  within: 60
+  parameters: {source: "silence"}
+"""
+
+
+def test_a_proactive_trigger_fires_once_per_silent_window_across_restarts(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, {"flows.py": FLOWS, "watchdog-deployment.yaml": PROACTIVE})
+    clock = Clock()
+    first = pump(engine, clock)
+    first.tick()  # opens the first window, [T0, T0 + 60 s)
+    clock.now = T0 + timedelta(seconds=30)
+    emit(engine, clock, "heartbeat", "pump.1")
+    first.tick()
+    clock.now = T0 + timedelta(seconds=61)
+    assert first.tick().fired == 0, "a heartbeat came in the first window, which is dropped"
+    clock.now = T0 + timedelta(seconds=122)  # as Prefect: the next window opens a `within` later
+    assert first.tick().fired == 0
+    clock.now = T0 + timedelta(seconds=183)  # and passes in silence
+    assert first.tick().fired == 1
+    restarted = pump(engine, clock)  # looks at once: the window it would fire was fired already
+    assert restarted.tick().fired == 0
+    assert first.tick().fired == 0
+    (run,) = engine.store.list_runs("report/watchdog")
+    assert run.parameters == {"source": "silence"}
+    assert (
+        run.idempotency_key
+        == f"trigger report/watchdog:no heartbeat window [] {iso(T0 + timedelta(seconds=122))}"
+    )
+    cause = Events(first.events).cause_of(run.idempotency_key)
+    assert cause == {
+        "trigger": "report/watchdog:no heartbeat",
+        "window": f"[] {iso(T0 + timedelta(seconds=122))}",
+    }
+    for p in (first, restarted):
+        p.close()

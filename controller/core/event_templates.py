@@ -65,14 +65,16 @@ def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
-def event_context(event: Event) -> dict[str, Any]:
+def event_context(event: Event | None) -> dict[str, Any]:
+    if event is None:  # a Proactive firing on a window without events
+        return {"event": None}
     document = event.to_json()
     document["resource"] = _Resource(event.resource)
     document["related"] = [_Resource(r) for r in event.related]
     return {"event": document}
 
 
-def render_parameters(parameters: dict[str, Any], event: Event) -> dict[str, Any]:
+def render_parameters(parameters: dict[str, Any], event: Event | None) -> dict[str, Any]:
     """``parameters`` with each template rendered from ``event``; ``TemplateError`` if one fails."""
     context = event_context(event)
     rendered = _render(parameters, context)

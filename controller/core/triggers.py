@@ -7,8 +7,9 @@ event, and returns the bucket to keep and whether the trigger fired, following
 ``expect``ed event counts in the open bucket; a Reactive trigger fires as soon as the count
 reaches ``threshold`` and then waits for the rest of its window (``within: 0`` fires on every
 event). The bucket's time is the events' ``occurred``, never a clock, so a replay decides the
-same. Proactive, compound, sequence and metric triggers are not run here (``EMBEDDED_KINDS``;
-plan refuses them).
+same. A Proactive trigger fires when its window passes with fewer than ``threshold``
+``expect``ed events (``expire``, on the engine's clock). Compound, sequence and metric triggers
+are not run here (``EMBEDDED_KINDS``; plan refuses them).
 Called by ``controller.runtime.events``.
 """
 
@@ -113,7 +114,7 @@ TRIGGER_KINDS = {
     "sequence": "sequence triggers",
     "metric": "metric triggers",
 }
-EMBEDDED_KINDS = frozenset({"reactive"})
+EMBEDDED_KINDS = frozenset({"reactive", "proactive"})
 """What the embedded engine runs (``Capabilities.trigger_kinds``)."""
 
 
@@ -148,9 +149,9 @@ def trigger_of(deployment_id: str, record: Mapping[str, Any]) -> Trigger:
     )
 
 
-def react(trigger: Trigger, stored: Bucket | None, event: Event) -> tuple[Bucket | None, bool]:
-    """The bucket to keep for this event's key, and whether ``trigger`` fired on ``event``
-    (``prefect.server.events.triggers.reactive_evaluation`` for a Reactive trigger)."""
+def react(trigger: Trigger, stored: Bucket | None, event: Event) -> tuple[Bucket | None, Bucket | None]:
+    """The bucket to keep for this event's key, and the bucket that fired (None: no firing)
+    (``prefect.server.events.triggers.reactive_evaluation``)."""
     at = _time(event.occurred)
     bucket = None
     if trigger.after and trigger.starts_after(event.event):
@@ -159,31 +160,48 @@ def react(trigger: Trigger, stored: Bucket | None, event: Event) -> tuple[Bucket
     if bucket is None and not trigger.after and trigger.expects(event.event):
         bucket = stored or _bucket(at - LOOKBACK, at + trigger.within, 0, event)
     if not trigger.expects(event.event):
-        return bucket, False
+        return bucket, None
     bucket = bucket or stored
     if bucket is None:
-        return None, False
+        return None, None
     return _evaluate(trigger, bucket, at, event)
 
 
-def _evaluate(trigger: Trigger, bucket: Bucket, now: datetime, event: Event) -> tuple[Bucket | None, bool]:
+def expire(trigger: Trigger, bucket: Bucket, now: datetime) -> tuple[Bucket | None, Bucket | None]:
+    """A Proactive trigger's bucket looked at without an event at ``now``: it fires when its
+    window has passed with fewer than ``threshold`` events (``proactive_evaluation``)."""
+    return _evaluate(trigger, bucket, now, None)
+
+
+def _evaluate(
+    trigger: Trigger, bucket: Bucket, now: datetime, event: Event | None
+) -> tuple[Bucket | None, Bucket | None]:
     start, end = _time(bucket.start), _time(bucket.end)
     if now < start:  # late, or inside the rest of a window that already fired
-        return bucket, False
-    unspent = True
-    if trigger.immediate or start <= now < end:
+        return bucket, None
+    unspent = event is not None
+    if event is not None and (trigger.immediate or start <= now < end):
         bucket, unspent = replace(bucket, count=bucket.count + 1, last_event=event.id), False
-    fired = bucket.count >= trigger.threshold
-    if not fired and now < end:
-        return bucket, False
+    reactive = trigger.posture == "Reactive"
+    met = bucket.count >= trigger.threshold if reactive else bucket.count < trigger.threshold
+    fired = bucket if met and (reactive or end <= now) else None
+    if fired is None and now < end:
+        if (
+            event is not None
+            and not reactive
+            and trigger.starts_after(event.event)
+            and trigger.expects(event.event)
+        ):
+            return _bucket(now, now + trigger.within, 0, event), None  # a new window from this event
+        return bucket, None
     if trigger.after or not trigger.within:
         return None, fired
     next_start = max(end, now)
     following = _bucket(next_start, next_start + trigger.within, 0, None)
-    if unspent:  # an event past the window counts in the next one, which it may fill at once
+    if unspent and reactive:  # an event past the window counts in the next one, which it may fill at once
         kept, again = _evaluate(trigger, following, now, event)
         return kept, fired or again
-    return following, fired
+    return replace(following, count=int(unspent)), fired
 
 
 def _bucket(start: datetime, end: datetime, count: int, event: Event | None) -> Bucket:
@@ -198,10 +216,15 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def firing_key(trigger: Trigger, event: Event) -> str:
-    """The idempotency key of the run a firing creates: the trigger and its firing event, so a
-    replay, a restart or a second engine finds the run made already."""
-    return f"trigger {trigger.id} {event.id}"  # services.events.cause_of reads it back
+def firing_key(trigger: Trigger, event: Event | None, key: str = "", window: Bucket | None = None) -> str:
+    """The idempotency key of the run a firing creates: the trigger and its firing event (or,
+    for a Proactive firing, the window that passed without it), so a replay, a restart or a
+    second engine finds the run made already. ``services.events.cause_of`` reads it back."""
+    if trigger.posture == "Proactive":
+        assert window is not None
+        return f"trigger {trigger.id} window {key} {window.start}"
+    assert event is not None
+    return f"trigger {trigger.id} {event.id}"
 
 
 def rate_exceeded(firings_in_window: int, limit: int) -> bool:
@@ -226,6 +249,7 @@ class TriggerIndex:
     def __init__(self, active: Sequence[tuple[DeclaredTriggers, Trigger]]) -> None:
         self.by_resource: dict[str, list[tuple[DeclaredTriggers, Trigger]]] = {}
         self.others: list[tuple[DeclaredTriggers, Trigger]] = []
+        self._all = list(active)
         for pair in active:
             wanted = pair[1].match.get("prefect.resource.id")
             values = [wanted] if isinstance(wanted, str) else list(wanted or [])
@@ -234,6 +258,10 @@ class TriggerIndex:
                     self.by_resource.setdefault(value, []).append(pair)
             else:
                 self.others.append(pair)
+
+    @property
+    def proactive(self) -> list[tuple[DeclaredTriggers, Trigger]]:
+        return [pair for pair in self._all if pair[1].posture == "Proactive"]
 
     def covering(self, event: Event) -> list[tuple[DeclaredTriggers, Trigger]]:
         candidates = [*self.by_resource.get(event.resource_id, ()), *self.others]

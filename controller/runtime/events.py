@@ -1,11 +1,12 @@
 """The event pump of the embedded engine: state changes become events, events fire triggers.
 
-One ``tick`` is three steps, each in one transaction of the event store: ``publish`` turns the
+One ``tick`` is four steps, each in one transaction of the event store: ``publish`` turns the
 registry's new flow-run state changes into ``prefect.flow-run.*`` events; ``evaluate`` runs
-the new events through the deployments' Reactive triggers (``controller.core.triggers``) and
-creates one run per firing, under an idempotency key of the trigger and the event, so a
-restart, a replay or a second engine finds the run made already; ``prune`` keeps the store
-within its retention now and then. A trigger that fires more than ``rate_limit`` times in
+the new events through the deployments' triggers (``controller.core.triggers``) and creates
+one run per firing, under an idempotency key of the trigger and the event (a Proactive one:
+the window), so a restart, a replay or a second engine finds the run made already; ``expire``
+fires the Proactive triggers whose window passed with too few events; ``prune`` keeps the
+store within its retention now and then. A trigger that fires more than ``rate_limit`` times in
 ``rate_window`` (a deployment that triggers itself) is suppressed, logged, and reported as a
 ``deployctl.trigger.rate-limited`` event. The loop around it is ``controller.runtime.loops``.
 """
@@ -22,11 +23,13 @@ from controller.core.event_templates import TemplateError, render_parameters
 from controller.core.events import Event, flow_run_event, stable_id
 from controller.core.runs import iso
 from controller.core.triggers import (
+    Bucket,
     DeclaredTriggers,
     FiringRecord,
     Trigger,
     TriggerIndex,
     active_triggers,
+    expire,
     firing_key,
     rate_exceeded,
     react,
@@ -74,6 +77,7 @@ class EventPump:
         self.feed, self.events, self.runs, self.settings, self.clock = feed, events, runs, settings, clock
         self._pruned_at = float("-inf")
         self._indexed: tuple[list[DeclaredTriggers], TriggerIndex] | None = None
+        self._next_look: dict[str, datetime] = {}  # Proactive trigger -> when to look at it again
 
     def close(self) -> None:
         for part in (self.feed, self.events, self.runs):
@@ -82,6 +86,7 @@ class EventPump:
     def tick(self) -> PumpTick:
         result = PumpTick(published=self.publish())
         self.evaluate(result)
+        self.expire(result)
         if time.monotonic() - self._pruned_at >= self.settings.prune_every:
             self.prune()
         return result
@@ -138,14 +143,54 @@ class EventPump:
         key = trigger.bucketing_key(event)
         bucket, fired = react(trigger, book.bucket(trigger.id, key), event)
         book.put_bucket(trigger.id, key, bucket)
-        if fired:
-            self._fire(book, active, event, result)
+        if fired is not None:
+            self._fire(book, active, event, key, fired, result)
 
-    def _fire(self, book: TriggerBook, active: Active, event: Event, result: PumpTick) -> None:
+    def expire(self, result: PumpTick) -> None:
+        """Proactive triggers: each window that passed with too few events fires
+        (``prefect.server.events.triggers.proactive_evaluation``), when it is due."""
+        now = self.clock()
+        due = [a for a in self._index().proactive if self._next_look.get(a[1].id, now) <= now]
+        if not due:
+            return
+        with self.events.book() as book:
+            for active in due:
+                self._next_look[active[1].id] = self._expire(book, active, now, result)
+
+    def _expire(self, book: TriggerBook, active: Active, now: datetime, result: PumpTick) -> datetime:
+        trigger = active[1]
+        look_again = now + trigger.within
+        if not trigger.for_each and book.bucket(trigger.id, "[]") is None:
+            book.put_bucket(trigger.id, "[]", Bucket(iso(now), iso(now + trigger.within), 0))
+        for key, bucket in book.buckets(trigger.id):
+            if bucket.count >= trigger.threshold:  # enough events came: this window cannot fire
+                book.put_bucket(trigger.id, key, None)
+                continue
+            kept, fired = expire(trigger, bucket, now)
+            book.put_bucket(trigger.id, key, kept)
+            if fired is not None:
+                last = self.events.get(fired.last_event) if fired.last_event else None
+                self._fire(book, active, last, key, fired, result)
+            if kept is not None:
+                look_again = min(look_again, datetime.fromisoformat(kept.end))
+        return look_again
+
+    def _fire(
+        self,
+        book: TriggerBook,
+        active: Active,
+        event: Event | None,
+        key: str,
+        window: Bucket,
+        result: PumpTick,
+    ) -> None:
+        """One run for a firing on ``event`` (Reactive) or for ``window`` (Proactive; ``event``
+        is the window's last one, if any)."""
         deployment, trigger = active
         now = self.clock()
-        key = firing_key(trigger, event)
-        record = FiringRecord(trigger.id, key, event.id, iso(now), None, "run")
+        run_key = firing_key(trigger, event, key, window)
+        event_id = event.id if event else ""
+        record = FiringRecord(trigger.id, run_key, event_id, iso(now), None, "run")
         if rate_exceeded(
             book.firings_since(trigger.id, iso(now - self.settings.rate_window)), self.settings.rate_limit
         ):
@@ -166,35 +211,42 @@ class EventPump:
                 parameters,
                 deployment.work_queue_name,
                 iso(now + trigger.schedule_after),
-                idempotency_key=key,
+                idempotency_key=run_key,
             ),
             iso(now),
         )
-        book.record_firing(FiringRecord(trigger.id, key, event.id, iso(now), run.id, "run"))
+        book.record_firing(replace(record, run_id=run.id))
         result.fired += 1
-        log.info("trigger %s fired on %s (%s): flow run %s", trigger.id, event.event, event.id, run.id)
+        log.info("trigger %s fired (%s): flow run %s", trigger.id, run_key, run.id)
 
-    def _suppress(self, book: TriggerBook, trigger: Trigger, event: Event, record: FiringRecord) -> None:
+    def _suppress(
+        self, book: TriggerBook, trigger: Trigger, event: Event | None, record: FiringRecord
+    ) -> None:
         limit, window = self.settings.rate_limit, self.settings.rate_window.total_seconds()
         message = (
             f"fired {limit} times in {window:.0f} s (a deployment that triggers itself?): "
             "no run for this firing"
         )
-        log.warning("trigger %s rate-limited on %s (%s): %s", trigger.id, event.event, event.id, message)
+        log.warning("trigger %s rate-limited (%s): %s", trigger.id, record.key, message)
         book.record_firing(replace(record, outcome="rate-limited", message=message))
-        if event.event == RATE_LIMITED:  # never a report of a report
+        if event is not None and event.event == RATE_LIMITED:  # never a report of a report
             return
-        report = Event(
-            stable_id("rate-limited", record.key),
-            RATE_LIMITED,
-            record.fired_at,
-            {"prefect.resource.id": f"deployctl.trigger.{trigger.id}", "prefect.resource.name": trigger.name},
+        related = (
             (
                 {
                     "prefect.resource.id": f"deployctl.event.{event.id}",
                     "prefect.resource.role": "triggering-event",
                 },
-            ),
+            )
+            if event
+            else ()
+        )
+        report = Event(
+            stable_id("rate-limited", record.key),
+            RATE_LIMITED,
+            record.fired_at,
+            {"prefect.resource.id": f"deployctl.trigger.{trigger.id}", "prefect.resource.name": trigger.name},
+            related,
             {"limit": limit, "window_seconds": window, "message": message},
         )
         book.add([report], record.fired_at)

@@ -71,10 +71,15 @@ class Events:
 
     def cause_of(self, idempotency_key: str | None) -> dict[str, Any] | None:
         """What made a run, for ``flow-run inspect``: the trigger and its firing event (by id
-        alone once retention pruned it), from the run's key ``trigger <trigger> <event id>``."""
+        alone once retention pruned it), from the run's key ``trigger <trigger> <event id>``;
+        of a Proactive firing, the window (``trigger <trigger> window <key> <start>``)."""
         if not idempotency_key or not idempotency_key.startswith(TRIGGERED):
             return None
-        trigger, _, event_id = idempotency_key.removeprefix(TRIGGERED).rpartition(" ")
+        rest = idempotency_key.removeprefix(TRIGGERED)
+        if " window " in rest:  # a Proactive firing: the window that passed without enough events
+            trigger, _, window = rest.partition(" window ")
+            return {"trigger": trigger, "window": window}
+        trigger, _, event_id = rest.rpartition(" ")
         event = self.store.get(event_id)
         return {"trigger": trigger, "event": event.to_json() if event else {"id": event_id, "pruned": True}}
 

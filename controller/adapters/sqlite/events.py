@@ -176,6 +176,13 @@ class _Book:
         ).fetchone()
         return Bucket(*row) if row else None
 
+    def buckets(self, trigger: str) -> list[tuple[str, Bucket]]:
+        rows = self.db.execute(
+            'SELECT key, start, "end", count, last_event FROM buckets WHERE trigger = ? ORDER BY key',
+            (trigger,),
+        ).fetchall()
+        return [(row[0], Bucket(*row[1:])) for row in rows]
+
     def put_bucket(self, trigger: str, key: str, bucket: Bucket | None) -> None:
         if bucket is None:
             self.db.execute("DELETE FROM buckets WHERE trigger = ? AND key = ?", (trigger, key))
