@@ -203,7 +203,13 @@ def test_up_records_an_event_for_every_state_change_of_a_run(up: tuple[Path, sub
     assert related["deployment"]["prefect.resource.id"].startswith("prefect.deployment.")
     assert related["deployment"]["prefect.resource.name"] == "hello"
     assert related["tag"]["prefect.resource.id"] == "prefect.tag.nightly"
-    assert completed["payload"]["validated_state"]["type"] == "COMPLETED"  # type: ignore[index]
+    assert completed["payload"] == {
+        "intended": {"from": "RUNNING", "to": "COMPLETED"},
+        "initial_state": {"type": "RUNNING", "name": "Running"},
+        "validated_state": {"type": "COMPLETED", "name": "Completed"},
+    }
+    assert resource["prefect.run-count"] == "1" and resource["prefect.state-name"] == "Completed"
+    assert events[-1]["payload"]["initial_state"] is None, "Scheduled is a run's first state"  # type: ignore[index]
     assert len({e["id"] for e in events}) == 4
     by_flow = ls(home, "--event", "prefect.flow-run.*", "--resource", "prefect.flow-run.*", cwd=home)
     assert len(by_flow) == 4, "only this run has changed state since up started"

@@ -2,10 +2,11 @@
 
 ``parse_event`` validates what comes in (``deployctl event emit``, ``POST /api/events``) and
 fills ``id`` and ``occurred`` as Prefect's client does; ``flow_run_event`` turns one state
-change of the embedded engine into ``prefect.flow-run.<State name>``, with the flow, the
-deployment and each tag as related resources, as Prefect's server emits it. ``matches`` is
-Prefect's label matching (``*`` suffix, ``!`` negation). Used by the event pump, the triggers
-and the events service.
+change of the embedded engine into ``prefect.flow-run.<State name>`` as Prefect's server
+emits it (``flow_run_state_change_event``): the run count and the state on the resource, the
+flow, the deployment and each tag as related resources, the state before and after in the
+payload. ``matches`` is Prefect's label matching (``*`` suffix, ``!`` negation). Used by the
+event pump, the triggers and the events service.
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ class StateChange:
     state_name: str
     message: str
     timestamp: str
+    run_count: int = 0  # the run's, when the change was read
+    previous: tuple[str, str, str] | None = None  # the state before: type, name, message
 
 
 def stable_id(*parts: str) -> str:
@@ -186,20 +189,29 @@ def flow_run_event(change: StateChange, registry: str) -> Event:
         {
             "prefect.resource.id": f"prefect.flow-run.{change.run_id}",
             "prefect.resource.name": change.run_name,
+            "prefect.run-count": str(change.run_count),
             "prefect.state-message": change.message,
             "prefect.state-name": change.state_name,
+            "prefect.state-timestamp": change.timestamp,
             "prefect.state-type": change.state_type,
         },
         tuple(related),
         {
-            "intended": {"to": change.state_type},
-            "validated_state": {
-                "type": change.state_type,
-                "name": change.state_name,
-                "message": change.message,
-            },
+            "intended": {"from": change.previous[0] if change.previous else None, "to": change.state_type},
+            "initial_state": _state_payload(*change.previous) if change.previous else None,
+            "validated_state": _state_payload(change.state_type, change.state_name, change.message),
         },
     )
+
+
+def _state_payload(state_type: str, name: str, message: str) -> dict[str, str]:
+    """Prefect's ``state_payload``: the type, and the name and message when there are some."""
+    payload = {"type": state_type}
+    if name:
+        payload["name"] = name
+    if message:
+        payload["message"] = message
+    return payload
 
 
 def matches(expected: str, value: str | None) -> bool:

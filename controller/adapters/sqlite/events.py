@@ -5,7 +5,7 @@ Events are stored whole (JSON) with the columns ``event ls`` filters on indexed;
 is unique, so a replayed event is stored once. ``add`` writes a batch in one transaction (all or
 none). ``book`` is one ``BEGIN IMMEDIATE`` transaction for the event pump: cursors, trigger
 buckets and firings change together with the events read, so two engines take turns. Its own
-schema (created if missing), never the registry's migrations. Called through ``EventStore``.
+schema (``user_version``; created once), never the registry's migrations. Called through ``EventStore``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from controller.core.events import Event, event_from_json
 from controller.core.triggers import Bucket, FiringRecord
 from controller.ports import EventFilter
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,9 +55,11 @@ class SqliteEventStore:
         self.path, self.location = path, str(path)
         self._connection = RegistryConnection(path)
         self.db, self._write = self._connection.db, self._connection.write
-        with self._write() as db:
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self._write() as db:  # once per file: later opens only read
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._connection.close()

@@ -34,15 +34,20 @@ class SqliteStateFeed:
         """A run's tags are the deployment's and its own, as Prefect gives a deployment's run."""
         rows = self._db.execute(
             "SELECT s.seq, s.run_id, r.name, r.flow_name, r.deployment_id, r.tags, "
-            "json_extract(d.record, '$.tags'), s.type, s.name, s.message, s.timestamp "
+            "json_extract(d.record, '$.tags'), s.type, s.name, s.message, s.timestamp, r.run_count, "
+            "(SELECT json_array(p.type, p.name, p.message) FROM flow_run_states p "
+            " WHERE p.run_id = s.run_id AND p.seq < s.seq ORDER BY p.seq DESC LIMIT 1) "
             "FROM flow_run_states s JOIN flow_runs r ON r.id = s.run_id "
             "LEFT JOIN deployments d ON d.id = r.deployment_id WHERE s.seq > ? ORDER BY s.seq LIMIT ?",
             (seq, limit),
         ).fetchall()
         return [
-            StateChange(r[0], r[1], r[2], r[3], r[4], _tags(r[6], r[5]), r[7], r[8], r[9], r[10])
+            StateChange(
+                r[0], r[1], r[2], r[3], r[4], _tags(r[6], r[5]), r[7], r[8], r[9], r[10], int(r[11] or 0),
+                tuple(json.loads(r[12])) if r[12] else None,
+            )
             for r in rows
-        ]
+        ]  # fmt: skip
 
     def last_change(self) -> int:
         row = self._db.execute("SELECT max(seq) FROM flow_run_states").fetchone()
