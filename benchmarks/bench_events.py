@@ -1,12 +1,14 @@
 """Events and triggers on the embedded engine: event -> flow run latency, and ``event ls``.
 
-Run: python -m benchmarks.bench_events [--rate 100] [--seconds 60] [--triggers 1000] [--stored 1000000]
+Run: python -m benchmarks.bench_events [--rate 100] [--seconds 60] [--triggers 1000] [--stored 1000000] [--up]
 
 1. A repository of 100 deployments with 10 Reactive triggers each (1,000 triggers, each on its
    own resource) is synced to an embedded registry. The event pump runs in a thread as in
    ``up``; the main thread stores ``--rate`` events a second for ``--seconds`` (as
    ``POST /api/events`` stores them), each matching one trigger. Latency: from storing the
    event to the run's ``created_at``, p50 and p99. Target: p50 <= 200 ms, p99 <= 1 s.
+   With ``--up`` the same again with the pump inside a real ``deployctl up`` process (its work
+   queue paused: runs are created, not run), and ``up``'s resident memory sampled each second.
 2. ``--stored`` events over 10,000 resources in an events file; ``event ls`` of one resource
    (50 newest), in-process and as the ``deployctl`` command. Target: <= 100 ms.
 Printed as a table. Real SQLite files in a temporary folder.
@@ -15,6 +17,7 @@ Printed as a table. Real SQLite files in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sqlite3
 import statistics
@@ -110,6 +113,58 @@ def latency(root: Path, rate: float, seconds: float, triggers: int) -> dict[str,
     }
 
 
+def latency_of_up(root: Path, rate: float, seconds: float, triggers: int) -> dict[str, float]:
+    """The same, with the pump in a real ``up`` process (its work queue paused, so that the
+    runs are created and not run); ``up``'s resident memory sampled every second."""
+    from tests.up_process import running_up
+
+    write_repository(root / "up-repo", triggers)
+    home = root / "up-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYCTL_")} | {"HOME": str(home)}
+    for args in (["sync", "../up-repo"], ["work-queue", "pause", "default"]):
+        command = [str(Path(sys.executable).parent / "deployctl"), *args]
+        subprocess.run(command, cwd=home, env=env, check=True, capture_output=True)
+    registry = home / ".deployctl" / "registry.db"
+    rss: list[float] = []
+    with running_up(home, "../up-repo") as up:
+        store = SqliteEventStore(home / ".deployctl" / "events.db")
+        emitted: dict[str, float] = {}
+        started = time.monotonic()
+        count = int(rate * seconds)
+        for i in range(count):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            event = Event(str(uuid.uuid4()), "bench.tick", iso(datetime.now(UTC)),
+                          {"prefect.resource.id": f"bench.source.{i % triggers}"})  # fmt: skip
+            store.add([event], event.occurred)
+            emitted[event.id] = datetime.fromisoformat(event.occurred).timestamp()
+            if i % int(rate) == 0:
+                rss.append(_rss(up.pid))
+        deadline = time.monotonic() + 30
+        while len(created := _created(registry)) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss.append(_rss(up.pid))
+        store.close()
+    delays = sorted(created[k] - emitted[k] for k in created if k in emitted)
+    early = min(len(rss) - 1, 10)
+    return {
+        "events": count,
+        "runs": len(created),
+        "p50": statistics.median(delays) * 1000,
+        "p99": delays[int(len(delays) * 0.99) - 1] * 1000 if delays else float("nan"),
+        "rss_early": rss[early],
+        "rss_end": rss[-1],
+        "rss_max": max(rss),
+    }
+
+
+def _rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _created(registry: Path) -> dict[str, float]:
     with sqlite3.connect(registry) as db:
         rows = db.execute(
@@ -165,10 +220,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--stored", type=int, default=1_000_000)
+    parser.add_argument("--up", action="store_true", help="also with the pump inside a real `up` process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         fired = latency(root, args.rate, args.seconds, args.triggers)
+        served = latency_of_up(root, args.rate, args.seconds, args.triggers) if args.up else None
         listed = listing(root, args.stored)
     rows = [
         ("what", "measured", "target"),
@@ -177,6 +234,18 @@ def main() -> None:
         ("  p99", f"{fired['p99']:.0f} ms", "<= 1000 ms"),
         ("  runs created / events", f"{fired['runs']:.0f} / {fired['events']:.0f}", "equal"),
         ("  max RSS of the process (pump + emitter)", f"{fired['rss']:.0f} MB", "<= 300 MB"),
+        *(
+            [
+                ("inside `deployctl up`: p50 / p99", f"{served['p50']:.0f} / {served['p99']:.0f} ms",
+                 "200 / 1000 ms"),
+                ("  runs created / events", f"{served['runs']:.0f} / {served['events']:.0f}", "equal"),
+                ("  RSS of up: at 10 s / at the end / max",
+                 f"{served['rss_early']:.0f} / {served['rss_end']:.0f} / {served['rss_max']:.0f} MB",
+                 "<= 300 MB, flat"),
+            ]
+            if served
+            else []
+        ),
         (f"event ls of one resource among {listed['stored']:,.0f}: median (max of 20)",
          f"{listed['median']:.1f} ms ({listed['max']:.1f})", "<= 100 ms"),
         ("  as the deployctl command (process start included)", f"{listed['process']:.0f} ms", "-"),

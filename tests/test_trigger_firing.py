@@ -19,7 +19,7 @@ from controller.adapters.sqlite.state_feed import SqliteStateFeed
 from controller.core.runs import StateType, iso
 from controller.ports import EventFilter
 from controller.runtime.events import EVALUATED, EventPump, EventSettings
-from controller.services.events import Events
+from controller.services.events import Events, cause_of
 from tests.cli_helpers import run_deployctl
 from tests.controller_fixtures import ControllerProcess, request, wait_for
 from tests.engine_helpers import Engine, make_engine
@@ -353,7 +353,7 @@ def test_a_proactive_trigger_fires_once_per_silent_window_across_restarts(tmp_pa
         run.idempotency_key
         == f"trigger report/watchdog:no heartbeat window [] {iso(T0 + timedelta(seconds=122))}"
     )
-    cause = Events(first.events).cause_of(run.idempotency_key)
+    cause = cause_of(None, run.idempotency_key or "")
     assert cause == {
         "trigger": "report/watchdog:no heartbeat",
         "window": f"[] {iso(T0 + timedelta(seconds=122))}",

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def running_up(home: Path, source: str, grace: float = 5) -> Iterator[subprocess
     try:
         while "started" not in (line := process.stderr.readline()):
             assert line, "deployctl up exited before it started"
+        # its log goes on (a line per trigger firing): read, so that a full pipe never blocks it
+        threading.Thread(target=process.stderr.read, daemon=True).start()
         yield process
     finally:
         if process.poll() is None:

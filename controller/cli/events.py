@@ -140,3 +140,12 @@ def echo_firings(firings: dict[str, Any] | None) -> None:
             continue
         made = f"flow run {firing['run_id']}" if firing["run_id"] else f"no run ({firing['outcome']})"
         click.echo(f"trigger {name}: last fired {firing['fired_at']} on event {firing['event_id']}: {made}")
+
+
+def triggered_by(app: App, idempotency_key: str | None) -> dict[str, Any]:
+    """``flow-run inspect``: ``triggered_by`` (the trigger and its event) of a run a trigger made."""
+    from controller.services.events import TRIGGERED, cause_of
+
+    if not (idempotency_key or "").startswith(TRIGGERED):
+        return {}
+    return {"triggered_by": cause_of(app.recorded_events(), idempotency_key or "")}

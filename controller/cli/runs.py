@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from controller.cli.common import echo_json, echo_rows, output_option
+from controller.cli.events import triggered_by
 
 if TYPE_CHECKING:
     from controller.app import App
@@ -52,22 +53,9 @@ def flow_run_inspect(app: App, run_id: str) -> None:
             "message": run.state_message,
             "run_count": run.run_count,
             "states": runs.states(run),
-            **_triggered_by(app, run),
+            **triggered_by(app, run.idempotency_key),
         }
     )
-
-
-def _triggered_by(app: App, run: FlowRun) -> dict[str, object]:
-    """``triggered_by``: the trigger and the event that created a run, when one did."""
-    from controller.services.events import TRIGGERED, Events
-
-    if not (run.idempotency_key or "").startswith(TRIGGERED):
-        return {}
-    store = app.event_store()
-    try:
-        return {"triggered_by": Events(store).cause_of(run.idempotency_key)}
-    finally:
-        store.close()
 
 
 @flow_run.command("logs")

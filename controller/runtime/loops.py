@@ -105,6 +105,8 @@ def _pump(pump: EventPump, stop: threading.Event) -> None:
                 log.exception("event pump tick failed; retrying")
             stop.wait(pump.settings.interval)
         pump.tick()  # what the drained runs changed last is published too
+    except Exception:
+        log.exception("event pump: the last tick failed; the next start publishes what it missed")
     finally:
         pump.close()
 

@@ -69,20 +69,6 @@ class Events:
         self.store.add(events, iso(self.clock()))
         return events
 
-    def cause_of(self, idempotency_key: str | None) -> dict[str, Any] | None:
-        """What made a run, for ``flow-run inspect``: the trigger and its firing event (by id
-        alone once retention pruned it), from the run's key ``trigger <trigger> <event id>``;
-        of a Proactive firing, the window (``trigger <trigger> window <key> <start>``)."""
-        if not idempotency_key or not idempotency_key.startswith(TRIGGERED):
-            return None
-        rest = idempotency_key.removeprefix(TRIGGERED)
-        if " window " in rest:  # a Proactive firing: the window that passed without enough events
-            trigger, _, window = rest.partition(" window ")
-            return {"trigger": trigger, "window": window}
-        trigger, _, event_id = rest.rpartition(" ")
-        event = self.store.get(event_id)
-        return {"trigger": trigger, "event": event.to_json() if event else {"id": event_id, "pruned": True}}
-
     def _parse(self, document: Any) -> Event:
         if isinstance(document, dict):
             document = {key: value for key, value in document.items() if value is not None}
@@ -167,3 +153,21 @@ def last_firings(store: EventStore | None, deployment_id: str, names: Sequence[s
         finally:
             store.close()
     return {name: last.get(name) for name in names}
+
+
+def cause_of(store: EventStore | None, idempotency_key: str) -> dict[str, Any]:
+    """What made a run, for ``flow-run inspect``: the trigger and its firing event (by id alone
+    once retention pruned it), from the run's key ``trigger <trigger> <event id>``; of a
+    Proactive firing, the window (``trigger <trigger> window <key> <start>``)."""
+    rest = idempotency_key.removeprefix(TRIGGERED)
+    if " window " in rest:  # a Proactive firing: the window that passed without enough events
+        trigger, _, window = rest.partition(" window ")
+        return {"trigger": trigger, "window": window}
+    trigger, _, event_id = rest.rpartition(" ")
+    event = None
+    if store is not None:
+        try:
+            event = store.get(event_id)
+        finally:
+            store.close()
+    return {"trigger": trigger, "event": event.to_json() if event else {"id": event_id, "pruned": True}}
