@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from controller.core.diagnostics import Diagnostic
-from controller.core.event_templates import check_templates
 from controller.core.spec import DeploymentSpec
 from controller.core.triggers import TRIGGER_KINDS, trigger_kind
 from controller.loading.loader import LoadResult, diagnostic_at
@@ -34,6 +33,10 @@ def check_triggers(result: LoadResult, tree: SourceTree, kinds: frozenset[str] |
 
 
 def _problems(tree: SourceTree, spec: DeploymentSpec, kinds: frozenset[str] | None) -> Iterator[Diagnostic]:
+    if not spec.triggers:
+        return
+    from controller.core.event_templates import check_templates  # jinja2, only where there are triggers
+
     for position, record in enumerate(spec.triggers):
         kind = trigger_kind(record)
         if kinds is not None and kind not in kinds:
