@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from controller.core.history import Hold
@@ -21,6 +22,7 @@ from controller.ports import (
     Backend,
     Capabilities,
     CommentThread,
+    EventStore,
     HistoryStore,
     HoldStore,
     Notifier,
@@ -39,11 +41,12 @@ _Store = TypeVar("_Store", bound=_Closable)
 
 # Adapters and the engine are imported where used, so that `deployctl --help` starts at once.
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from controller.core.events import Event
     from controller.engine.reconciler import Reconciler
     from controller.loading.models.notifications import NotificationSettings
+    from controller.runtime.controlling.event_intake import EventIntake
     from controller.runtime.controlling.service import ControllerParts
+    from controller.runtime.events import EventPump, EventSettings
     from controller.runtime.loops import LoopSettings
     from controller.runtime.pages_http import Pages, PagesHTTPServer
     from controller.runtime.runner import RunnerConfig
@@ -85,6 +88,26 @@ def open_backend(settings: Settings) -> Backend:
 
 def open_registry(settings: Settings, create: bool = True) -> Registry:
     return open_backend(settings).registry(create)
+
+
+def _number(name: str, default: float) -> float:
+    """A setting from the environment: a number not below 0, else a ``ConfigError`` naming it."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r}: give a number, 0 or more")
+    return value
+
+
+def parse_sqlite_url_of(url: str) -> Path:
+    from controller.adapters.sqlite.registry import parse_sqlite_url
+
+    return parse_sqlite_url(url)
 
 
 @dataclass
@@ -266,7 +289,48 @@ class App:
             scheduler_interval,
             poll,
             timedelta(seconds=grace),
+            self._event_pump if scheduler else None,
         )
+
+    def events_path(self) -> Path:
+        """``events.db`` beside the embedded registry's file (``$DEPLOYCTL_HOME/events.db`` by default)."""
+        if not self.capabilities.runs_flows_here:
+            raise Unsupported(
+                f"events: only with the embedded registry; on {self.settings.registry_url} events and "
+                "automations are Prefect's own (prefect event, the Automations page)"
+            )
+        return parse_sqlite_url_of(self.settings.registry_url).parent / "events.db"
+
+    def event_store(self) -> EventStore:
+        from controller.adapters.sqlite.events import SqliteEventStore
+
+        return SqliteEventStore(self.events_path())
+
+    def recorded_events(self) -> EventStore | None:
+        """For commands that only read: the event store if there is one (none is made)."""
+        if not self.capabilities.runs_flows_here or not self.events_path().is_file():
+            return None
+        return self.event_store()
+
+    def event_settings(self) -> EventSettings:
+        """Retention and the trigger rate from ``DEPLOYCTL_EVENTS_RETENTION_DAYS`` (7),
+        ``DEPLOYCTL_EVENTS_MAX`` (1,000,000) and ``DEPLOYCTL_TRIGGER_RATE`` (10 per minute)."""
+        from controller.runtime.events import EventSettings
+
+        defaults = EventSettings()
+        return EventSettings(
+            retention=timedelta(days=_number("DEPLOYCTL_EVENTS_RETENTION_DAYS", defaults.retention.days)),
+            max_events=int(_number("DEPLOYCTL_EVENTS_MAX", defaults.max_events)),
+            rate_limit=int(_number("DEPLOYCTL_TRIGGER_RATE", defaults.rate_limit)),
+        )
+
+    def _event_pump(self) -> EventPump:
+        from controller.adapters.sqlite.state_feed import SqliteStateFeed
+        from controller.runtime.events import EventPump
+
+        settings = self.event_settings()
+        path = parse_sqlite_url_of(self.settings.registry_url)
+        return EventPump(SqliteStateFeed(path), self.event_store(), self.run_store(), settings)
 
     def controller_parts(
         self, source: SourceSpec, lease_seconds: float, engine: bool, git_timeout: float = float("inf")
@@ -282,10 +346,12 @@ class App:
         from controller.runtime.controlling.service import ControllerParts, default_holder
 
         backend, holder, notifier = self.backend(), default_holder(), self.notifier()
-        thread = None
+        thread, events = None, None
         if engine and backend.capabilities.runs_flows_here:
             store = self.run_store("the controller's engine")
             thread = EngineThread(self.loop_settings(True, self.runner_config()), store.count_by_state)
+        if backend.capabilities.runs_flows_here:
+            events = self._event_intake()
         return ControllerParts(
             source=RemoteHead(source, self.settings.home, timeout_cap=git_timeout),
             reconciler=self.reconciler(source, git_timeout),
@@ -295,7 +361,23 @@ class App:
             status_report=self._status_document,
             notifier=notifier,
             pages=self.pages().serve,
+            events=events,
         )
+
+    def _event_intake(self) -> EventIntake:
+        """``POST /api/events``: each request stores through its own connection (the server is threaded)."""
+        from controller.runtime.controlling.event_intake import EventIntake, load_events_token
+        from controller.services.events import Events
+
+        def ingest(body: bytes) -> list[Event]:
+            store = self.event_store()
+            try:
+                return Events(store).ingest(body)
+            finally:
+                store.close()
+
+        self.event_store().close()  # an unusable events file is reported at start-up
+        return EventIntake(load_events_token(os.environ), ingest)
 
     def _status_document(self, owner: str) -> list[dict[str, Any]]:
         """``deployctl status --owner OWNER -o json``; its own connection (the HTTP server is threaded)."""

@@ -8,10 +8,12 @@ picks the concrete classes. Everything that crosses a port is a plain value defi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from controller.core.events import Event, StateChange
 from controller.core.history import Hold, PassRecord
 from controller.core.notices import Notice, NoticeKey
 from controller.core.plan import Plan
@@ -19,6 +21,7 @@ from controller.core.records import entry_leaves_folder
 from controller.core.runs import FlowRun, StateType
 from controller.core.spec import DeploymentId, DeploymentSpec
 from controller.core.state import ActualDeployment, Condition, SourceStatus
+from controller.core.triggers import Bucket, DeclaredTriggers, FiringRecord
 from controller.loading.tree import SourceTree
 
 # -- the git source --------------------------------------------------------------------------
@@ -415,6 +418,9 @@ class Capabilities:
     """Whether ``deployctl variable set`` writes its variables (else they are managed elsewhere)."""
     runs_flows_here: bool
     """Whether deployctl itself schedules and runs its flows (``up``, ``runner``, work queues)."""
+    trigger_kinds: frozenset[str] | None = None
+    """The kinds of trigger it runs (``core.triggers.TRIGGER_KINDS``); None: all. Plan refuses
+    the others at their file and line."""
 
 
 class OwnerControl(Protocol):
@@ -701,3 +707,94 @@ class RunStore(ScheduleStore, RunnerStore, RunBook, Protocol):
     embedded engine's store, each part handed to the caller that uses it."""
 
     def count_by_state(self) -> dict[str, int]: ...
+
+
+# -- events and triggers (the embedded engine) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What ``deployctl event ls`` asks for: event names (``*`` suffix allowed), the resource's
+    ``prefect.resource.id`` (``*`` suffix allowed), a time range, newest first."""
+
+    names: tuple[str, ...] = ()
+    resource: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int = 50
+
+
+class TriggerBook(Protocol):
+    """The event store inside one write transaction: the evaluator's cursor, its buckets and
+    its firings change together with what it read, or not at all."""
+
+    def cursor(self, name: str) -> int | None:
+        """Where the reader ``name`` stopped; None before its first batch."""
+        ...
+
+    def set_cursor(self, name: str, position: int) -> None: ...
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, Event]]: ...
+
+    def add(self, events: Sequence[Event], received: str) -> int: ...
+
+    def bucket(self, trigger: str, key: str) -> Bucket | None: ...
+
+    def put_bucket(self, trigger: str, key: str, bucket: Bucket | None) -> None: ...
+
+    def buckets(self, trigger: str) -> list[tuple[str, Bucket]]: ...
+
+    def firings_since(self, trigger: str, since: str) -> int: ...
+
+    def record_firing(self, firing: FiringRecord) -> None: ...
+
+
+class EventStore(Protocol):
+    """Events in their own SQLite file beside the registry; ``add`` stores all or none."""
+
+    location: str
+
+    def add(self, events: Sequence[Event], received: str) -> int:
+        """Store ``events`` in one transaction; one whose id is stored already is skipped. New count."""
+        ...
+
+    def query(self, selection: EventFilter) -> list[Event]: ...
+
+    def get(self, event_id: str) -> Event | None: ...
+
+    def prune(self, before: str, keep: int) -> int:
+        """Delete events that occurred before ``before`` and all but the newest ``keep``."""
+        ...
+
+    def book(self) -> AbstractContextManager[TriggerBook]: ...
+
+    def last_seq(self) -> int:
+        """The newest stored event's number (0: none), read without a transaction."""
+        ...
+
+    def cursor(self, name: str) -> int | None: ...
+
+    def firings(self, trigger_prefix: str = "", limit: int = 50) -> list[FiringRecord]: ...
+
+    def close(self) -> None: ...
+
+
+class StateFeed(Protocol):
+    """The embedded registry read for events and triggers: its flow runs' state history in
+    order, and the deployments' declared triggers."""
+
+    location: str
+
+    def changes_after(self, seq: int, limit: int) -> list[StateChange]: ...
+
+    def last_change(self) -> int:
+        """The newest change's number (0: none)."""
+        ...
+
+    def changes_before(self, since: str) -> int:
+        """The number of the last change before ``since``: where publishing starts, the first time."""
+        ...
+
+    def declared_triggers(self) -> list[DeclaredTriggers]: ...
+
+    def close(self) -> None: ...

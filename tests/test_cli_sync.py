@@ -70,19 +70,20 @@ def test_sync_of_invalid_commit_exits_2_and_lists_every_problem(tmp_path: Path) 
 
 
 def test_a_refusal_counts_the_errors_not_the_warnings(tmp_path: Path) -> None:
-    """A trigger warns on the embedded engine; beside one broken file the refusal counts 1."""
+    """A prefect.yaml's unused flow_name warns; beside one broken file the refusal counts 1."""
     repo = repository(tmp_path / "repo", ["a"])
-    trigger = "triggers:\n- enabled: true\n  match: {prefect.resource.id: upstream}\n  expect: [x.y]\n"
+    project = "deployments:\n- name: c\n  flow_name: etl\n  entrypoint: flow.py:run\n"
     repo.write(
         {
-            "flows/a/deployment.yaml": "name: a\nflow_name: etl\nentrypoint: flow.py:run\n" + trigger,
+            "flows/c/prefect.yaml": project,
+            "flows/c/flow.py": "def run():\n    pass\n",
             "flows/b/deployment.yaml": "name: b\nflow_name: etl\nentrypoint: missing.py:run\n",
         }
-    ).commit("a trigger and a broken file")
+    ).commit("a warning and a broken file")
     for command in ("plan", "sync"):
         done = deployctl(tmp_path / "state", command, str(repo.root))
         assert done.returncode == 2, done.stdout + done.stderr
-        assert "warning: triggers[0]: will not fire here" in done.stdout
+        assert "warning: deployments[0].flow_name: flow_name 'etl' is not used" in done.stdout
         assert done.stderr.startswith("error: 1 problem(s) in the manifests; nothing was applied: flows/b/")
 
 

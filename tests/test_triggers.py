@@ -83,10 +83,10 @@ def test_the_prefect2_block_trigger_of_the_sample_loads() -> None:
     triggers, problems = load((ROOT / "sample-repo" / SAMPLE_TRIGGER).read_bytes(), SAMPLE_TRIGGER)
     assert problems == []
     assert [t["name"] for t in triggers] == ["trigger-based__automation_1"]
-    assert triggers[0]["parameters"] == {"name": "etl watchers"}
+    assert triggers[0]["parameters"] == {"name": "watchers of {{ event.resource.name }}"}
     assert triggers[0]["trigger"]["match_related"] == {  # type: ignore[index]
-        "prefect.resource.role": "flow",
-        "prefect.resource.name": "sales-etl",
+        "prefect.resource.role": "deployment",
+        "prefect.resource.name": "daily",
     }
 
 
@@ -144,32 +144,51 @@ def deployctl(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[
     )
 
 
-def test_plan_and_validate_warn_that_the_sample_trigger_will_not_fire_on_the_embedded_engine(
-    tmp_path: Path,
-) -> None:
+def test_the_embedded_engine_runs_the_sample_trigger_so_nothing_warns(tmp_path: Path) -> None:
     repo = sample_repository(tmp_path / "sample")
     home = tmp_path / "home"
     home.mkdir()
-    line = next(
-        number
-        for number, text in enumerate((repo.root / SAMPLE_TRIGGER).read_text().splitlines(), 1)
-        if text.startswith("- enabled: true")
-    )
-    where = f"{SAMPLE_TRIGGER}:{line}:3: warning: triggers[0]: will not fire here"
-
     planned = deployctl(home, "plan", ".", cwd=repo.root)
     assert planned.returncode == 1, planned.stdout + planned.stderr  # changes, never a refusal
-    assert where in planned.stdout
-    assert "+ my_flow/trigger-based" in planned.stdout
+    assert "+ my_flow/trigger-based" in planned.stdout and "warning" not in planned.stdout
 
     validated = deployctl(home, "validate", ".", cwd=repo.root)
     assert validated.returncode == 0, validated.stderr
-    assert where in validated.stdout
-    assert validated.stdout.strip().endswith("0 errors, 1 warning")
+    assert validated.stdout.strip() == "7 deployments in 6 files, 0 errors"
 
-    synced = deployctl(home, "sync", ".", "-o", "json", cwd=repo.root)
-    assert synced.returncode == 0, synced.stdout + synced.stderr  # the sample keeps syncing
-    assert '"code": "trigger-not-run"' in synced.stdout and '"severity": "warning"' in synced.stdout
+
+def test_triggers_the_embedded_engine_does_not_run_are_refused_at_their_line(tmp_path: Path) -> None:
+    """Compound, sequence and metric triggers, and a template that does not parse:
+    errors at their file and line for ``plan`` (exit 2, nothing applied), never dropped."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(
+        {
+            "flows/flows.py": "def etl(n=1):\n    pass\n",
+            "flows/prefect.yaml": PROJECT.decode(),
+            "flows/ok-deployment.yaml": "name: ok\nflow_name: etl\nentrypoint: flows.py:etl\ntriggers:\n"
+            "- expect: [a.b]\n  parameters: {n: '{{ event.payload.n }}'}\n",
+        }
+    ).commit()
+    home = tmp_path / "home"
+    home.mkdir()
+    planned = deployctl(home, "plan", ".", cwd=repo.root)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    lines = (planned.stdout + planned.stderr).splitlines()
+    refusals = [line for line in lines if line.startswith("flows/") and "do not run on this registry" in line]
+    assert [line.split(": ", 2)[1] for line in refusals] == ["deployments[0].triggers[2]"], refusals
+    runs = "(it runs Proactive event triggers, Reactive event triggers)"
+    assert f"sequence triggers do not run on this registry {runs}" in refusals[0]
+    assert all(line.startswith("flows/prefect.yaml:") for line in refusals)
+    assert "ok-deployment.yaml" not in planned.stdout + planned.stderr, "a Reactive trigger is run"
+
+    repo.write({"flows/prefect.yaml": "deployments: []\n", "flows/ok-deployment.yaml": (
+        "name: ok\nflow_name: etl\nentrypoint: flows.py:etl\ntriggers:\n"
+        "- expect: [a.b]\n  parameters: {n: '{{ event.payload.n'}\n"
+    )}).commit("a broken template")  # fmt: skip
+    validated = deployctl(home, "validate", ".", cwd=repo.root)
+    assert validated.returncode == 2
+    assert "flows/ok-deployment.yaml:6:" in validated.stderr
+    assert "triggers[0].parameters.n: template '{{ event.payload.n' does not parse" in validated.stderr
 
 
 def test_a_registry_that_runs_triggers_gives_no_warning(tmp_path: Path) -> None:

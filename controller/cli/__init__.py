@@ -136,6 +136,7 @@ def _register() -> None:
         controlling,
         deployments,
         engine,
+        events,
         history,
         runs,
         syncing,
@@ -166,6 +167,7 @@ def _register() -> None:
         history.rollback,
         history.release,
         ui.ui,
+        events.event,
     ):
         main.add_command(command)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controller.cli.common import EXIT_ERROR, EXIT_OK, echo_json, echo_rows, output_option, with_options
+from controller.cli.events import echo_firings, trigger_firings
 
 if TYPE_CHECKING:
     from controller.app import App
@@ -47,13 +48,15 @@ def deployment_inspect(app: App, identity: str, output: str) -> None:
     """Show everything the registry holds about one deployment."""
     found = app.reading_only().deployments().get(identity)
     details = dataclasses.asdict(found)
+    firings = trigger_firings(app, identity, found.record.get("triggers") or [])
     if output == "json":
-        echo_json(details)
+        echo_json({**details, **({"last_firings": firings} if firings is not None else {})})
         return
     for key, value in details.items():
         if key != "record":
             click.echo(f"{key + ':':<15} {value if value is not None else '-'}")
     click.echo("record:\n" + json.dumps(found.record, indent=2))
+    echo_firings(firings)
 
 
 @deployment.command("delete")

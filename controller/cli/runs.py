@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from controller.cli.common import echo_json, echo_rows, output_option
+from controller.cli.events import triggered_by
 
 if TYPE_CHECKING:
     from controller.app import App
@@ -52,6 +53,7 @@ def flow_run_inspect(app: App, run_id: str) -> None:
             "message": run.state_message,
             "run_count": run.run_count,
             "states": runs.states(run),
+            **triggered_by(app, run.idempotency_key),
         }
     )
 

@@ -240,7 +240,7 @@ def validate(app: App, /, path: Path, output: str) -> None:
     from controller.core.diagnostics import Severity, first_problem
     from controller.services.syncing import validate_folder
 
-    result = validate_folder(path, app.capabilities.runs_triggers)
+    result = validate_folder(path, app.capabilities.runs_triggers, app.capabilities.trigger_kinds)
     if output == "text":
         for diagnostic in result.diagnostics:
             click.echo(str(diagnostic), err=diagnostic.severity is Severity.ERROR)

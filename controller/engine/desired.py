@@ -63,6 +63,9 @@ class DesiredStateBuilder:
     infrastructure: frozenset[str] | None = None
     """The infrastructure types the backend can run (``Capabilities.supported_infrastructure``;
     None: any); a deployment of another type is invalid."""
+    trigger_kinds: frozenset[str] | None = None
+    """The kinds of trigger the backend runs (``Capabilities.trigger_kinds``; None: all); a
+    trigger of another kind is refused at its file and line."""
     _cache: LoadCache | None = None
     _ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     _files: frozenset[str] = frozenset()
@@ -72,7 +75,9 @@ class DesiredStateBuilder:
     @classmethod
     def of(cls, capabilities: Capabilities) -> DesiredStateBuilder:
         """A builder for a backend that can do what ``capabilities`` say."""
-        return cls(capabilities.runs_triggers, capabilities.supported_infrastructure)
+        return cls(
+            capabilities.runs_triggers, capabilities.supported_infrastructure, capabilities.trigger_kinds
+        )
 
     @property
     def load_cache(self) -> LoadCache:
@@ -108,6 +113,10 @@ class DesiredStateBuilder:
             load = reject_specs(replace(load, specs=dict(admission.specs)), tree, admission.refusals)
         if not self.runs_triggers:
             load = warn_triggers(load, tree)
+        else:
+            from controller.loading.trigger_checks import check_triggers
+
+            load = check_triggers(load, tree, self.trigger_kinds)
         self._files = frozenset(tree.files())
         manifests = frozenset(load.manifest_files)
         folders = FolderIndex(tree.files())

@@ -1,4 +1,4 @@
-"""The controller's one HTTP port: health, readiness, metrics, status and webhooks.
+"""The controller's one HTTP port: health, readiness, metrics, status, webhooks and events.
 
 Stdlib ``ThreadingHTTPServer``; each connection has a socket timeout, so a slow client is
 dropped instead of holding a thread, and a body over 1 MiB is refused before it is read.
@@ -34,6 +34,8 @@ class ControllerView(Protocol):
     def webhook(self, provider: str, headers: dict[str, str], body: bytes) -> Verdict: ...
 
     def webhook_refused(self, provider: str, result: str) -> None: ...
+
+    def post_events(self, headers: dict[str, str], body: bytes) -> Verdict: ...
 
 
 class ControllerHTTPServer(ThreadingHTTPServer):
@@ -93,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such page: {self.path}"})
 
     def do_POST(self) -> None:
+        if self.path == "/api/events":
+            self._post_events()
+            return
         provider = self.path.removeprefix("/hooks/")
         if not self.path.startswith("/hooks/") or provider not in PROVIDERS:
             self._json(
@@ -105,6 +110,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         verdict = self.server.view.webhook(provider, headers, body)
+        self._json(verdict.status, {"result": verdict.result, "message": verdict.message})
+
+    def _post_events(self) -> None:
+        body = self._read_body("events")
+        if body is None:
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        verdict = self.server.view.post_events(headers, body)
         self._json(verdict.status, {"result": verdict.result, "message": verdict.message})
 
     def _read_body(self, provider: str) -> bytes | None:

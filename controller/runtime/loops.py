@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller.ports import ArtifactReader, RunStore
+from controller.runtime.events import EventPump
 from controller.runtime.runner import Heartbeat, Runner, RunnerConfig
 from controller.runtime.scheduler import schedule_once
 
@@ -33,6 +34,7 @@ class LoopSettings:
     scheduler_interval: float = 10.0
     poll_interval: float = 1.0
     shutdown_grace: timedelta = timedelta(seconds=30)
+    open_events: Callable[[], EventPump] | None = None  # events and triggers (the embedded registry)
 
 
 def serve(
@@ -53,6 +55,8 @@ def serve(
             id="scheduler",
         )
     jobs.start()
+    pump_stop = threading.Event()  # after the drain, so that its last state changes are published
+    pumping = _start_pump(settings, pump_stop)
     polling = threading.Thread(target=_poll, args=(runner, settings.poll_interval, stop), daemon=True)
     heartbeat = None
     if runner is not None:
@@ -65,6 +69,9 @@ def serve(
     if runner is not None:
         polling.join()
         drain(runner, settings, heartbeat)
+    pump_stop.set()
+    if pumping is not None:
+        pumping.join()
 
 
 def _poll(runner: Runner, interval: float, stop: threading.Event) -> None:
@@ -76,6 +83,32 @@ def _poll(runner: Runner, interval: float, stop: threading.Event) -> None:
             log.exception("runner tick failed; retrying at the next poll")
         runner.wake.wait(interval)
         runner.wake.clear()
+
+
+def _start_pump(settings: LoopSettings, stop: threading.Event) -> threading.Thread | None:
+    if settings.open_events is None:
+        return None
+    pump = settings.open_events()
+    pump.tick()  # before `on_ready`: every state change from then on is published
+    thread = threading.Thread(target=_pump, args=(pump, stop), name="events", daemon=True)
+    thread.start()
+    return thread
+
+
+def _pump(pump: EventPump, stop: threading.Event) -> None:
+    """Publish state changes and evaluate triggers every ``interval`` until ``stop``."""
+    try:
+        while not stop.is_set():
+            try:
+                pump.tick()
+            except Exception:  # a failed tick (database busy) must not end the engine's events
+                log.exception("event pump tick failed; retrying")
+            stop.wait(pump.settings.interval)
+        pump.tick()  # what the drained runs changed last is published too
+    except Exception:
+        log.exception("event pump: the last tick failed; the next start publishes what it missed")
+    finally:
+        pump.close()
 
 
 def _schedule(store: RunStore) -> None:

@@ -36,15 +36,19 @@ def run_pass(
     return reconciler.reconcile_once(options, progress)
 
 
-def validate_folder(path: Path, runs_triggers: bool) -> LoadResult:
+def validate_folder(
+    path: Path, runs_triggers: bool, trigger_kinds: frozenset[str] | None = None
+) -> LoadResult:
     """Every manifest in the folder ``path`` as a sync would load it, without git or a registry;
-    where the backend fires no triggers (``Capabilities.runs_triggers``), each one is warned of."""
+    where the backend fires no triggers (``Capabilities.runs_triggers``), each one is warned of;
+    where it does, those of kinds it does not run (``trigger_kinds``) are refused."""
     from controller.loading.loader import load_manifests, warn_triggers
     from controller.loading.tree import DirectoryTree
+    from controller.loading.trigger_checks import check_triggers
 
     tree = DirectoryTree(path)
     result = load_manifests(tree)
-    return result if runs_triggers else warn_triggers(result, tree)
+    return check_triggers(result, tree, trigger_kinds) if runs_triggers else warn_triggers(result, tree)
 
 
 def write_schemas(folder: Path) -> Sequence[str]:

@@ -237,8 +237,8 @@ def test_the_prefect2_block_trigger_of_the_sample_becomes_an_automation(
     (automation,) = automations_of(prefect_server, deployment)
     assert automation["name"] == "trigger-based__automation_1" and automation["enabled"] is True
     assert automation["trigger"]["match_related"] == {
-        "prefect.resource.role": "flow",
-        "prefect.resource.name": "sales-etl",
+        "prefect.resource.role": "deployment",
+        "prefect.resource.name": "daily",
     }
     assert automation["trigger"]["expect"] == ["prefect.flow-run.Completed"]
     (action,) = automation["actions"]
@@ -246,7 +246,7 @@ def test_the_prefect2_block_trigger_of_the_sample_becomes_an_automation(
         "type": "run-deployment",
         "source": "selected",
         "deployment_id": deployment,
-        "parameters": {"name": "etl watchers"},
+        "parameters": {"name": "watchers of {{ event.resource.name }}"},
         "job_variables": None,
         "schedule_after": 0.0,
     }

@@ -2,7 +2,7 @@
 
 Everything lives in one SQLite file: the registry, each owner's lease, suspend flag and hold,
 the history of passes, and the flow runs that deployctl's own scheduler and runner create and
-execute.
+execute; its events in ``events.db`` beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from controller.adapters.sqlite.history import SqliteHistory
 from controller.adapters.sqlite.lease import SqliteOwnerControl
 from controller.adapters.sqlite.registry import SqliteRegistry, parse_sqlite_url
 from controller.adapters.sqlite.runs import SqliteRunStore
+from controller.core.triggers import EMBEDDED_KINDS
 from controller.ports import (
     Capabilities,
     EngineRuns,
@@ -25,9 +26,10 @@ from controller.ports import (
 
 CAPABILITIES = Capabilities(
     supported_infrastructure=frozenset({"process"}),
-    runs_triggers=False,  # the embedded engine has no events yet: triggers are kept, never fired
+    runs_triggers=True,  # Reactive event triggers, by the event pump of `up` and the controller's engine
     variables_writable=True,
     runs_flows_here=True,
+    trigger_kinds=EMBEDDED_KINDS,
 )
 
 

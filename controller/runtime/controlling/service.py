@@ -25,6 +25,7 @@ from typing import Any
 from controller.engine.reconciler import SyncOptions, SyncResult
 from controller.errors import DeployctlError
 from controller.ports import Notifier
+from controller.runtime.controlling.event_intake import EventIntake
 from controller.runtime.controlling.leadership import LeaseKeeper
 from controller.runtime.controlling.loop import ControllerLoop, LoopConfig, LoopState
 from controller.runtime.controlling.metrics import ControllerMetrics
@@ -53,6 +54,7 @@ class ControllerParts:
     notifier: Notifier | None = None  # told how each pass ended; drained at shutdown
     holds: HoldReader | None = None  # the owner's hold (deployctl rollback), read at every check
     pages: Callable[[BaseHTTPRequestHandler], None] | None = None  # the status pages, served at /
+    events: EventIntake | None = None  # POST /api/events (the embedded registry)
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,14 @@ class Controller:
         self.metrics.webhooks.labels(provider, verdict.result).inc()
         if verdict.refresh:
             self._relay_refresh()
+        return verdict
+
+    def post_events(self, headers: dict[str, str], body: bytes) -> Verdict:
+        if self.parts.events is None:
+            verdict = Verdict(404, "unsupported", "events are the embedded registry's (Prefect has its own)")
+        else:
+            verdict = self.parts.events.receive(headers, body)
+        self.metrics.webhooks.labels("events", verdict.result).inc()
         return verdict
 
     def webhook_refused(self, provider: str, result: str) -> None:

@@ -31,17 +31,17 @@ class Verdict:
     refresh: bool = False
 
 
-def load_secret(environ: Mapping[str, str]) -> str | None:
-    """``DEPLOYCTL_WEBHOOK_SECRET``, else the file named by ``DEPLOYCTL_WEBHOOK_SECRET_FILE``."""
-    if environ.get("DEPLOYCTL_WEBHOOK_SECRET"):
-        return environ["DEPLOYCTL_WEBHOOK_SECRET"]
-    name = environ.get("DEPLOYCTL_WEBHOOK_SECRET_FILE")
-    if not name:
+def load_secret(environ: Mapping[str, str], name: str = "DEPLOYCTL_WEBHOOK_SECRET") -> str | None:
+    """``DEPLOYCTL_WEBHOOK_SECRET`` (or ``name``), else the file named by ``<name>_FILE``."""
+    if environ.get(name):
+        return environ[name]
+    path = environ.get(f"{name}_FILE")
+    if not path:
         return None
     try:
-        return Path(name).read_text().strip() or None
+        return Path(path).read_text().strip() or None
     except OSError as exc:
-        raise ConfigError(f"DEPLOYCTL_WEBHOOK_SECRET_FILE {name}: {exc.strerror}: check the path") from exc
+        raise ConfigError(f"{name}_FILE {path}: {exc.strerror}: check the path") from exc
 
 
 def judge(
