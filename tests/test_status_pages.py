@@ -146,6 +146,10 @@ def test_many_deployments_are_paged_in_fifties(tmp_path: Path) -> None:
         assert 'href="/deployments?page=1">← previous' in pages[1]
         searched = text(ui + "/deployments?q=d10&page=1")
         assert "10 found · page 1 of 1" in searched  # d100 … d109
+        synced = text(ui + "/passes")  # the first sync wrote 120: the page lists 100 and counts the rest
+        assert "<summary>120 changes" in synced and ">and 20 more</td>" in synced
+        listed = re.findall(r'<td><a href="/deployments/(many/d\d+)">', synced)
+        assert listed == [f"many/d{n:03d}" for n in range(100)]
 
 
 def test_deployments_show_their_next_and_last_runs(ui: str, shown: ShownHome) -> None:

@@ -28,6 +28,7 @@ MASK = "***"
 SECRET_KEY = re.compile(r"secret|token|passw|api_?key|private_?key|credential|auth(?!or)", re.IGNORECASE)
 REFUSALS = frozenset({Reason.VALIDATION_FAILED, Reason.PRUNE_BLOCKED, Reason.CONFLICT})
 LAST_PASSES = 3  # each owner's, on the overview
+CHANGES_SHOWN = 100  # of one pass, on the passes page (a first sync may write thousands)
 RUNS_SCANNED = 150  # per deployment on the list: past the scheduler's 100 runs ahead to the last one
 
 
@@ -42,6 +43,7 @@ class PassLine:
     changed: str  # "2 create, 1 update" or "none"
     source: str  # repository · ref · path
     changes: tuple[tuple[str, str, str | None, str | None], ...]  # deployment, action, version, error
+    more: int  # its changes beyond CHANGES_SHOWN, counted only
     refusals: tuple[str, ...]  # each "file:line: ..." as the pass said it
     error: str | None
 
@@ -168,12 +170,10 @@ class Site:
         with self._registry() as registry, self._history() as history:
             owners = tuple(sorted(s.owner for s in registry.list_statuses()))
             page = max(page, 1)
-            found = history.list_passes(
-                owner or None, page * PAGE_SIZE + 1
-            )  # one more: is there an older page
-            shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-            lines = tuple(_pass_line(p) for p in shown)
-            return PassList(owner, owners, page, len(found) > page * PAGE_SIZE, lines)
+            # one more than a page: whether there is an older page
+            found = history.list_passes(owner or None, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+            lines = tuple(_pass_line(p) for p in found[:PAGE_SIZE])
+            return PassList(owner, owners, page, len(found) > PAGE_SIZE, lines)
 
     def deployments(self, query: str = "", page: int = 1) -> DeploymentList:
         with self._registry() as registry, self._runs() as runs:
@@ -352,8 +352,9 @@ def _pass_line(record: PassRecord) -> PassLine:
         source,
         tuple(
             (c.deployment, c.action, c.version, mask_text(c.error) if c.error else None)
-            for c in record.changes
+            for c in record.changes[:CHANGES_SHOWN]
         ),
+        max(0, len(record.changes) - CHANGES_SHOWN),
         tuple(mask_text(r) for r in record.refusals),
         mask_text(record.error) if record.error else None,
     )
