@@ -1,10 +1,13 @@
 """The status pages: server time of each page and the size of the deployments page.
 
-Run: python -m benchmarks.bench_ui [N] [--runs R] [--repeats K]   (default N = 10000, R = 100000, K = 30)
+Run: python -m benchmarks.bench_ui [N] [--runs R] [--passes P] [--repeats K]
+(default N = 10000, R = 100000, P = 10000, K = 30)
 Targets on a 2-core machine (issue 22): each page's server time p95 <= 150 ms with 10,000
-deployments and 100,000 runs; the deployments page, paged, <= 200 KB of HTML. N hourly
-deployments are synced into an embedded registry, one scheduler pass fills their runs ahead,
-and finished runs are added until there are R in all, one of them with 1,000 log lines. Each
+deployments, 100,000 runs and 10,000 passes; the deployments page, paged, <= 200 KB of HTML.
+N hourly deployments are synced into an embedded registry, one scheduler pass fills their runs
+ahead, and finished runs are added until there are R in all, one of them with 1,000 log lines;
+P passes are added to the history as the engine records them (one at a time, each updating
+three deployments, every tenth refused at a file and line). Each
 page is answered in-process by what both servers call (``Pages.answer``): the time is the
 server's own, without the network.
 """
@@ -23,6 +26,7 @@ from benchmarks.bench_engine import synced
 from controller.adapters.sqlite.registry import parse_sqlite_url
 from controller.adapters.sqlite.runs import SqliteRunStore
 from controller.app import App
+from controller.core.history import PassChange, PassOutcome, PassRecord, Trigger
 from controller.core.runs import iso
 from controller.ports import NewRun
 from controller.runtime.scheduler import schedule_once
@@ -30,6 +34,7 @@ from controller.settings import Settings
 
 P95_TARGET_MS = 150.0
 SIZE_TARGET_KB = 200.0
+REFUSAL = "flows/f0/prefect.yaml:12:9: schedules[0].schedule.cron: 'x' is not a valid cron expression"
 
 
 def fill_runs(settings: Settings, total: int) -> str:
@@ -63,6 +68,30 @@ def fill_runs(settings: Settings, total: int) -> str:
     return str(run_id)
 
 
+def fill_passes(app: App, count: int, total: int) -> str:
+    """``total`` passes of the synced owner, oldest first; the owner."""
+    owner = app.registry().list_statuses()[0].owner
+    history, now = app.history(), datetime.now(UTC)
+    for n in range(total):
+        refused = n % 10 == 9
+        changes = () if refused else tuple(
+            PassChange(f"flow-0/deployment-{(3 * n + k) % count}", "update", f"{n:040x}") for k in range(3)
+        )  # fmt: skip
+        record = PassRecord(
+            owner,
+            Trigger.WEBHOOK if n % 2 else Trigger.POLL,
+            PassOutcome.REFUSED if refused else PassOutcome.APPLIED,
+            iso(now - timedelta(seconds=total - n)),
+            0.4,
+            f"{n:040x}",
+            counts={} if refused else {"update": 3},
+            changes=changes,
+            refusals=(REFUSAL,) if refused else (),
+        )
+        history.record_pass(record, keep=total + 1)
+    return owner
+
+
 def time_page(app: App, path: str, repeats: int) -> tuple[list[float], int, int]:
     pages = app.pages()
     times, size, status = [], 0, 0
@@ -78,13 +107,15 @@ def p95(times: list[float]) -> float:
     return statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
 
 
-def main(count: int, runs: int, repeats: int) -> None:
+def main(count: int, runs: int, passes: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         _, settings = synced(Path(tmp), count)
         run_id = fill_runs(settings, runs)
-        print(f"set up {count} deployments and {runs} runs in {time.perf_counter() - started:.1f} s\n")
         app = App(settings)
+        owner = fill_passes(app, count, passes)
+        took = time.perf_counter() - started
+        print(f"set up {count} deployments, {runs} runs and {passes} passes in {took:.1f} s\n")
         pages = {
             "overview": "/",
             "deployments": "/deployments",
@@ -92,6 +123,10 @@ def main(count: int, runs: int, repeats: int) -> None:
             "deployments, searched": "/deployments?q=deployment-42",
             "one deployment": "/deployments/flow-0/deployment-0",
             "one run (1,000 log lines)": f"/runs/{run_id}",
+            "passes": "/passes",
+            "passes, one owner": f"/passes?owner={owner}",
+            "passes, page 20": "/passes?page=20",
+            "passes, last page": f"/passes?page={passes // 50 + 1}",
         }
         print(f"{'page':<28} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'target':>8} {'HTML KB':>8}")
         for name, path in pages.items():
@@ -110,6 +145,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("count", nargs="?", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--passes", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=30)
     arguments = parser.parse_args()
-    main(arguments.count, arguments.runs, arguments.repeats)
+    main(arguments.count, arguments.runs, arguments.passes, arguments.repeats)

@@ -379,8 +379,10 @@ class HistoryStore(Protocol):
         """Add ``record``, keeping the owner's newest ``keep`` passes only."""
         ...
 
-    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
-        """Newest first; every owner's when ``owner`` is None."""
+    def list_passes(
+        self, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PassRecord]:
+        """Newest first, past the newest ``offset`` (a page); every owner's when ``owner`` is None."""
         ...
 
     def passes_of(self, deployment: str, limit: int | None = None) -> list[PassRecord]:

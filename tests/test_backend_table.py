@@ -68,8 +68,10 @@ class ToyHistory:
     def record_pass(self, record: PassRecord, keep: int) -> None:
         self.passes.insert(0, record)
 
-    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
-        return [p for p in self.passes if owner in (None, p.owner)][:limit]
+    def list_passes(
+        self, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PassRecord]:
+        return [p for p in self.passes if owner in (None, p.owner)][offset:][:limit]
 
     def passes_of(self, deployment: str, limit: int | None = None) -> list[PassRecord]:
         return [p for p in self.passes if any(c.deployment == deployment for c in p.changes)][:limit]

@@ -72,6 +72,8 @@ def pages(shown: ShownHome) -> list[str]:
         "/deployments/my_flow/hostile",
         "/deployments/my_flow/daily",
         f"/runs/{shown.run_id}",
+        "/passes",
+        "/passes?owner=data-team&page=1",
         "/static/style.css",
     ]
 
@@ -144,6 +146,10 @@ def test_many_deployments_are_paged_in_fifties(tmp_path: Path) -> None:
         assert 'href="/deployments?page=1">← previous' in pages[1]
         searched = text(ui + "/deployments?q=d10&page=1")
         assert "10 found · page 1 of 1" in searched  # d100 … d109
+        synced = text(ui + "/passes")  # the first sync wrote 120: the page lists 100 and counts the rest
+        assert "<summary>120 changes" in synced and ">and 20 more</td>" in synced
+        listed = re.findall(r'<td><a href="/deployments/(many/d\d+)">', synced)
+        assert listed == [f"many/d{n:03d}" for n in range(100)]
 
 
 def test_deployments_show_their_next_and_last_runs(ui: str, shown: ShownHome) -> None:
@@ -209,3 +215,112 @@ def test_without_a_token_no_other_address_is_answered(
     monkeypatch.setenv("DEPLOYCTL_UI_TOKEN", "short")
     with pytest.raises(ConfigError, match="DEPLOYCTL_UI_TOKEN is 5 characters long"):
         App(Settings.resolve(home=str(shown.home / ".deployctl"), env={})).pages()
+
+
+def test_the_passes_page_lists_the_history_newest_first(ui: str, shown: ShownHome) -> None:
+    page = text(ui + "/passes").split("<tbody>", 1)[1]
+    refused, applied = page.index('<span class="badge refused">refused</span>'), page.index(">applied</span>")
+    assert refused < applied  # the refused commit came last, so it is listed first
+    assert shown.refused_commit[:12] in page and "every blue moon" in page
+    assert re.search(r"flows/hello/daily-deployment\.yaml:\d+", page), page  # its file and line
+    assert 'href="/deployments/my_flow/hostile">my_flow/hostile</a>' in page  # a change of the first pass
+    assert "<details open>" in page  # a refused pass's diagnostics are shown without a click
+    overview = text(ui + "/")
+    assert '<a href="/passes?owner=data-team">all passes of data-team</a>' in overview
+    assert overview.count('<span class="badge refused">refused</span> cli') == 1  # among its last passes
+
+
+def test_a_deployment_page_shows_the_revisions_it_went_through(ui: str) -> None:
+    page = text(ui + "/deployments/my_flow/hostile").split("<h2>History</h2>", 1)[1].split("<h2>Runs</h2>")[0]
+    rows = re.findall(r"<tr><td>[^<]+</td><td>(\w+)</td><td><code>(\w+|-)</code></td>", page)
+    assert [action for action, _ in rows] == ["create"], page  # the refused pass wrote nothing
+    assert rows[0][1] != "-"  # the commit its version names
+
+
+def test_passes_are_paged_and_filtered_by_owner(tmp_path: Path) -> None:
+    """120 passes of one owner and 30 of another: fifty a page, newest first, one owner's only."""
+    from controller.core.history import PassOutcome, PassRecord, Trigger
+
+    repo = GitRepo(tmp_path / "work" / "repo")
+    repo.write({"prefect.yaml": project([entry("one", 1)]), "flow.py": FLOW.format(name="few")})
+    repo.commit("one deployment")
+    (tmp_path / "home").mkdir()
+    shown = ShownHome(tmp_path / "home", tmp_path / "work", "", "")
+    assert run_deployctl(shown.home, "sync", "repo", "--owner", "team-a", cwd=shown.work).returncode == 0
+    app = App(Settings.resolve(home=str(shown.home / ".deployctl"), env={}))
+    history = app.history()
+    for n in range(150):  # as the engine records them: one at a time, each a transaction
+        owner = "team-a" if n % 5 else "team-b"
+        started = f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}+00:00"
+        record = PassRecord(owner, Trigger.POLL, PassOutcome.UP_TO_DATE, started, 0.25, f"{n:040x}")
+        history.record_pass(record, keep=1000)
+    app.close()
+    with ui_server(shown) as ui:
+        pages = [text(ui + f"/passes?owner=team-a&page={n}") for n in (1, 2, 3)]
+        revisions = [re.findall(r"</span></td>\n  <td><code>(\w{12})</code></td>", page) for page in pages]
+        assert [len(r) for r in revisions] == [50, 50, 21]  # 120 polls and the sync, by team-a
+        expected = [f"{n:040x}"[:12] for n in reversed(range(150)) if n % 5]
+        assert sum(revisions, [])[:120] == expected  # newest first, each once
+        assert 'href="/passes?owner=team-a&amp;page=3">older' in pages[1]
+        assert 'href="/passes?owner=team-a&amp;page=1">← newer' in pages[1] and "older" not in pages[2]
+        only_b = text(ui + "/passes?owner=team-b")
+        assert (
+            only_b.count("<code>team-b</code></a></td>") == 30
+            and "<code>team-a</code></a></td>" not in only_b
+        )
+        every = text(ui + "/passes")
+        assert every.count("<code>team-b</code></a></td>") == 10  # 50 newest of both, each fifth team-b's
+        assert "No pass here (past the oldest)" in text(ui + "/passes?page=9")
+
+
+def test_hostile_refusal_text_is_shown_as_text(tmp_path: Path) -> None:
+    """A manifest whose path and error hold markup: the passes page shows both as text."""
+    repo = GitRepo(tmp_path / "work" / "repo")
+    folder = "flows/<img src=x onerror=alert(1)>"
+    good = "name: hostile-paths\nprefect-version: 3.9.1\ndeployments:\n" + entry(
+        "x", 1, entrypoint="flow.py:run"
+    )
+    repo.write({f"{folder}/prefect.yaml": good, f"{folder}/flow.py": FLOW.format(name="h")})
+    repo.commit("a folder named as markup")
+    (tmp_path / "home").mkdir()
+    shown = ShownHome(tmp_path / "home", tmp_path / "work", "", "")
+    assert run_deployctl(shown.home, "sync", "repo", cwd=shown.work).returncode == 0
+    repo.write({f"{folder}/prefect.yaml": good.replace("'0 * * * *'", "'<script>alert(2)</script>'")})
+    repo.commit("a cron of markup")
+    refused = run_deployctl(shown.home, "sync", "repo", cwd=shown.work)
+    assert refused.returncode == 2 and "<script>alert(2)</script>" in refused.stderr, refused.stderr
+    with ui_server(shown) as ui:
+        page = text(ui + "/passes")
+    assert "<script>" not in page and "<img src" not in page
+    assert "flows/&lt;img src=x onerror=alert(1)&gt;/prefect.yaml:" in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+def test_a_rolled_back_owner_reads_as_held_until_released(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "work" / "repo")
+    repo.write({"prefect.yaml": project([entry("one", 1)]), "flow.py": FLOW.format(name="held")})
+    first = repo.commit("n is 1")
+    (tmp_path / "home").mkdir()
+    shown = ShownHome(tmp_path / "home", tmp_path / "work", "", "")
+    assert run_deployctl(shown.home, "sync", "repo", "--owner", "team-h", cwd=shown.work).returncode == 0
+    repo.write({"prefect.yaml": project([entry("one", 2)])})
+    repo.commit("n is 2")
+    assert run_deployctl(shown.home, "sync", "repo", "--owner", "team-h", cwd=shown.work).returncode == 0
+    rolled = run_deployctl(shown.home, "rollback", "team-h", "--to", first[:8], cwd=shown.work)
+    assert rolled.returncode == 0, rolled.stderr
+    with ui_server(shown) as ui:
+        overview = text(ui + "/")
+        assert re.search(
+            rf'<span class="badge held">held</span> at <code>{first[:12]}</code> since \d{{4}}-', overview
+        )
+        deployment = text(ui + "/deployments/held/one")
+        assert f"is held at <code>{first[:12]}</code>" in deployment
+        history = deployment.split("<h2>History</h2>", 1)[1].split("<h2>Runs</h2>")[0]
+        assert (
+            history.count("<tr><td>") == 3 and "<td>rollback</td>" in history
+        )  # create, update, update back
+        assert (
+            "<td>rollback</td>" in text(ui + "/passes?owner=team-h").split("<tbody>", 1)[1].split("</tr>")[0]
+        )
+        assert run_deployctl(shown.home, "release", "team-h", cwd=shown.work).returncode == 0
+        assert 'class="badge held"' not in text(ui + "/")

@@ -15,12 +15,15 @@ import http.client
 import os
 import shutil
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from tests.cli_helpers import run_deployctl
+from tests.gitrepo import GitRepo
 from tests.pages_fixtures import HOSTILE_DESCRIPTION, HOSTILE_PARAMETER, ShownHome, make_shown_home, ui_server
 
 # one worker builds the home and starts the browser once, and runs these in order
@@ -91,15 +94,9 @@ def screenshot(browser: webdriver.Chrome, name: str, folder: Path) -> Path:
     return path
 
 
-def test_every_page_loads_and_every_link_resolves(
-    browser: webdriver.Chrome, ui: str, shown: ShownHome, tmp_path: Path
-) -> None:
-    named = {
-        "/": "overview",
-        "/deployments": "deployments",
-        "/deployments/my_flow/hostile": "deployment",
-        f"/runs/{shown.run_id}": "run",
-    }
+def crawl(browser: webdriver.Chrome, ui: str, named: dict[str, str], folder: Path) -> set[str]:
+    """Every page reached by links from ``/``, each checked to load and each of its links to
+    resolve (200); the pages in ``named`` screenshot under their name. The paths seen."""
     queue, seen = ["/"], set[str]()
     while queue:
         path = queue.pop(0)
@@ -110,14 +107,28 @@ def test_every_page_loads_and_every_link_resolves(
         assert browser.title.endswith("· deployctl"), (path, browser.title)
         assert browser.find_element(By.TAG_NAME, "h1").text not in ("Not found", "Registry unavailable"), path
         if path in named:
-            screenshot(browser, named[path], tmp_path / "screenshots")
+            screenshot(browser, named[path], folder)
         for link in browser.find_elements(By.CSS_SELECTOR, "a[href]"):
             target = urljoin(ui + path, link.get_attribute("href") or "")
             assert target.startswith(ui + "/"), (path, target)  # no page links outside
             assert status_of(target) == 200, (path, target)
             queue.append(target.removeprefix(ui))
     assert set(named) <= seen, set(named) - seen  # every page is reached by following links
-    assert len(list((tmp_path / "screenshots").glob("*.png"))) == len(named)
+    assert len(list(folder.glob("*.png"))) == len(named)
+    return seen
+
+
+def test_every_page_loads_and_every_link_resolves(
+    browser: webdriver.Chrome, ui: str, shown: ShownHome, tmp_path: Path
+) -> None:
+    named = {
+        "/": "overview",
+        "/deployments": "deployments",
+        "/deployments/my_flow/hostile": "deployment",
+        f"/runs/{shown.run_id}": "run",
+        "/passes?owner=data-team": "passes",
+    }
+    crawl(browser, ui, named, tmp_path / "screenshots")
 
 
 def test_hostile_markup_is_inert_text(browser: webdriver.Chrome, ui: str, shown: ShownHome) -> None:
@@ -150,3 +161,32 @@ def test_the_search_is_a_plain_form(browser: webdriver.Chrome, ui: str) -> None:
     assert browser.current_url == ui + "/deployments?q=sales"
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody td:first-child a")]
     assert names == ["sales-etl/hourly-emea"]
+
+
+def test_a_rolled_back_owner_reads_as_held(
+    browser: webdriver.Chrome, ui: str, shown: ShownHome, tmp_path: Path
+) -> None:
+    """Last: the rollback changes the home the tests above look at. The broken cron is fixed
+    (a new time) and synced, then ``deployctl rollback`` takes the owner back to the first
+    commit, which it holds."""
+    parent = ["git", "rev-parse", f"{shown.refused_commit}~1"]
+    first = subprocess.run(parent, cwd=shown.work / "repo", capture_output=True, text=True).stdout.strip()
+    daily = shown.work / "repo/flows/hello/daily-deployment.yaml"
+    daily.write_text(daily.read_text().replace("cron: 'every blue moon'", "cron: 0 9 * * 1-5"))
+    GitRepo(shown.work / "repo").commit("the cron at nine")
+    assert run_deployctl(shown.home, "sync", "repo", cwd=shown.work).returncode == 0
+    rolled = run_deployctl(shown.home, "rollback", "data-team", "--to", first[:10], cwd=shown.work)
+    assert rolled.returncode == 0, rolled.stderr
+    browser.get(ui + "/")
+    row = browser.find_element(By.CSS_SELECTOR, "tbody tr")
+    held = row.find_element(By.CSS_SELECTOR, ".badge.held")
+    assert held.text == "held" and f"held at {first[:12]} since " in row.text
+    assert "rollback" in row.text  # among its last passes
+    browser.get(ui + "/passes?owner=data-team")
+    newest = browser.find_element(By.CSS_SELECTOR, "table.passes tbody tr")
+    cells = [td.text for td in newest.find_elements(By.TAG_NAME, "td")]
+    assert cells[1:5] == ["data-team", "rollback", "applied", first[:12]], cells
+    browser.get(ui + "/deployments/my_flow/hostile")
+    assert f"is held at {first[:12]}" in browser.find_element(By.TAG_NAME, "main").text
+    named = {"/": "overview-held", "/passes?owner=data-team": "passes-held"}
+    crawl(browser, ui, named, tmp_path / "screenshots")

@@ -105,6 +105,12 @@ class Pages:
             text, page = query.get("q", [""])[0], query.get("page", ["1"])[0]
             number = int(page) if page.isdigit() else 1
             return self._page("deployments", site.deployments(text.strip(), number), "Deployments")
+        if path == "/passes":
+            owner, page = query.get("owner", [""])[0].strip(), query.get("page", ["1"])[0]
+            number = int(page) if page.isdigit() else 1
+            return self._page(
+                "passes", site.passes(owner, number), f"Passes of {owner}" if owner else "Passes"
+            )
         if path.startswith("/deployments/"):
             identity = path.removeprefix("/deployments/")
             return self._page("deployment", site.deployment(identity), identity)

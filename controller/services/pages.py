@@ -12,21 +12,63 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 from controller.core.environment import is_secret_variable
+from controller.core.history import Hold, PassRecord
 from controller.core.redaction import redact
 from controller.core.runs import FlowRun, StateType
 from controller.core.state import ConditionType, Reason, SourceStatus
-from controller.ports import Backend, DeploymentRow, Registry, RunStore
+from controller.ports import Backend, DeploymentRow, HistoryStore, HoldStore, Registry, RunStore
 
 PAGE_SIZE = 50
 MASK = "***"
 SECRET_KEY = re.compile(r"secret|token|passw|api_?key|private_?key|credential|auth(?!or)", re.IGNORECASE)
 REFUSALS = frozenset({Reason.VALIDATION_FAILED, Reason.PRUNE_BLOCKED, Reason.CONFLICT})
+LAST_PASSES = 3  # each owner's, on the overview
+CHANGES_SHOWN = 100  # of one pass, on the passes page (a first sync may write thousands)
 RUNS_SCANNED = 150  # per deployment on the list: past the scheduler's 100 runs ahead to the last one
+
+
+@dataclass(frozen=True)
+class PassLine:
+    owner: str
+    trigger: str
+    outcome: str
+    revision: str | None
+    started_at: str
+    duration: str
+    changed: str  # "2 create, 1 update" or "none"
+    source: str  # repository · ref · path
+    changes: tuple[tuple[str, str, str | None, str | None], ...]  # deployment, action, version, error
+    more: int  # its changes beyond CHANGES_SHOWN, counted only
+    refusals: tuple[str, ...]  # each "file:line: ..." as the pass said it
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PassList:
+    owner: str  # the filter, "" for every owner
+    owners: tuple[str, ...]
+    page: int
+    older: bool  # whether a next page holds older passes
+    lines: tuple[PassLine, ...]
+
+
+@dataclass(frozen=True)
+class RevisionLine:
+    """One pass that wrote a deployment: what it did to it and with which version."""
+
+    started_at: str
+    action: str
+    version: str | None
+    revision: str | None
+    owner: str
+    trigger: str
+    outcome: str
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -41,8 +83,10 @@ class SourceLine:
     reason: str
     message: str
     suspended: bool | None
+    held: Hold | None
     last_pass: str | None
     deployments: int  # owned
+    last_passes: tuple[PassLine, ...]
 
 
 @dataclass(frozen=True)
@@ -95,6 +139,8 @@ class DeploymentDetail:
     record: str
     runs: tuple[RunLine, ...]
     runs_here: bool
+    held: Hold | None
+    history: tuple[RevisionLine, ...]
 
 
 @dataclass(frozen=True)
@@ -115,9 +161,19 @@ class Site:
     backend: Backend
 
     def overview(self) -> Overview:
-        with self._registry() as registry:
-            lines = tuple(self._source_line(registry, s) for s in registry.list_statuses())
+        with self._registry() as registry, self._history() as history, self._holds() as holds:
+            lines = tuple(self._source_line(registry, history, holds, s) for s in registry.list_statuses())
             return Overview(registry.location, lines)
+
+    def passes(self, owner: str = "", page: int = 1) -> PassList:
+        """The history, newest first, ``PAGE_SIZE`` a page, of one owner or (``""``) all."""
+        with self._registry() as registry, self._history() as history:
+            owners = tuple(sorted(s.owner for s in registry.list_statuses()))
+            page = max(page, 1)
+            # one more than a page: whether there is an older page
+            found = history.list_passes(owner or None, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+            lines = tuple(_pass_line(p) for p in found[:PAGE_SIZE])
+            return PassList(owner, owners, page, len(found) > PAGE_SIZE, lines)
 
     def deployments(self, query: str = "", page: int = 1) -> DeploymentList:
         with self._registry() as registry, self._runs() as runs:
@@ -136,7 +192,11 @@ class Site:
         with self._registry() as registry, self._runs() as runs:
             row = Deployments(registry).get(identity)
             found = runs.list_runs(identity, None, PAGE_SIZE) if runs is not None else []
-            return _deployment_detail(row, tuple(_run_line(r) for r in found), runs is not None)
+            detail = _deployment_detail(row, tuple(_run_line(r) for r in found), runs is not None)
+        with self._history() as history, self._holds() as holds:
+            held = holds.read_hold(row.owner) if row.owner else None
+            passes = history.passes_of(row.id, PAGE_SIZE)
+        return replace(detail, held=held, history=_revision_lines(row.id, passes))
 
     def run(self, run_id: str) -> RunDetail | None:
         """None where the backend's runs are not deployctl's own (a Prefect server's)."""
@@ -159,24 +219,21 @@ class Site:
                 found.finished,
             )
 
-    @contextmanager
-    def _registry(self) -> Iterator[Registry]:
-        registry = self.backend.registry(create=False)
-        try:
-            yield registry
-        finally:
-            registry.close()
+    def _registry(self) -> AbstractContextManager[Registry]:
+        return _closing(self.backend.registry(create=False))
 
-    @contextmanager
-    def _runs(self) -> Iterator[RunStore | None]:
-        store = self.backend.run_store() if self.backend.capabilities.runs_flows_here else None
-        try:
-            yield store
-        finally:
-            if store is not None:
-                store.close()
+    def _history(self) -> AbstractContextManager[HistoryStore]:
+        return _closing(self.backend.history(create=False))
 
-    def _source_line(self, registry: Registry, status: SourceStatus) -> SourceLine:
+    def _holds(self) -> AbstractContextManager[HoldStore]:
+        return _closing(self.backend.holds(create=False))
+
+    def _runs(self) -> AbstractContextManager[RunStore | None]:
+        return _closing(self.backend.run_store() if self.backend.capabilities.runs_flows_here else None)
+
+    def _source_line(
+        self, registry: Registry, history: HistoryStore, holds: HoldStore, status: SourceStatus
+    ) -> SourceLine:
         health, reason, message = _health(status)
         return SourceLine(
             status.owner,
@@ -189,8 +246,10 @@ class Site:
             reason,
             mask_text(message),
             self._suspended(status.owner),
+            holds.read_hold(status.owner),
             status.updated_at,
             registry.owned_summary(status.owner, ()).count,  # counted, not read
+            tuple(_pass_line(p) for p in history.list_passes(status.owner, LAST_PASSES)),
         )
 
     def _suspended(self, owner: str) -> bool | None:
@@ -199,6 +258,23 @@ class Site:
             return control.suspended()
         finally:
             control.close()
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Store = TypeVar("_Store", bound=_Closable | None)
+
+
+@contextmanager
+def _closing(store: _Store) -> Iterator[_Store]:
+    """``store``, closed on leaving (each page opens its own: the servers are threaded)."""
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _health(status: SourceStatus) -> tuple[str, str, str]:
@@ -256,6 +332,49 @@ def _deployment_detail(row: DeploymentRow, runs: tuple[RunLine, ...], runs_here:
         _json(record),
         runs,
         runs_here,
+        None,
+        (),
+    )
+
+
+def _pass_line(record: PassRecord) -> PassLine:
+    counts = record.counts
+    changed = ", ".join(f"{counts[k]} {k}" for k in ("create", "update", "delete") if counts.get(k))
+    source = " · ".join(x for x in (mask_text(record.repo_url), record.ref, record.path) if x)
+    return PassLine(
+        record.owner,
+        record.trigger.value,
+        record.outcome.value,
+        record.revision,
+        record.started_at,
+        f"{record.duration:.2f} s",
+        changed or "none",
+        source,
+        tuple(
+            (c.deployment, c.action, c.version, mask_text(c.error) if c.error else None)
+            for c in record.changes[:CHANGES_SHOWN]
+        ),
+        max(0, len(record.changes) - CHANGES_SHOWN),
+        tuple(mask_text(r) for r in record.refusals),
+        mask_text(record.error) if record.error else None,
+    )
+
+
+def _revision_lines(identity: str, passes: list[PassRecord]) -> tuple[RevisionLine, ...]:
+    return tuple(
+        RevisionLine(
+            p.started_at,
+            c.action,
+            c.version,
+            p.revision,
+            p.owner,
+            p.trigger.value,
+            "failed" if c.error else p.outcome.value,
+            mask_text(c.error) if c.error else None,
+        )
+        for p in passes
+        for c in p.changes
+        if c.deployment == identity
     )
 
 

@@ -46,3 +46,8 @@ def test_the_pages_show_a_prefect_registry(prefect_server: PrefectServer, tmp_pa
         status, detail = get(base + f"/deployments/etl/{name}")
         assert status == 200 and "keeps the runs" in detail and owner in detail
         assert get(base + "/runs/any-run")[0] == 404
+        assert "<h2>History</h2>" in detail and "<td>create</td>" in detail  # the pass that created it
+        status, passes = get(base + f"/passes?owner={owner}")
+        assert status == 200 and f'href="/deployments/etl/{name}">etl/{name}</a>' in passes
+        assert passes.count('<span class="badge applied">applied</span>') == 1 and "older" not in passes
+        assert "No pass here (past the oldest)" in get(base + f"/passes?owner={owner}&page=2")[1]

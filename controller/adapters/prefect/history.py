@@ -36,12 +36,15 @@ class PrefectHistory:
         passes = [record.to_json(), *_unpack(self._store.read_control(HISTORY, record.owner))]
         self._store.write_control(HISTORY, record.owner, _pack(passes[: max(keep, 1)]))
 
-    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
+    def list_passes(
+        self, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PassRecord]:
         if owner is not None:
             found = _unpack(self._store.read_control(HISTORY, owner))
         else:  # every owner's, merged newest first
             found = sorted(self._every_owner(), key=lambda p: p["started_at"], reverse=True)
-        return [PassRecord.from_json(p) for p in found[:limit]]
+        shown = found[offset:] if limit is None else found[offset : offset + limit]
+        return [PassRecord.from_json(p) for p in shown]
 
     def passes_of(self, deployment: str, limit: int | None = None) -> list[PassRecord]:
         found = [

@@ -46,11 +46,14 @@ class SqliteHistory:
             if oldest_kept is not None:
                 db.execute("DELETE FROM passes WHERE owner = ? AND id < ?", (record.owner, oldest_kept[0]))
 
-    def list_passes(self, owner: str | None = None, limit: int | None = None) -> list[PassRecord]:
+    def list_passes(
+        self, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PassRecord]:
         where, args = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
         with self._reading():
             rows = self._db.execute(
-                f"SELECT record FROM passes {where} ORDER BY id DESC LIMIT ?", [*args, _limit(limit)]
+                f"SELECT record FROM passes {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                [*args, _limit(limit), max(offset, 0)],
             ).fetchall()
         return [_record(r[0]) for r in rows]
 
