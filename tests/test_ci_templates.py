@@ -83,9 +83,14 @@ def this_repository(folder: Path) -> Path:
 
 
 def flows_repository(folder: Path) -> str:
-    """``sample-repo`` as a repository of its own on ``main``; its commit."""
+    """``sample-repo`` as a repository of its own on ``main``; its commit, checked out with a
+    detached HEAD, as GitLab's runner always leaves it and actions/checkout does for a pull
+    request (a template that leaves deployctl to find the branch is refused there)."""
     shutil.copytree(ROOT / "sample-repo", folder)
-    return GitRepo(folder).commit("flows")
+    repo = GitRepo(folder)
+    commit = repo.commit("flows")
+    repo.git("checkout", "--quiet", "--detach")
+    return commit
 
 
 def base_env(tmp_path: Path, home: Path) -> dict[str, str]:
