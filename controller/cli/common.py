@@ -55,3 +55,13 @@ def with_options(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
         return command
 
     return decorate
+
+
+def listen_address(listen: str, example: str) -> tuple[str, int]:
+    """``--listen HOST:PORT`` as (host, port); anything else is one usage line, not a bind error."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:  # 0: any free port
+        raise click.BadParameter(
+            f"{listen!r}: use HOST:PORT with a port up to 65535, e.g. {example}", param_hint="--listen"
+        )
+    return host.strip("[]"), int(port)

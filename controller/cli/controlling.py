@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from controller.cli.common import listen_address
 from controller.cli.syncing import source_options
 
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ def controller(
     from controller.ports import SourceSpec
     from controller.services.controlling import start_controller
 
-    if not listen.rpartition(":")[2].isdigit():
-        raise click.BadParameter(f"{listen!r}: use HOST:PORT, e.g. 0.0.0.0:8080", param_hint="--listen")
+    listen_address(listen, "0.0.0.0:8080")  # checked here: the service takes it as given
     code = start_controller(
         app.controller_parts,
         SourceSpec(source, ref, subpath),

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli.common import listen_address
+
 if TYPE_CHECKING:
     from controller.app import App
 
@@ -30,11 +32,9 @@ def ui(app: App, listen: str) -> None:
     """Serve read-only status pages: sources, deployments, runs and their logs."""
     from controller.cli import Terminated
 
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise click.BadParameter(f"{listen!r}: use HOST:PORT, e.g. 127.0.0.1:8765", param_hint="--listen")
+    host, port = listen_address(listen, "127.0.0.1:8765")
     app.reading_only().registry()  # a registry that is not there is said now, not on every page
-    server = app.pages_server((host.strip("[]") or "127.0.0.1", int(port)))
+    server = app.pages_server((host or "127.0.0.1", port))
     click.echo(f"serving the status pages of {app.registry().location} at {server.url}/ (Ctrl-C stops)")
     try:
         server.serve_forever(poll_interval=0.2)
