@@ -212,8 +212,9 @@ class App:
     def _notification_settings(self) -> tuple[Path, NotificationSettings] | None:
         """The notification settings file and what it holds; None when there is none."""
         path = self.settings.notifications or self.settings.home / "notifications.yaml"
-        if self.settings.notifications is None and not path.is_file():
+        if self.settings.notifications is None and not os.path.lexists(path):
             return None  # without importing pydantic or the loader: a no-op sync stays quick
+        # (one that is there but cannot be read, a folder or a broken link, is said below)
         from controller.loading.notification_settings import parse_notification_settings
 
         try:
@@ -402,8 +403,12 @@ class App:
         ``flags``: ``allow_empty``, ``force_prune``."""
         from controller.services.history import rollback
 
+        self.reading_only()  # nothing to roll back where nothing was synced: create no registry
         registry, history, holds = self.registry(), self.history(), self.holds()
-        return rollback(owner, to, registry, history, holds, self.reconciler, dry_run, **flags)
+        done = rollback(owner, to, registry, history, holds, self.reconciler, dry_run, **flags)
+        if done.result.ok and not dry_run:
+            self._ask_refresh(owner)  # its controller reports the hold now, not at its next poll
+        return done
 
     def release(self, owner: str) -> Hold | None:
         """``deployctl release OWNER``: follow the ref again; the controller is asked to look now."""
@@ -412,12 +417,16 @@ class App:
         self.reading_only()  # nothing to release where nothing was synced
         hold = release(self.registry(), self.holds(), owner)
         if hold is not None:
-            control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
-            try:
-                control.request_refresh()
-            finally:
-                control.close()
+            self._ask_refresh(owner)
         return hold
+
+    def _ask_refresh(self, owner: str) -> None:
+        """Ask the owner's controller, wherever it runs, to look at its source now."""
+        control = self.backend().owner_control(owner, "cli", lease_seconds=0.0)
+        try:
+            control.request_refresh()
+        finally:
+            control.close()
 
     def pages(self) -> Pages:
         """The read-only status pages of this registry (``deployctl ui``, the controller's ``/``);

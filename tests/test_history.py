@@ -128,7 +128,7 @@ def test_deployment_history_lists_the_versions_a_deployment_went_through(tmp_pat
     ]
     assert "create" in text.stdout and second[:12] in text.stdout
     none = deployctl(home, "deployment", "history", "etl/nothing")
-    assert none.returncode == 0 and "no pass in the history wrote etl/nothing" in none.stdout
+    assert none.returncode == 2 and "no deployment etl/nothing in the registry" in none.stderr
 
 
 def test_retention_is_bounded_by_the_history_limit_setting(tmp_path: Path, home: Path) -> None:
@@ -254,6 +254,24 @@ def test_rollback_to_a_revision_never_applied_or_unknown_is_one_clear_error(
         invoke(home, "release", "nobody")
     )
     assert registry_rows(home) == {"etl/a": second[:12], "etl/b": second[:12]}
+    moving = one_clear_line(invoke(home, "rollback", "team", "--to", "HEAD~1", cwd=tmp_path))
+    assert "names such as HEAD~1 or main are not taken" in moving
+
+
+def test_history_of_an_unknown_owner_or_deployment_is_an_error(tmp_path: Path, home: Path) -> None:
+    """As 'deployment inspect' and 'release' are: a misspelt name is exit 2, not an empty list."""
+    two_commits(tmp_path)
+    deployctl(home, "sync", "repo", "--owner", "team")
+    owner = one_clear_line(invoke(home, "history", "tema", cwd=tmp_path))
+    assert "no source has been synced under the owner tema" in owner
+    deployment = one_clear_line(invoke(home, "deployment", "history", "etl/zz", cwd=tmp_path))
+    assert "no deployment etl/zz in the registry or its history" in deployment
+    assert invoke(home, "history", "team", cwd=tmp_path).exit_code == 0
+
+
+def test_a_rollback_in_a_home_that_never_synced_creates_nothing(tmp_path: Path, home: Path) -> None:
+    line = one_clear_line(invoke(home, "rollback", "team", "--to", "0123456789ab", cwd=tmp_path))
+    assert line.startswith("error: no registry at") and not (home / ".deployctl").exists()
 
 
 def test_only_revisions_a_pass_left_in_force_are_rollback_targets() -> None:

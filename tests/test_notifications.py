@@ -237,3 +237,21 @@ def test_a_rollback_is_heard_as_held_and_its_release_as_released(tmp_path: Path)
     )
     assert held["repository"] and held["ref"] == "main" and held["severity"] == "info"
     assert all(r.signed_with(HMAC_KEY) for r in hook.requests) and pager.requests == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "broken link"])
+def test_a_default_settings_file_that_cannot_be_read_stops_the_sync(tmp_path: Path, kind: str) -> None:
+    """``$DEPLOYCTL_HOME/notifications.yaml`` that is there but unreadable is an error, as the
+    same path named by DEPLOYCTL_NOTIFICATIONS is: never a sync that silently notifies no one."""
+    repository(tmp_path / "repo", ["a"])
+    home = tmp_path / "home"
+    path = home / ".deployctl" / "notifications.yaml"
+    path.parent.mkdir(parents=True)
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "nowhere.yaml")
+    done = run_deployctl(home, "sync", "repo", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{path}: cannot be read (" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "Applied" not in done.stdout

@@ -328,7 +328,9 @@ def test_a_rolled_back_owner_reads_as_held_until_released(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:http", "nonsense"])
 @pytest.mark.parametrize("command", [("ui",), ("controller", "repo")])
-def test_a_bad_listen_address_is_one_usage_line(tmp_path: Path, command: tuple[str, ...], listen: str) -> None:
+def test_a_bad_listen_address_is_one_usage_line(
+    tmp_path: Path, command: tuple[str, ...], listen: str
+) -> None:
     """Before, a port over 65535 reached bind() and came out as an internal error."""
     done = run_deployctl(tmp_path, *command, "--listen", listen, cwd=tmp_path)
     assert done.returncode == 2, done.stderr

@@ -32,9 +32,9 @@ limit_option = click.option(
 def history(app: App, owner: str | None, limit: int, output: str) -> None:
     """The passes of OWNER (default: every owner), newest first: when, which revision, what
     started each (cli, poll, webhook, drift, rollback), its outcome and changes."""
-    from controller.services.history import pass_rows
+    from controller.services.history import owner_passes, pass_rows
 
-    passes = app.reading_only().history().list_passes(owner, limit)
+    passes = owner_passes(app.reading_only().history(), app.registry(), owner, limit)
     if output == "json":
         echo_json([p.to_json() for p in passes])
         return
@@ -52,9 +52,10 @@ def history(app: App, owner: str | None, limit: int, output: str) -> None:
 @click.pass_obj
 def deployment_history(app: App, identity: str, limit: int, output: str) -> None:
     """The versions one deployment went through, and when: each pass that wrote it."""
-    from controller.services.history import deployment_rows
+    from controller.services.history import deployment_passes, deployment_rows
 
-    rows = deployment_rows(identity, app.reading_only().history().passes_of(identity, limit))
+    passes = deployment_passes(app.reading_only().history(), app.registry(), identity, limit)
+    rows = deployment_rows(identity, passes)
     columns = ["started_at", "action", "version", "revision", "trigger", "outcome", "owner"]
     echo_rows(rows, columns, output, f"no pass in the history wrote {identity}")
 

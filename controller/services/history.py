@@ -19,7 +19,7 @@ from typing import Any
 from controller.core.history import Hold, PassOutcome, PassRecord, Trigger
 from controller.engine.reconciler import Reconciler, SyncOptions, SyncResult
 from controller.errors import Ambiguous, NotFound
-from controller.ports import HistoryStore, HoldStore, SourceSpec, StatusStore
+from controller.ports import DeploymentStore, HistoryStore, HoldStore, SourceSpec, StatusStore
 
 log = logging.getLogger("deployctl.history")
 
@@ -89,6 +89,32 @@ def _changes(counts: Any) -> str:
     return ", ".join(shown) or "none"
 
 
+def owner_passes(
+    history: HistoryStore, status: StatusStore, owner: str | None, limit: int
+) -> list[PassRecord]:
+    """The passes of ``owner`` (every owner's when None), newest first; an owner that was never
+    synced and has no pass is ``NotFound`` (a misspelt name must not read as a quiet one)."""
+    passes = history.list_passes(owner, limit)
+    if owner is not None and not passes and status.read_status(owner) is None:
+        raise NotFound(
+            f"no source has been synced under the owner {owner}: 'deployctl status' lists the owners"
+        )
+    return passes
+
+
+def deployment_passes(
+    history: HistoryStore, deployments: DeploymentStore, identity: str, limit: int
+) -> list[PassRecord]:
+    """The passes that wrote ``identity``; one the registry does not hold and no pass wrote is
+    ``NotFound``."""
+    passes = history.passes_of(identity, limit)
+    if not passes and deployments.get_deployment(identity) is None:
+        raise NotFound(
+            f"no deployment {identity} in the registry or its history: 'deployctl deployment ls' lists them"
+        )
+    return passes
+
+
 def applied_revision(owner: str, to: str, passes: list[PassRecord], last_applied: str | None) -> str:
     """The full revision ``to`` names (a commit id or a prefix of one) among those ``owner``
     applied, or why there is none."""
@@ -102,8 +128,9 @@ def applied_revision(owner: str, to: str, passes: list[PassRecord], last_applied
         raise Ambiguous(f"{to} names several revisions {owner} applied ({names}): give more digits")
     if not found:
         raise NotFound(
-            f"{to} is not a revision {owner} applied (an unknown commit, or one never synced to it): "
-            f"'deployctl history {owner}' lists the revisions it applied"
+            f"{to or repr(to)} is not a revision {owner} applied (an unknown commit, or one never synced "
+            f"to it): give a commit id, or its first 4 or more digits, that 'deployctl history {owner}' "
+            "lists (names such as HEAD~1 or main are not taken: they move)"
         )
     return found[0]
 

@@ -127,5 +127,6 @@ def test_rollback_to_a_revision_the_owner_never_applied_is_refused(
     refused = jobs.run("rollback", owner, "--to", never)
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
         f"error: {never} is not a revision {owner} applied (an unknown commit, or one never synced to it): "
-        f"'deployctl history {owner}' lists the revisions it applied"
+        f"give a commit id, or its first 4 or more digits, that 'deployctl history {owner}' lists (names "
+        "such as HEAD~1 or main are not taken: they move)"
     ]
