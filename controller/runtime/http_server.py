@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
-from controller.errors import ConfigError
 from controller.runtime.controlling.webhooks import MAX_BODY, PROVIDERS, Verdict
+from controller.runtime.served import ServedHTTP
 
 log = logging.getLogger("deployctl.http")
 CLIENT_TIMEOUT = 10.0
@@ -38,32 +37,14 @@ class ControllerView(Protocol):
     def post_events(self, headers: dict[str, str], body: bytes) -> Verdict: ...
 
 
-class ControllerHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class ControllerHTTPServer(ServedHTTP):
     pages: Callable[[BaseHTTPRequestHandler], None] | None = None  # GET of any other path (pages_http)
 
     def __init__(
         self, address: tuple[str, int], view: ControllerView, timeout: float = CLIENT_TIMEOUT
     ) -> None:
         self.view, self.client_timeout = view, timeout
-        try:
-            super().__init__(address, _Handler)
-        except OSError as exc:  # a taken port or an unknown host: the controller cannot start
-            host, port = address
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                "choose another --listen HOST:PORT (or DEPLOYCTL_LISTEN)"
-            ) from exc
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-        thread.start()
-        return thread
+        super().__init__(address, _Handler, "--listen HOST:PORT (or DEPLOYCTL_LISTEN)")
 
     def stop(self) -> None:
         self.shutdown()

@@ -14,14 +14,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import threading
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from controller.errors import Ambiguous, ConfigError, DeployctlError, NotFound
+from controller.runtime.served import ServedHTTP
 from controller.services.pages import Site
 
 log = logging.getLogger("deployctl.pages")
@@ -179,11 +179,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class PagesHTTPServer(ThreadingHTTPServer):
-    """``deployctl ui``: the pages alone, on their own port."""
-
-    daemon_threads = True
-
+class PagesHTTPServer(ServedHTTP):
     def __init__(self, address: tuple[str, int], pages: Pages, timeout: float = 10.0) -> None:
         host, port = address
         if not is_loopback(host) and not pages.token:
@@ -192,22 +188,7 @@ class PagesHTTPServer(ThreadingHTTPServer):
                 "more) so that only holders of it see the pages, or listen on 127.0.0.1"
             )
         self.pages, self.client_timeout = pages, timeout
-        try:
-            super().__init__(address, _Handler)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --listen HOST:PORT"
-            ) from exc
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-        thread.start()
-        return thread
+        super().__init__(address, _Handler, "--listen HOST:PORT")
 
 
 class _Handler(BaseHTTPRequestHandler):
